@@ -1,0 +1,39 @@
+import { mkdirSync } from "node:fs";
+import { Kysely, PostgresDialect } from "kysely";
+import pg from "pg";
+import { PGliteDialect } from "./pglite-dialect.js";
+import type { Database } from "./schema.js";
+
+const INT8_OID = 20;
+
+export interface Connection {
+  db: Kysely<Database>;
+  /** "postgres" for a server reached by URL, "pglite" for the embedded default. */
+  kind: "postgres" | "pglite";
+  close(): Promise<void>;
+}
+
+export interface ConnectOptions {
+  /** A postgres:// URL; absent means embedded PGlite. */
+  databaseUrl?: string;
+  /** Where embedded PGlite keeps its files; "memory://" keeps them in memory. */
+  dataDir?: string;
+  poolSize?: number;
+}
+
+export async function connect(options: ConnectOptions): Promise<Connection> {
+  if (options.databaseUrl) {
+    const pool = new pg.Pool({ connectionString: options.databaseUrl, max: options.poolSize ?? 20 });
+    // A pool error on an idle client (a restarted server) must not crash the process.
+    pool.on("error", (err) => console.error("postgres pool error:", err.message));
+    const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
+    return { db, kind: "postgres", close: () => db.destroy() };
+  }
+  const { PGlite } = await import("@electric-sql/pglite");
+  const dataDir = options.dataDir ?? "./.salvo";
+  if (!dataDir.startsWith("memory://")) mkdirSync(dataDir, { recursive: true });
+  // int8 as text, as node-postgres returns it, so both drivers give the same shapes.
+  const client = await PGlite.create(dataDir, { parsers: { [INT8_OID]: (value: string) => value } });
+  const db = new Kysely<Database>({ dialect: new PGliteDialect(client) });
+  return { db, kind: "pglite", close: () => db.destroy() };
+}

@@ -1,0 +1,125 @@
+import type { ColumnType, Generated, Insertable, Selectable } from "kysely";
+
+type Timestamp = ColumnType<Date, Date | string | undefined, Date | string>;
+type NullableTimestamp = ColumnType<Date | null, Date | string | null | undefined, Date | string | null>;
+type Json = ColumnType<unknown, string | undefined | null, string | null>;
+
+export type EnvironmentType = "dev" | "staging" | "prod" | "preview";
+
+export interface EnvironmentsTable {
+  id: string;
+  project: string;
+  type: EnvironmentType;
+  created_at: Generated<Date>;
+}
+
+export interface ApiKeysTable {
+  id: string;
+  environment_id: string;
+  /** SHA-256 hex of the whole secret key; the key itself is never stored. */
+  key_hash: string;
+  /** The first characters, for people to tell keys apart in listings. */
+  key_prefix: string;
+  created_at: Generated<Date>;
+  revoked_at: NullableTimestamp;
+}
+
+export interface QueuesTable {
+  environment_id: string;
+  name: string;
+  concurrency_limit: number | null;
+  paused: Generated<boolean>;
+  created_at: Generated<Date>;
+}
+
+export interface BatchesTable {
+  id: string;
+  environment_id: string;
+  status: string;
+  run_count: number;
+  /** Distinct indexes received so far (runs or item errors). */
+  enqueued_count: Generated<number>;
+  sealed: Generated<boolean>;
+  idempotency_key: string | null;
+  request_idempotency_key: string | null;
+  parent_run_id: string | null;
+  resume_parent_on_completion: Generated<boolean>;
+  successful_run_count: number | null;
+  failed_run_count: number | null;
+  created_at: Generated<Date>;
+  updated_at: Generated<Date>;
+  sealed_at: NullableTimestamp;
+  processing_completed_at: NullableTimestamp;
+  completed_at: NullableTimestamp;
+}
+
+/** What became of each index of a batch: a run (new or an idempotent hit), or an error. */
+export interface BatchItemsTable {
+  batch_id: string;
+  batch_index: number;
+  task_identifier: string;
+  run_id: string | null;
+  error: string | null;
+  error_code: string | null;
+}
+
+export interface RunsTable {
+  id: string;
+  environment_id: string;
+  task_identifier: string;
+  status: string;
+  payload: string | null;
+  payload_type: string;
+  queue: string;
+  concurrency_key: string | null;
+  idempotency_key: string | null;
+  idempotency_key_expires_at: NullableTimestamp;
+  tags: ColumnType<string[], string[] | undefined, string[]>;
+  metadata: Json;
+  ttl_seconds: number | null;
+  delay_until: NullableTimestamp;
+  expires_at: NullableTimestamp;
+  attempt: Generated<number>;
+  max_attempts: number | null;
+  batch_id: string | null;
+  batch_index: number | null;
+  parent_run_id: string | null;
+  resume_parent_on_completion: Generated<boolean>;
+  trigger_function: string;
+  is_test: Generated<boolean>;
+  lease_owner: string | null;
+  lease_expires_at: NullableTimestamp;
+  output: string | null;
+  output_type: string | null;
+  error: Json;
+  created_at: Generated<Date>;
+  updated_at: Generated<Date>;
+  started_at: NullableTimestamp;
+  finished_at: NullableTimestamp;
+  expired_at: NullableTimestamp;
+}
+
+/** Append-only outbox: one row per state change, written in the transaction that made it. */
+export interface EventsTable {
+  id: Generated<string>; // bigserial, read back as a string by pg
+  environment_id: string;
+  batch_id: string | null;
+  run_id: string | null;
+  type: string;
+  data: Json;
+  created_at: Generated<Date>;
+}
+
+export interface Database {
+  environments: EnvironmentsTable;
+  api_keys: ApiKeysTable;
+  queues: QueuesTable;
+  batches: BatchesTable;
+  batch_items: BatchItemsTable;
+  runs: RunsTable;
+  events: EventsTable;
+}
+
+export type BatchRow = Selectable<BatchesTable>;
+export type RunRow = Selectable<RunsTable>;
+export type NewRun = Insertable<RunsTable>;

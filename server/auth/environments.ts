@@ -1,0 +1,95 @@
+import type { Kysely } from "kysely";
+import { friendlyId } from "../../shared/ids.js";
+import type { Database, EnvironmentType } from "../../db/schema.js";
+import { displayPrefix, environmentTypeOfKey, generateSecretKey, hashSecretKey } from "./keys.js";
+
+export interface CreatedEnvironment {
+  environmentId: string;
+  project: string;
+  type: EnvironmentType;
+  secretKey: string;
+}
+
+export async function createEnvironment(
+  db: Kysely<Database>,
+  options: { type: EnvironmentType; project?: string; secretKey?: string },
+): Promise<CreatedEnvironment> {
+  const secretKey = options.secretKey ?? generateSecretKey(options.type);
+  const environmentId = friendlyId("env");
+  const project = options.project ?? "default";
+  await db.transaction().execute(async (trx) => {
+    await trx.insertInto("environments").values({ id: environmentId, project, type: options.type }).execute();
+    await trx
+      .insertInto("api_keys")
+      .values({
+        id: friendlyId("env").replace("env_", "key_"),
+        environment_id: environmentId,
+        key_hash: hashSecretKey(secretKey),
+        key_prefix: displayPrefix(secretKey),
+      })
+      .execute();
+  });
+  return { environmentId, project, type: options.type, secretKey };
+}
+
+/** Adds another secret key to an existing environment (e.g. before rotating the old one out). */
+export async function createApiKey(db: Kysely<Database>, environmentId: string): Promise<string> {
+  const env = await db.selectFrom("environments").select(["id", "type"]).where("id", "=", environmentId).executeTakeFirst();
+  if (!env) throw new Error(`No environment ${environmentId}`);
+  const secretKey = generateSecretKey(env.type);
+  await db
+    .insertInto("api_keys")
+    .values({
+      id: friendlyId("env").replace("env_", "key_"),
+      environment_id: env.id,
+      key_hash: hashSecretKey(secretKey),
+      key_prefix: displayPrefix(secretKey),
+    })
+    .execute();
+  return secretKey;
+}
+
+export async function revokeApiKey(db: Kysely<Database>, keyId: string): Promise<boolean> {
+  const r = await db
+    .updateTable("api_keys")
+    .set({ revoked_at: new Date() })
+    .where("id", "=", keyId)
+    .where("revoked_at", "is", null)
+    .executeTakeFirst();
+  return r.numUpdatedRows > 0n;
+}
+
+export async function listEnvironments(db: Kysely<Database>) {
+  return db
+    .selectFrom("environments as e")
+    .leftJoin("api_keys as k", "k.environment_id", "e.id")
+    .select(["e.id", "e.project", "e.type", "e.created_at", "k.id as key_id", "k.key_prefix", "k.revoked_at"])
+    .orderBy("e.created_at")
+    .orderBy("k.created_at")
+    .execute();
+}
+
+/**
+ * Start-up provisioning. With a bootstrap key, an environment owning exactly that key exists
+ * afterwards (created on first start, found on later ones). Without one, a brand-new database
+ * gets a dev environment whose key is returned so it can be printed once.
+ */
+export async function bootstrapEnvironment(
+  db: Kysely<Database>,
+  bootstrapKey: string | undefined,
+): Promise<CreatedEnvironment | undefined> {
+  if (bootstrapKey) {
+    const type = environmentTypeOfKey(bootstrapKey);
+    if (!type) throw new Error("SALVO_BOOTSTRAP_KEY must start with tr_dev_, tr_stg_, tr_prod_ or tr_preview_");
+    const existing = await db
+      .selectFrom("api_keys")
+      .select("id")
+      .where("key_hash", "=", hashSecretKey(bootstrapKey))
+      .executeTakeFirst();
+    if (existing) return undefined;
+    return createEnvironment(db, { type, project: "default", secretKey: bootstrapKey });
+  }
+  const any = await db.selectFrom("environments").select("id").limit(1).executeTakeFirst();
+  if (any) return undefined;
+  return createEnvironment(db, { type: "dev", project: "default" });
+}

@@ -1,0 +1,79 @@
+import type { z } from "zod";
+import type { Batch, BatchSummary, ListBatchesInputSchema } from "../../shared/schemas.js";
+import type { BatchStatus } from "../../shared/schemas.js";
+import type { BatchRow } from "../../db/schema.js";
+import type { AuthenticatedEnvironment } from "../auth/authenticate.js";
+import type { Deps } from "../deps.js";
+import { notFound } from "../errors.js";
+import { decodeCursor, encodeCursor } from "../pagination.js";
+
+function summarize(row: BatchRow): BatchSummary {
+  return {
+    id: row.id,
+    status: row.status as BatchStatus,
+    ...(row.idempotency_key !== null ? { idempotencyKey: row.idempotency_key } : {}),
+    createdAt: row.created_at,
+    updatedAt: row.updated_at,
+    runCount: row.run_count,
+    sealed: row.sealed,
+    ...(row.successful_run_count !== null ? { successfulRunCount: row.successful_run_count } : {}),
+    ...(row.failed_run_count !== null ? { failedRunCount: row.failed_run_count } : {}),
+    ...(row.processing_completed_at !== null ? { processingCompletedAt: row.processing_completed_at } : {}),
+    ...(row.completed_at !== null ? { completedAt: row.completed_at } : {}),
+    ...(row.parent_run_id !== null ? { parentRunId: row.parent_run_id } : {}),
+    resumeParentOnCompletion: row.resume_parent_on_completion,
+  };
+}
+
+/** A batch of the caller's environment, with its run ids and item errors in index order. */
+export async function getBatch({ db }: Deps, environment: AuthenticatedEnvironment, batchId: string): Promise<Batch> {
+  const row = await db
+    .selectFrom("batches")
+    .selectAll()
+    .where("id", "=", batchId)
+    .where("environment_id", "=", environment.id)
+    .executeTakeFirst();
+  if (!row) throw notFound(`Batch ${batchId} not found`);
+  const items = await db
+    .selectFrom("batch_items")
+    .select(["batch_index", "task_identifier", "run_id", "error", "error_code"])
+    .where("batch_id", "=", batchId)
+    .orderBy("batch_index")
+    .execute();
+  const runs: string[] = [];
+  const errors: Batch["errors"] = [];
+  for (const item of items) {
+    if (item.run_id !== null) runs.push(item.run_id);
+    else {
+      errors.push({
+        index: item.batch_index,
+        taskIdentifier: item.task_identifier,
+        error: item.error ?? "Unknown error",
+        ...(item.error_code !== null ? { errorCode: item.error_code } : {}),
+      });
+    }
+  }
+  return { ...summarize(row), runs, errors };
+}
+
+export async function listBatches(
+  { db }: Deps,
+  environment: AuthenticatedEnvironment,
+  input: z.output<typeof ListBatchesInputSchema>,
+): Promise<{ items: BatchSummary[]; nextCursor?: string }> {
+  let query = db.selectFrom("batches").selectAll().where("environment_id", "=", environment.id);
+  if (input.status) query = query.where("status", "=", input.status);
+  if (input.cursor) {
+    const c = decodeCursor(input.cursor);
+    query = query.where((eb) =>
+      eb.or([eb("created_at", "<", c.createdAt), eb.and([eb("created_at", "=", c.createdAt), eb("id", "<", c.id)])]),
+    );
+  }
+  const rows = await query.orderBy("created_at", "desc").orderBy("id", "desc").limit(input.limit + 1).execute();
+  const page = rows.slice(0, input.limit);
+  const last = page.at(-1);
+  return {
+    items: page.map(summarize),
+    ...(rows.length > input.limit && last ? { nextCursor: encodeCursor({ createdAt: last.created_at, id: last.id }) } : {}),
+  };
+}

@@ -1,0 +1,86 @@
+import type { z } from "zod";
+import { friendlyId } from "../../shared/ids.js";
+import type { TriggerBatchInputSchema, TriggerBatchResult } from "../../shared/schemas.js";
+import { isUniqueViolation } from "../../db/errors.js";
+import type { AuthenticatedEnvironment } from "../auth/authenticate.js";
+import type { Deps } from "../deps.js";
+import { badRequest } from "../errors.js";
+import { appendEvents } from "../events/outbox.js";
+import { finishProcessing } from "./finalize.js";
+import { ingestItems } from "./ingest.js";
+
+type TriggerBatchInput = z.output<typeof TriggerBatchInputSchema>;
+
+/**
+ * The one-shot batch: the batch and every run are written in one transaction, so the answer
+ * (which names every run) is only sent once all of it is committed.
+ */
+export async function triggerBatch(
+  { db, config }: Deps,
+  environment: AuthenticatedEnvironment,
+  input: TriggerBatchInput,
+): Promise<TriggerBatchResult> {
+  const count = input.items.length;
+  if (count === 0) throw badRequest("No items to trigger");
+  const max = config.limits.maxOneShotItems;
+  if (count > max) throw badRequest(`Too many items. Maximum allowed batch size is ${max}.`);
+
+  const cachedBatch = async (): Promise<TriggerBatchResult | undefined> => {
+    if (!input.idempotencyKey) return undefined;
+    const batch = await db
+      .selectFrom("batches")
+      .select("id")
+      .where("environment_id", "=", environment.id)
+      .where("idempotency_key", "=", input.idempotencyKey)
+      .executeTakeFirst();
+    if (!batch) return undefined;
+    const items = await db
+      .selectFrom("batch_items")
+      .select("run_id")
+      .where("batch_id", "=", batch.id)
+      .where("run_id", "is not", null)
+      .orderBy("batch_index")
+      .execute();
+    return { batchId: batch.id, runs: items.map((i) => i.run_id!), isCached: true };
+  };
+  const cached = await cachedBatch();
+  if (cached) return cached;
+
+  try {
+    return await db.transaction().execute(async (trx) => {
+      const now = new Date();
+      const batch = await trx
+        .insertInto("batches")
+        .values({
+          id: friendlyId("batch"),
+          environment_id: environment.id,
+          status: "PENDING",
+          run_count: count,
+          idempotency_key: input.idempotencyKey ?? null,
+          request_idempotency_key: null,
+          parent_run_id: input.parentRunId ?? null,
+          resume_parent_on_completion: input.resumeParentOnCompletion ?? false,
+          successful_run_count: null,
+          failed_run_count: null,
+          created_at: now,
+          updated_at: now,
+          sealed_at: now,
+        })
+        .returningAll()
+        .executeTakeFirstOrThrow();
+      await appendEvents(trx, [
+        { environment_id: environment.id, batch_id: batch.id, run_id: null, type: "batch.status", data: JSON.stringify({ status: "PENDING" }) },
+      ]);
+      const items = input.items.map((item, index) => ({ ...item, index }));
+      const { runIds } = await ingestItems(trx, batch, items, now);
+      await finishProcessing(trx, { ...batch, enqueued_count: count }, now);
+      return { batchId: batch.id, runs: runIds, isCached: false };
+    });
+  } catch (err) {
+    if (isUniqueViolation(err)) {
+      const winner = await cachedBatch();
+      if (winner) return winner;
+    }
+    throw err;
+  }
+}

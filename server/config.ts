@@ -1,0 +1,80 @@
+import { z } from "zod";
+
+const intFrom = (name: string, fallback: number, min = 1) =>
+  z.coerce
+    .number({ message: `${name} must be a number` })
+    .int(`${name} must be a whole number`)
+    .min(min, `${name} must be at least ${min}`)
+    .default(fallback);
+
+const ConfigSchema = z.object({
+  PORT: intFrom("PORT", 3030, 0).pipe(z.number().max(65535, "PORT must be at most 65535")),
+  HOST: z.string().min(1).default("127.0.0.1"),
+  DATABASE_URL: z
+    .string()
+    .regex(/^postgres(ql)?:\/\//, "DATABASE_URL must be a postgres:// or postgresql:// URL")
+    .optional(),
+  REDIS_URL: z.string().regex(/^rediss?:\/\//, "REDIS_URL must be a redis:// or rediss:// URL").optional(),
+  SALVO_DATA_DIR: z.string().min(1).default("./.salvo"),
+  SALVO_BOOTSTRAP_KEY: z
+    .string()
+    .regex(/^tr_(dev|stg|prod|preview)_[0-9a-zA-Z]{8,}$/, "SALVO_BOOTSTRAP_KEY must look like tr_dev_<at least 8 letters or digits>")
+    .optional(),
+  SALVO_MAX_BATCH_RUN_COUNT: intFrom("SALVO_MAX_BATCH_RUN_COUNT", 100_000),
+  SALVO_MAX_ONESHOT_ITEMS: intFrom("SALVO_MAX_ONESHOT_ITEMS", 1_000),
+  SALVO_MAX_ITEM_BYTES: intFrom("SALVO_MAX_ITEM_BYTES", 3 * 1024 * 1024),
+  SALVO_MAX_JSON_BODY_BYTES: intFrom("SALVO_MAX_JSON_BODY_BYTES", 32 * 1024 * 1024),
+  SALVO_INGEST_CHUNK_ITEMS: intFrom("SALVO_INGEST_CHUNK_ITEMS", 500),
+  SALVO_LOG_LEVEL: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).default("info"),
+});
+
+export interface Config {
+  port: number;
+  host: string;
+  databaseUrl?: string;
+  redisUrl?: string;
+  dataDir: string;
+  bootstrapKey?: string;
+  limits: {
+    /** Largest `runCount` of a two-phase batch. */
+    maxBatchRunCount: number;
+    /** Most items in one one-shot batch request. */
+    maxOneShotItems: number;
+    /** Largest NDJSON line (one item), in bytes. */
+    maxItemBytes: number;
+    /** Largest JSON request body, in bytes. */
+    maxJsonBodyBytes: number;
+    /** Items written per transaction while a stream is read: the backpressure unit. */
+    ingestChunkItems: number;
+  };
+  logLevel: string;
+}
+
+export class ConfigError extends Error {}
+
+export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
+  // An empty variable means "not set", as in most shells' `VAR= cmd`.
+  const present = Object.fromEntries(Object.entries(env).filter(([, v]) => v !== undefined && v !== ""));
+  const parsed = ConfigSchema.safeParse(present);
+  if (!parsed.success) {
+    const lines = parsed.error.issues.map((i) => `  ${i.path.join(".")}: ${i.message}`);
+    throw new ConfigError(`Invalid configuration:\n${lines.join("\n")}`);
+  }
+  const c = parsed.data;
+  return {
+    port: c.PORT,
+    host: c.HOST,
+    databaseUrl: c.DATABASE_URL,
+    redisUrl: c.REDIS_URL,
+    dataDir: c.SALVO_DATA_DIR,
+    bootstrapKey: c.SALVO_BOOTSTRAP_KEY,
+    limits: {
+      maxBatchRunCount: c.SALVO_MAX_BATCH_RUN_COUNT,
+      maxOneShotItems: c.SALVO_MAX_ONESHOT_ITEMS,
+      maxItemBytes: c.SALVO_MAX_ITEM_BYTES,
+      maxJsonBodyBytes: c.SALVO_MAX_JSON_BODY_BYTES,
+      ingestChunkItems: c.SALVO_INGEST_CHUNK_ITEMS,
+    },
+    logLevel: c.SALVO_LOG_LEVEL,
+  };
+}

@@ -1,0 +1,9 @@
+import type { Kysely } from "kysely";
+import type { Database } from "../db/schema.js";
+import type { Config } from "./config.js";
+
+/** What domain code needs from the outside world, passed in rather than imported. */
+export interface Deps {
+  db: Kysely<Database>;
+  config: Config;
+}

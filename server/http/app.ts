@@ -1,0 +1,65 @@
+import { type FastifyTRPCPluginOptions, fastifyTRPCPlugin } from "@trpc/server/adapters/fastify";
+import Fastify, { type FastifyInstance } from "fastify";
+import type { Deps } from "../deps.js";
+import { registerRestRoutes } from "../rest/routes.js";
+import type { Context } from "../trpc/init.js";
+import { type AppRouter, appRouter } from "../trpc/routers/_app.js";
+
+/** A client error Fastify raises itself (bad JSON, body too large) carries its status. */
+interface HttpError extends Error {
+  statusCode?: number;
+}
+
+/** The HTTP face of Salvo: tRPC at /trpc, Trigger.dev's REST API at /api, health at /healthz. */
+export function buildApp(deps: Deps): FastifyInstance {
+  const app = Fastify({
+    logger: deps.config.logLevel === "silent" ? false : { level: deps.config.logLevel },
+    bodyLimit: deps.config.limits.maxJsonBodyBytes,
+    // Routes are matched case-sensitively and without trailing-slash games, as Trigger.dev does.
+    routerOptions: { ignoreTrailingSlash: false },
+  });
+
+  // Bodies are read as JSON whatever their Content-Type says (curl's default form type included),
+  // and an empty body is simply absent (the SDK sends `Content-Type: application/json` on bodiless
+  // POSTs). The NDJSON items route keeps its body as a stream (see rest/routes.ts).
+  app.removeAllContentTypeParsers();
+  app.addContentTypeParser("*", { parseAs: "buffer" }, (_req, body, done) => {
+    const text = (body as Buffer).toString("utf8");
+    if (text.trim() === "") return done(null, undefined);
+    try {
+      done(null, JSON.parse(text));
+    } catch (err) {
+      const error: HttpError = new Error(`Invalid JSON: ${(err as Error).message}`);
+      error.statusCode = 400;
+      done(error, undefined);
+    }
+  });
+
+  app.setErrorHandler((err: HttpError, req, reply) => {
+    const status = err.statusCode && err.statusCode >= 400 && err.statusCode < 500 ? err.statusCode : 500;
+    if (status === 500) {
+      req.log.error({ err }, "unhandled error");
+      reply.header("x-should-retry", "false");
+    }
+    const message =
+      status === 413 ? "Request body too large" : status === 500 ? "Internal Server Error" : err.message;
+    return reply.status(status).send({ error: message });
+  });
+  app.setNotFoundHandler((req, reply) => reply.status(404).send({ error: `Not found: ${req.method} ${req.url.split("?")[0]}` }));
+
+  app.get("/healthz", async () => ({ status: "ok" }));
+
+  app.register(fastifyTRPCPlugin, {
+    prefix: "/trpc",
+    trpcOptions: {
+      router: appRouter,
+      createContext: ({ req }): Context => ({ deps, authorization: req.headers.authorization }),
+      onError: ({ error, path }) => {
+        if (error.code === "INTERNAL_SERVER_ERROR") app.log.error({ err: error, path }, "tRPC procedure failed");
+      },
+    },
+  } satisfies FastifyTRPCPluginOptions<AppRouter>);
+
+  registerRestRoutes(app, deps);
+  return app;
+}

@@ -1,0 +1,32 @@
+import { ConfigError, loadConfig } from "./config.js";
+import { startSalvo } from "./start.js";
+
+async function main() {
+  const config = loadConfig();
+  const salvo = await startSalvo(config);
+  const where = config.databaseUrl ? "Postgres at DATABASE_URL" : `embedded PGlite in ${config.dataDir}`;
+  console.log(`salvo listening on ${salvo.url} (${where}, ${config.redisUrl ? "Redis at REDIS_URL" : "in-process adapters"})`);
+  if (salvo.bootstrapped && !config.bootstrapKey) {
+    // Printed once: only a hash of the key is stored.
+    console.log(
+      `\nCreated a ${salvo.bootstrapped.type} environment ${salvo.bootstrapped.environmentId}.\n` +
+        `Its secret key (shown only now):\n\n  ${salvo.bootstrapped.secretKey}\n`,
+    );
+  }
+  let closing = false;
+  const shutdown = async (signal: string) => {
+    if (closing) return;
+    closing = true;
+    console.log(`${signal}: shutting down`);
+    await salvo.close();
+    process.exit(0);
+  };
+  process.on("SIGINT", () => void shutdown("SIGINT"));
+  process.on("SIGTERM", () => void shutdown("SIGTERM"));
+}
+
+main().catch((err) => {
+  if (err instanceof ConfigError) console.error(err.message);
+  else console.error("salvo failed to start:", err);
+  process.exit(1);
+});

@@ -1,0 +1,90 @@
+import { TRPCError } from "@trpc/server";
+import type { FastifyReply, FastifyRequest } from "fastify";
+import { ZodError } from "zod";
+import type { AppendItemsResult } from "../../shared/schemas.js";
+import type { Deps } from "../deps.js";
+import { ItemInputError } from "../errors.js";
+import type { RestCall } from "./context.js";
+import { describeZodError } from "./errors.js";
+import { readNdjson } from "./ndjson.js";
+
+const NDJSON_TYPE = /^application\/(x-)?ndjson\b/i;
+
+/**
+ * `POST /api/v3/batches/{batchId}/items`: reads the NDJSON body a chunk of items at a time and
+ * hands each chunk to `batch.appendItems`; the next chunk is not read until the previous one is
+ * committed. Errors name the line they come from.
+ */
+export async function streamBatchItems(deps: Deps, req: FastifyRequest<{ Params: { batchId: string } }>, reply: FastifyReply, call: RestCall) {
+  await call.who();
+  if (!NDJSON_TYPE.test(req.headers["content-type"] ?? "")) {
+    throw new TRPCError({ code: "UNSUPPORTED_MEDIA_TYPE", message: "Content-Type must be application/x-ndjson or application/ndjson" });
+  }
+  const { batchId } = req.params;
+  const body = (req.body as AsyncIterable<Uint8Array> | undefined) ?? emptyBody();
+  const chunkSize = deps.config.limits.ingestChunkItems;
+
+  let accepted = 0;
+  let deduplicated = 0;
+  let last: AppendItemsResult | undefined;
+  let items: unknown[] = [];
+  let lines: number[] = [];
+
+  const flush = async () => {
+    try {
+      last = await call.trpc.batch.appendItems({ batchId, items: items as never });
+    } catch (err) {
+      throw withLineNumber(err, lines);
+    }
+    accepted += last.itemsAccepted;
+    deduplicated += last.itemsDeduplicated;
+    items = [];
+    lines = [];
+  };
+
+  for await (const { lineNumber, value } of readNdjson(body, deps.config.limits.maxItemBytes)) {
+    items.push(value);
+    lines.push(lineNumber);
+    if (items.length >= chunkSize) {
+      await flush();
+      // Sealed (now or by an earlier request): the rest of the stream cannot change anything.
+      if (last!.sealed) break;
+    }
+  }
+  if (!last?.sealed && (items.length > 0 || last === undefined)) await flush();
+
+  const result = last!;
+  return reply.status(200).send(
+    result.sealed
+      ? { id: result.id, itemsAccepted: accepted, itemsDeduplicated: deduplicated, sealed: true }
+      : {
+          id: result.id,
+          itemsAccepted: accepted,
+          itemsDeduplicated: deduplicated,
+          sealed: false,
+          enqueuedCount: result.enqueuedCount,
+          expectedCount: result.expectedCount,
+        },
+  );
+}
+
+async function* emptyBody(): AsyncGenerator<Uint8Array> {}
+
+/** Rewrites an error about "the k-th item of this chunk" to name the body line it came from. */
+function withLineNumber(err: unknown, lines: number[]): unknown {
+  if (!(err instanceof TRPCError)) return err;
+  const cause = err.cause;
+  if (cause instanceof ItemInputError) {
+    return new TRPCError({ code: err.code, message: `Invalid item at line ${lines[cause.position]}: ${cause.message}` });
+  }
+  if (cause instanceof ZodError) {
+    const first = cause.issues[0];
+    const position = first?.path[0] === "items" ? first.path[1] : undefined;
+    if (typeof position === "number") {
+      const issues = cause.issues.filter((i) => i.path[0] === "items" && i.path[1] === position);
+      const detail = describeZodError(new ZodError(issues.map((i) => ({ ...i, path: i.path.slice(2) }))));
+      return new TRPCError({ code: "BAD_REQUEST", message: `Invalid item at line ${lines[position]}: ${detail}` });
+    }
+  }
+  return err;
+}

@@ -1,0 +1,88 @@
+import type { Batch, Run, RunStatus } from "../../shared/schemas.js";
+import { FINAL_RUN_STATUSES } from "../../shared/schemas.js";
+
+/** `GET /api/v1/batches/{id}` as the seed documents it: absent fields are left out, never null. */
+export function batchV1(batch: Batch) {
+  return {
+    id: batch.id,
+    status: batch.status,
+    ...(batch.idempotencyKey !== undefined ? { idempotencyKey: batch.idempotencyKey } : {}),
+    createdAt: batch.createdAt,
+    updatedAt: batch.updatedAt,
+    runCount: batch.runCount,
+    runs: batch.runs,
+    ...(batch.successfulRunCount !== undefined ? { successfulRunCount: batch.successfulRunCount } : {}),
+    ...(batch.failedRunCount !== undefined ? { failedRunCount: batch.failedRunCount } : {}),
+    ...(batch.errors.length > 0
+      ? {
+          errors: batch.errors.map((e) => ({
+            index: e.index,
+            taskIdentifier: e.taskIdentifier,
+            error: { message: e.error },
+            ...(e.errorCode !== undefined ? { errorCode: e.errorCode } : {}),
+          })),
+        }
+      : {}),
+  };
+}
+
+/** `GET /api/v2/batches/{id}`, what the SDK's `batch.retrieve` parses (`RetrieveBatchV2Response`). */
+export function batchV2(batch: Batch) {
+  return {
+    id: batch.id,
+    status: batch.status,
+    ...(batch.idempotencyKey !== undefined ? { idempotencyKey: batch.idempotencyKey } : {}),
+    createdAt: batch.createdAt,
+    updatedAt: batch.updatedAt,
+    runCount: batch.runCount,
+    runs: batch.runs,
+    processing: {
+      ...(batch.processingCompletedAt !== undefined ? { completedAt: batch.processingCompletedAt } : {}),
+      errors: batch.errors,
+    },
+  };
+}
+
+const QUEUED: RunStatus[] = ["QUEUED", "DELAYED", "REATTEMPTING"];
+const FAILED: RunStatus[] = ["FAILED", "CRASHED", "SYSTEM_FAILURE", "EXPIRED", "TIMED_OUT"];
+
+/** `GET /api/v3/runs/{id}`, what the SDK's `runs.retrieve` parses (`RetrieveRunResponse`). */
+export function runV3(run: Run) {
+  const finished = FINAL_RUN_STATUSES.includes(run.status);
+  return {
+    id: run.id,
+    // The SDK's enum has no REATTEMPTING: a run waiting for its next attempt is queued again.
+    status: run.status === "REATTEMPTING" ? "QUEUED" : run.status,
+    taskIdentifier: run.taskIdentifier,
+    ...(run.idempotencyKey !== undefined ? { idempotencyKey: run.idempotencyKey } : {}),
+    isQueued: QUEUED.includes(run.status),
+    isExecuting: run.status === "EXECUTING",
+    isWaiting: run.status === "WAITING",
+    isCompleted: finished,
+    isSuccess: run.status === "COMPLETED",
+    isFailed: FAILED.includes(run.status),
+    isCancelled: run.status === "CANCELED",
+    isTest: run.isTest,
+    createdAt: run.createdAt,
+    updatedAt: run.updatedAt,
+    ...(run.startedAt !== undefined ? { startedAt: run.startedAt } : {}),
+    ...(run.finishedAt !== undefined ? { finishedAt: run.finishedAt } : {}),
+    ...(run.delayedUntil !== undefined ? { delayedUntil: run.delayedUntil } : {}),
+    ...(run.ttl !== undefined ? { ttl: run.ttl } : {}),
+    ...(run.expiredAt !== undefined ? { expiredAt: run.expiredAt } : {}),
+    tags: run.tags,
+    costInCents: 0,
+    baseCostInCents: 0,
+    durationMs:
+      run.startedAt && run.finishedAt ? run.finishedAt.getTime() - run.startedAt.getTime() : 0,
+    ...(run.metadata !== undefined ? { metadata: run.metadata } : {}),
+    depth: run.parentRunId !== undefined ? 1 : 0,
+    triggerFunction: run.triggerFunction,
+    ...(run.batchId !== undefined ? { batchId: run.batchId } : {}),
+    ...(run.payload !== undefined ? { payload: run.payload } : {}),
+    ...(run.output !== undefined ? { output: run.output } : {}),
+    ...(run.error !== undefined ? { error: run.error } : {}),
+    relatedRuns: {},
+    attemptCount: run.attemptCount,
+  };
+}

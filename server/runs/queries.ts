@@ -1,0 +1,95 @@
+import type { z } from "zod";
+import { formatDuration } from "../../shared/durations.js";
+import type { ListRunsInputSchema, Run, RunStatus, RunSummary } from "../../shared/schemas.js";
+import type { RunRow } from "../../db/schema.js";
+import type { AuthenticatedEnvironment } from "../auth/authenticate.js";
+import type { Deps } from "../deps.js";
+import { notFound } from "../errors.js";
+import { decodeCursor, encodeCursor } from "../pagination.js";
+import { decodePacket } from "./packets.js";
+
+type SummaryRow = Omit<RunRow, "payload" | "output">;
+
+function summarize(row: SummaryRow): RunSummary {
+  const opt = <K extends string, V>(key: K, value: V | null) => (value !== null ? ({ [key]: value } as Record<K, V>) : {});
+  return {
+    id: row.id,
+    status: row.status as RunStatus,
+    taskIdentifier: row.task_identifier,
+    payloadType: row.payload_type,
+    ...opt("error", row.error as RunSummary["error"] | null),
+    queue: row.queue,
+    ...opt("concurrencyKey", row.concurrency_key),
+    ...opt("idempotencyKey", row.idempotency_key),
+    tags: row.tags,
+    ...opt("metadata", row.metadata as Record<string, unknown> | null),
+    ...opt("ttl", row.ttl_seconds !== null ? formatDuration(row.ttl_seconds) : null),
+    ...opt("delayedUntil", row.delay_until),
+    ...opt("expiredAt", row.expired_at),
+    attemptCount: row.attempt,
+    ...opt("maxAttempts", row.max_attempts),
+    ...opt("batchId", row.batch_id),
+    ...opt("batchIndex", row.batch_index),
+    ...opt("parentRunId", row.parent_run_id),
+    triggerFunction: row.trigger_function as Run["triggerFunction"],
+    isTest: row.is_test,
+    createdAt: row.created_at,
+    updatedAt: row.updated_at,
+    ...opt("startedAt", row.started_at),
+    ...opt("finishedAt", row.finished_at),
+  };
+}
+
+export function presentRun(row: RunRow): Run {
+  const output = row.output_type !== null ? decodePacket({ data: row.output, type: row.output_type }) : undefined;
+  return {
+    ...summarize(row),
+    payload: decodePacket({ data: row.payload, type: row.payload_type }),
+    ...(output !== undefined ? { output } : {}),
+  };
+}
+
+export async function getRun({ db }: Deps, environment: AuthenticatedEnvironment, runId: string): Promise<Run> {
+  const row = await db
+    .selectFrom("runs")
+    .selectAll()
+    .where("id", "=", runId)
+    .where("environment_id", "=", environment.id)
+    .executeTakeFirst();
+  if (!row) throw notFound(`Run ${runId} not found`);
+  return presentRun(row);
+}
+
+export async function listRuns(
+  { db }: Deps,
+  environment: AuthenticatedEnvironment,
+  input: z.output<typeof ListRunsInputSchema>,
+): Promise<{ items: RunSummary[]; nextCursor?: string }> {
+  let query = db
+    .selectFrom("runs")
+    .select([
+      "id", "environment_id", "task_identifier", "status", "payload_type", "queue", "concurrency_key",
+      "idempotency_key", "idempotency_key_expires_at", "tags", "metadata", "ttl_seconds", "delay_until",
+      "expires_at", "attempt", "max_attempts", "batch_id", "batch_index", "parent_run_id",
+      "resume_parent_on_completion", "trigger_function", "is_test", "lease_owner", "lease_expires_at",
+      "output_type", "error", "created_at", "updated_at", "started_at", "finished_at", "expired_at",
+    ])
+    .where("environment_id", "=", environment.id);
+  if (input.status) query = query.where("status", "=", input.status);
+  if (input.taskIdentifier) query = query.where("task_identifier", "=", input.taskIdentifier);
+  if (input.batchId) query = query.where("batch_id", "=", input.batchId);
+  if (input.tag) query = query.where((eb) => eb(eb.val(input.tag!), "=", eb.fn.any("tags")));
+  if (input.cursor) {
+    const c = decodeCursor(input.cursor);
+    query = query.where((eb) =>
+      eb.or([eb("created_at", "<", c.createdAt), eb.and([eb("created_at", "=", c.createdAt), eb("id", "<", c.id)])]),
+    );
+  }
+  const rows = await query.orderBy("created_at", "desc").orderBy("id", "desc").limit(input.limit + 1).execute();
+  const page = rows.slice(0, input.limit);
+  const last = page.at(-1);
+  return {
+    items: page.map(summarize),
+    ...(rows.length > input.limit && last ? { nextCursor: encodeCursor({ createdAt: last.created_at, id: last.id }) } : {}),
+  };
+}

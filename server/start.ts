@@ -1,0 +1,38 @@
+import { connect, type Connection } from "../db/connect.js";
+import { migrateToLatest } from "../db/migrate.js";
+import { bootstrapEnvironment, type CreatedEnvironment } from "./auth/environments.js";
+import type { Config } from "./config.js";
+import type { Deps } from "./deps.js";
+import { buildApp } from "./http/app.js";
+
+export interface RunningSalvo {
+  url: string;
+  deps: Deps;
+  /** Set when this start created an environment (first start, or a new bootstrap key). */
+  bootstrapped?: CreatedEnvironment;
+  close(): Promise<void>;
+}
+
+/**
+ * Composition root: connect, migrate, provision, then serve. Nothing listens before the schema
+ * is current, so `/healthz` answering means the service is ready.
+ */
+export async function startSalvo(config: Config, options: { connection?: Connection } = {}): Promise<RunningSalvo> {
+  const connection =
+    options.connection ?? (await connect({ databaseUrl: config.databaseUrl, dataDir: config.dataDir }));
+  await migrateToLatest(connection.db);
+  const bootstrapped = await bootstrapEnvironment(connection.db, config.bootstrapKey);
+  const deps: Deps = { db: connection.db, config };
+  const app = buildApp(deps);
+  const address = await app.listen({ port: config.port, host: config.host });
+  const url = address.replace("[::1]", "127.0.0.1");
+  return {
+    url,
+    deps,
+    bootstrapped,
+    async close() {
+      await app.close();
+      if (!options.connection) await connection.close();
+    },
+  };
+}

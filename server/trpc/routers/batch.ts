@@ -1,0 +1,44 @@
+import { z } from "zod";
+import {
+  AppendItemsInputSchema,
+  AppendItemsResultSchema,
+  BatchSchema,
+  CreateBatchInputSchema,
+  CreateBatchResultSchema,
+  ListBatchesInputSchema,
+  ListBatchesResultSchema,
+  TriggerBatchInputSchema,
+  TriggerBatchResultSchema,
+} from "../../../shared/schemas.js";
+import { appendItems } from "../../batches/append-items.js";
+import { createBatch } from "../../batches/create.js";
+import { getBatch, listBatches } from "../../batches/queries.js";
+import { triggerBatch } from "../../batches/trigger.js";
+import { authedProcedure, router } from "../init.js";
+
+export const batchRouter = router({
+  create: authedProcedure
+    .input(CreateBatchInputSchema)
+    .output(CreateBatchResultSchema)
+    .mutation(({ ctx, input }) => createBatch(ctx.deps, ctx.environment, input)),
+
+  appendItems: authedProcedure
+    .input(AppendItemsInputSchema)
+    .output(AppendItemsResultSchema)
+    .mutation(({ ctx, input }) => appendItems(ctx.deps, ctx.environment, input)),
+
+  trigger: authedProcedure
+    .input(TriggerBatchInputSchema)
+    .output(TriggerBatchResultSchema)
+    .mutation(({ ctx, input }) => triggerBatch(ctx.deps, ctx.environment, input)),
+
+  get: authedProcedure
+    .input(z.object({ batchId: z.string().min(1) }))
+    .output(BatchSchema)
+    .query(({ ctx, input }) => getBatch(ctx.deps, ctx.environment, input.batchId)),
+
+  list: authedProcedure
+    .input(ListBatchesInputSchema)
+    .output(ListBatchesResultSchema)
+    .query(({ ctx, input }) => listBatches(ctx.deps, ctx.environment, input)),
+});

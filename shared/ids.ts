@@ -1,0 +1,29 @@
+import { randomBytes } from "node:crypto";
+
+/** Trigger.dev's friendly-id alphabet: no 0, l, o (easily confused when read aloud). */
+export const FRIENDLY_ALPHABET = "123456789abcdefghijkmnopqrstuvwxyz";
+const ID_LENGTH = 21;
+// Largest multiple of the alphabet size below 256: bytes at or above it are rejected so every
+// character is equally likely (no modulo bias).
+const UNBIASED_LIMIT = 256 - (256 % FRIENDLY_ALPHABET.length);
+
+export type IdPrefix = "batch" | "run" | "env";
+
+export function friendlyId(prefix: IdPrefix): string {
+  let out = "";
+  while (out.length < ID_LENGTH) {
+    for (const byte of randomBytes(ID_LENGTH * 2)) {
+      if (byte >= UNBIASED_LIMIT) continue;
+      out += FRIENDLY_ALPHABET[byte % FRIENDLY_ALPHABET.length];
+      if (out.length === ID_LENGTH) break;
+    }
+  }
+  return `${prefix}_${out}`;
+}
+
+const FRIENDLY_PATTERN = new RegExp(`^(batch|run|env)_[${FRIENDLY_ALPHABET}]{${ID_LENGTH}}$`);
+
+export function isFriendlyId(value: string, prefix: IdPrefix): boolean {
+  const m = FRIENDLY_PATTERN.exec(value);
+  return m !== null && m[1] === prefix;
+}

@@ -1,0 +1,56 @@
+import { z } from "zod";
+import { parseDurationSeconds } from "./durations.js";
+
+/** Limits the documentation states for item options. */
+export const MAX_TAGS_PER_RUN = 5;
+export const MAX_TAG_LENGTH = 63; // "less than 64 characters"
+export const MAX_IDEMPOTENCY_KEY_LENGTH = 2048;
+
+const durationString = (what: string) =>
+  z.string().refine((s) => (parseDurationSeconds(s) ?? 0) > 0, {
+    message: `${what} must be a duration like "30s", "15m" or "1h42m"`,
+  });
+
+/** A delay: a duration ("1h", "30d") or a date-time string (the SDK sends a Date as ISO text). */
+export const DelaySchema = z.union([z.string(), z.date()]).transform((value, ctx) => {
+  if (value instanceof Date) return value.toISOString();
+  if (parseDurationSeconds(value) !== undefined) return value;
+  if (/^\d{4}-\d{2}-\d{2}/.test(value) && !Number.isNaN(Date.parse(value))) return value;
+  ctx.addIssue({ code: "custom", message: `delay must be a duration like "1h" or a date-time, got "${value}"` });
+  return z.NEVER;
+});
+
+export const QueueOptionsSchema = z.object({
+  name: z.string().trim().min(1, "queue.name must not be empty").max(128).optional(),
+  concurrencyLimit: z.number().int().min(0).max(1000).optional(),
+});
+
+/**
+ * Options of one trigger or batch item. Unknown keys (the SDK also sends `machine`, `priority`,
+ * `lockToVersion`, `idempotencyKeyOptions`...) are stripped, never rejected.
+ */
+export const TriggerOptionsSchema = z.object({
+  queue: QueueOptionsSchema.optional(),
+  concurrencyKey: z.union([z.string(), z.number()]).transform(String).pipe(z.string().min(1).max(512)).optional(),
+  idempotencyKey: z.string().min(1).max(MAX_IDEMPOTENCY_KEY_LENGTH).optional(),
+  idempotencyKeyTTL: durationString("idempotencyKeyTTL").optional(),
+  ttl: z
+    .union([durationString("ttl"), z.number().int().min(1, "ttl must be at least 1 second")])
+    .optional(),
+  delay: DelaySchema.optional(),
+  tags: z
+    .union([z.string(), z.array(z.string())])
+    .transform((t) => (Array.isArray(t) ? t : [t]))
+    .pipe(
+      z
+        .array(z.string().max(MAX_TAG_LENGTH, `each tag must be less than ${MAX_TAG_LENGTH + 1} characters`))
+        .max(MAX_TAGS_PER_RUN, `a run can have at most ${MAX_TAGS_PER_RUN} tags`),
+    )
+    .optional(),
+  metadata: z.record(z.string(), z.unknown()).optional(),
+  maxAttempts: z.number().int().min(1).max(100).optional(),
+  payloadType: z.string().min(1).max(128).optional(),
+  test: z.boolean().optional(),
+});
+export type TriggerOptions = z.output<typeof TriggerOptionsSchema>;
+export type TriggerOptionsInput = z.input<typeof TriggerOptionsSchema>;

@@ -1,0 +1,188 @@
+import { z } from "zod";
+import { TriggerOptionsSchema } from "./options.js";
+
+export const TaskIdentifierSchema = z
+  .string({ error: (issue) => (issue.input === undefined ? "task is required" : "task must be a string") })
+  .min(1, "task identifier must not be empty")
+  .max(128, "task identifier is at most 128 characters");
+
+export const RUN_STATUSES = [
+  "DELAYED",
+  "QUEUED",
+  "EXECUTING",
+  "REATTEMPTING",
+  "WAITING",
+  "COMPLETED",
+  "FAILED",
+  "CANCELED",
+  "EXPIRED",
+  "CRASHED",
+  "SYSTEM_FAILURE",
+  "TIMED_OUT",
+] as const;
+export const RunStatusSchema = z.enum(RUN_STATUSES);
+export type RunStatus = z.infer<typeof RunStatusSchema>;
+export const FINAL_RUN_STATUSES: readonly RunStatus[] = [
+  "COMPLETED",
+  "FAILED",
+  "CANCELED",
+  "EXPIRED",
+  "CRASHED",
+  "SYSTEM_FAILURE",
+  "TIMED_OUT",
+];
+
+export const BATCH_STATUSES = ["PENDING", "PROCESSING", "COMPLETED", "PARTIAL_FAILED", "ABORTED"] as const;
+export const BatchStatusSchema = z.enum(BATCH_STATUSES);
+export type BatchStatus = z.infer<typeof BatchStatusSchema>;
+
+/** One item of a batch: which task, with what payload and options. */
+export const TaskItemSchema = z.object({
+  task: TaskIdentifierSchema,
+  payload: z.unknown().optional(),
+  options: TriggerOptionsSchema.optional(),
+});
+export type TaskItemInput = z.input<typeof TaskItemSchema>;
+export type TaskItem = z.output<typeof TaskItemSchema>;
+
+/** An item of the two-phase API: a task item at a fixed position of the batch. */
+export const IndexedItemSchema = TaskItemSchema.extend({ index: z.number().int().min(0) });
+export type IndexedItem = z.output<typeof IndexedItemSchema>;
+
+// ---- batch.create -----------------------------------------------------------------------------
+export const CreateBatchInputSchema = z.object({
+  runCount: z.number().int(),
+  parentRunId: z.string().min(1).optional(),
+  resumeParentOnCompletion: z.boolean().optional(),
+  idempotencyKey: z.string().min(1).max(2048).optional(),
+  /** The SDK's per-call retry key (`x-trigger-request-idempotency-key`): a replay gets the first answer. */
+  requestIdempotencyKey: z.string().min(1).max(256).optional(),
+});
+export const CreateBatchResultSchema = z.object({
+  id: z.string(),
+  runCount: z.number().int(),
+  isCached: z.boolean(),
+  idempotencyKey: z.string().optional(),
+});
+export type CreateBatchResult = z.infer<typeof CreateBatchResultSchema>;
+
+// ---- batch.appendItems ------------------------------------------------------------------------
+export const AppendItemsInputSchema = z.object({
+  batchId: z.string().min(1),
+  items: z.array(IndexedItemSchema),
+});
+export const AppendItemsResultSchema = z.object({
+  id: z.string(),
+  itemsAccepted: z.number().int(),
+  itemsDeduplicated: z.number().int(),
+  sealed: z.boolean(),
+  enqueuedCount: z.number().int().optional(),
+  expectedCount: z.number().int().optional(),
+});
+export type AppendItemsResult = z.infer<typeof AppendItemsResultSchema>;
+
+// ---- batch.trigger (one shot) -----------------------------------------------------------------
+export const TriggerBatchInputSchema = z.object({
+  items: z.array(TaskItemSchema),
+  parentRunId: z.string().min(1).optional(),
+  resumeParentOnCompletion: z.boolean().optional(),
+  idempotencyKey: z.string().min(1).max(2048).optional(),
+});
+export const TriggerBatchResultSchema = z.object({
+  batchId: z.string(),
+  runs: z.array(z.string()),
+  isCached: z.boolean(),
+});
+export type TriggerBatchResult = z.infer<typeof TriggerBatchResultSchema>;
+
+// ---- batch.get / batch.list -------------------------------------------------------------------
+export const BatchItemErrorSchema = z.object({
+  index: z.number().int(),
+  taskIdentifier: z.string(),
+  error: z.string(),
+  errorCode: z.string().optional(),
+});
+export const BatchSchema = z.object({
+  id: z.string(),
+  status: BatchStatusSchema,
+  idempotencyKey: z.string().optional(),
+  createdAt: z.date(),
+  updatedAt: z.date(),
+  runCount: z.number().int(),
+  sealed: z.boolean(),
+  runs: z.array(z.string()),
+  successfulRunCount: z.number().int().optional(),
+  failedRunCount: z.number().int().optional(),
+  errors: z.array(BatchItemErrorSchema),
+  processingCompletedAt: z.date().optional(),
+  completedAt: z.date().optional(),
+  parentRunId: z.string().optional(),
+  resumeParentOnCompletion: z.boolean(),
+});
+export type Batch = z.infer<typeof BatchSchema>;
+export const BatchSummarySchema = BatchSchema.omit({ runs: true, errors: true });
+export type BatchSummary = z.infer<typeof BatchSummarySchema>;
+
+export const PageInputSchema = z.object({
+  limit: z.number().int().min(1).max(100).default(25),
+  cursor: z.string().optional(),
+});
+export const ListBatchesInputSchema = PageInputSchema.extend({ status: BatchStatusSchema.optional() });
+export const ListBatchesResultSchema = z.object({
+  items: z.array(BatchSummarySchema),
+  nextCursor: z.string().optional(),
+});
+
+// ---- runs -------------------------------------------------------------------------------------
+export const TRIGGER_FUNCTIONS = ["trigger", "triggerAndWait", "batchTrigger", "batchTriggerAndWait"] as const;
+export const SerializedErrorSchema = z.object({
+  message: z.string(),
+  name: z.string().optional(),
+  stackTrace: z.string().optional(),
+});
+export const RunSchema = z.object({
+  id: z.string(),
+  status: RunStatusSchema,
+  taskIdentifier: z.string(),
+  payload: z.unknown(),
+  payloadType: z.string(),
+  output: z.unknown().optional(),
+  error: SerializedErrorSchema.optional(),
+  queue: z.string(),
+  concurrencyKey: z.string().optional(),
+  idempotencyKey: z.string().optional(),
+  tags: z.array(z.string()),
+  metadata: z.record(z.string(), z.unknown()).optional(),
+  ttl: z.string().optional(),
+  delayedUntil: z.date().optional(),
+  expiredAt: z.date().optional(),
+  attemptCount: z.number().int(),
+  maxAttempts: z.number().int().optional(),
+  batchId: z.string().optional(),
+  batchIndex: z.number().int().optional(),
+  parentRunId: z.string().optional(),
+  triggerFunction: z.enum(TRIGGER_FUNCTIONS),
+  isTest: z.boolean(),
+  createdAt: z.date(),
+  updatedAt: z.date(),
+  startedAt: z.date().optional(),
+  finishedAt: z.date().optional(),
+});
+export type Run = z.infer<typeof RunSchema>;
+export const RunSummarySchema = RunSchema.omit({ payload: true, output: true });
+export type RunSummary = z.infer<typeof RunSummarySchema>;
+
+export const ListRunsInputSchema = PageInputSchema.extend({
+  status: RunStatusSchema.optional(),
+  taskIdentifier: z.string().optional(),
+  batchId: z.string().optional(),
+  tag: z.string().optional(),
+});
+export const ListRunsResultSchema = z.object({
+  items: z.array(RunSummarySchema),
+  nextCursor: z.string().optional(),
+});
+
+export const TriggerTaskInputSchema = TaskItemSchema;
+export const TriggerTaskResultSchema = z.object({ id: z.string(), isCached: z.boolean() });
+export type TriggerTaskResult = z.infer<typeof TriggerTaskResultSchema>;
