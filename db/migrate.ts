@@ -2,7 +2,10 @@ import type { Kysely } from "kysely";
 import { type Migration, type MigrationProvider, Migrator } from "kysely/migration";
 import * as initial from "./migrations/0001_initial.js";
 
-/** Migrations are listed here (not read from disk) so they ship inside any bundle of the server. */
+/**
+ * Migrations are listed here (not read from disk) so they ship inside any bundle of the server.
+ * Name new ones `NNNN_topic`; unordered application is allowed so branches can add theirs.
+ */
 const MIGRATIONS: Record<string, Migration> = {
   "0001_initial": initial,
 };
@@ -15,7 +18,7 @@ class StaticMigrationProvider implements MigrationProvider {
 
 /** Brings the schema up to date. Safe to call from several processes at once (Kysely takes a lock). */
 export async function migrateToLatest(db: Kysely<any>): Promise<string[]> {
-  const migrator = new Migrator({ db, provider: new StaticMigrationProvider() });
+  const migrator = new Migrator({ db, provider: new StaticMigrationProvider(), allowUnorderedMigrations: true });
   const { error, results } = await migrator.migrateToLatest();
   if (error) throw error instanceof Error ? error : new Error(String(error));
   return (results ?? []).filter((r) => r.status === "Success").map((r) => r.migrationName);

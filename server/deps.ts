@@ -1,9 +1,12 @@
 import type { Kysely } from "kysely";
 import type { Database } from "../db/schema.js";
+import type { Bus } from "./adapters/bus.js";
 import type { Config } from "./config.js";
 
 /** What domain code needs from the outside world, passed in rather than imported. */
 export interface Deps {
   db: Kysely<Database>;
   config: Config;
+  /** Cross-process wake-ups: Redis pub/sub, or in-process without REDIS_URL. */
+  bus: Bus;
 }

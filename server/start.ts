@@ -1,8 +1,11 @@
 import { connect, type Connection } from "../db/connect.js";
 import { migrateToLatest } from "../db/migrate.js";
+import { createBus } from "./adapters/bus.js";
 import { bootstrapEnvironment, type CreatedEnvironment } from "./auth/environments.js";
 import type { Config } from "./config.js";
 import type { Deps } from "./deps.js";
+import { startBackgroundTasks } from "./background.js";
+import { BACKGROUND_TASKS } from "./background-tasks.js";
 import { buildApp } from "./http/app.js";
 
 export interface RunningSalvo {
@@ -22,8 +25,9 @@ export async function startSalvo(config: Config, options: { connection?: Connect
     options.connection ?? (await connect({ databaseUrl: config.databaseUrl, dataDir: config.dataDir }));
   await migrateToLatest(connection.db);
   const bootstrapped = await bootstrapEnvironment(connection.db, config.bootstrapKey);
-  const deps: Deps = { db: connection.db, config };
+  const deps: Deps = { db: connection.db, config, bus: createBus(config.redisUrl) };
   const app = buildApp(deps);
+  const stopBackground = startBackgroundTasks(deps, BACKGROUND_TASKS);
   const address = await app.listen({ port: config.port, host: config.host });
   const url = address.replace("[::1]", "127.0.0.1");
   return {
@@ -31,7 +35,9 @@ export async function startSalvo(config: Config, options: { connection?: Connect
     deps,
     bootstrapped,
     async close() {
+      await stopBackground();
       await app.close();
+      await deps.bus.close();
       if (!options.connection) await connection.close();
     },
   };

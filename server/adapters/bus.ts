@@ -1,0 +1,80 @@
+import { EventEmitter } from "node:events";
+import { Redis } from "ioredis";
+
+/**
+ * Wake-ups between processes: "something changed on this channel, go and read Postgres". A
+ * message carries no state that matters, so a lost one only delays a reader until its next
+ * fallback poll; losing Redis never loses a run.
+ */
+export interface Bus {
+  publish(channel: string, message: string): Promise<void>;
+  /** Returns an unsubscribe function. */
+  subscribe(channel: string, listener: (message: string) => void): Promise<() => Promise<void>>;
+  close(): Promise<void>;
+}
+
+/** One process: an EventEmitter. */
+export class InProcessBus implements Bus {
+  readonly #emitter = new EventEmitter().setMaxListeners(0);
+  async publish(channel: string, message: string) {
+    this.#emitter.emit(channel, message);
+  }
+  async subscribe(channel: string, listener: (message: string) => void) {
+    this.#emitter.on(channel, listener);
+    return async () => void this.#emitter.off(channel, listener);
+  }
+  async close() {
+    this.#emitter.removeAllListeners();
+  }
+}
+
+/**
+ * Many processes: Redis pub/sub. One subscriber connection per process, fanned out locally, so a
+ * thousand local listeners cost one Redis subscription per channel.
+ */
+export class RedisBus implements Bus {
+  readonly #pub: Redis;
+  readonly #sub: Redis;
+  readonly #local = new InProcessBus();
+  readonly #counts = new Map<string, number>();
+
+  constructor(url: string) {
+    const options = { lazyConnect: false, maxRetriesPerRequest: 2, enableOfflineQueue: true };
+    this.#pub = new Redis(url, options);
+    this.#sub = new Redis(url, options);
+    // Errors surface through failed publishes; a reconnecting client must not crash the process.
+    this.#pub.on("error", () => {});
+    this.#sub.on("error", () => {});
+    this.#sub.on("message", (channel: string, message: string) => void this.#local.publish(channel, message));
+  }
+
+  async publish(channel: string, message: string) {
+    await this.#pub.publish(channel, message);
+  }
+
+  async subscribe(channel: string, listener: (message: string) => void) {
+    const unsubscribeLocal = await this.#local.subscribe(channel, listener);
+    const count = (this.#counts.get(channel) ?? 0) + 1;
+    this.#counts.set(channel, count);
+    if (count === 1) await this.#sub.subscribe(channel);
+    return async () => {
+      await unsubscribeLocal();
+      const left = (this.#counts.get(channel) ?? 1) - 1;
+      if (left > 0) this.#counts.set(channel, left);
+      else {
+        this.#counts.delete(channel);
+        await this.#sub.unsubscribe(channel).catch(() => {});
+      }
+    };
+  }
+
+  async close() {
+    await this.#local.close();
+    this.#sub.disconnect();
+    this.#pub.disconnect();
+  }
+}
+
+export function createBus(redisUrl: string | undefined): Bus {
+  return redisUrl ? new RedisBus(redisUrl) : new InProcessBus();
+}

@@ -1,0 +1,4 @@
+import type { BackgroundTask } from "./background.js";
+
+/** Every periodic task the server runs. Each area adds its own here. */
+export const BACKGROUND_TASKS: BackgroundTask[] = [];
