@@ -49,6 +49,9 @@ describe("workers execute runs", () => {
     expect([...seen.values()].every((n) => n === 1)).toBe(true);
     const results = await client.batch.results.query({ batchId });
     expect(results.items).toHaveLength(1000);
+    const restResults = (await (await salvo.api(`/api/v1/batches/${batchId}/results`)).json()) as { id: string; items: Record<string, unknown>[] };
+    expect(restResults.id).toBe(batchId);
+    expect(restResults.items[7]).toEqual({ ok: true, id: results.items[7]!.runId, taskIdentifier: "square", output: '{"json":{"square":49}}', outputType: "application/super+json" });
     expect(results.items[7]).toMatchObject({ index: 7, ok: true, status: "COMPLETED", output: { square: 49 } });
 
     const rest = await (await salvo.api(`/api/v1/batches/${batchId}`)).json();
@@ -91,6 +94,28 @@ describe("workers execute runs", () => {
     await untilBatchCompleted(keyed.batchId);
     expect([...maxPerKey.values()].sort()).toEqual([2, 2, 2]);
     expect(maxRunning).toBeLessThanOrEqual(6);
+  });
+
+  it("honors a limit set through the router, and holds a paused queue", async () => {
+    expect(await client.queue.update.mutate({ name: "task/solo", concurrencyLimit: 1 })).toEqual({ name: "task/solo", concurrencyLimit: 1, paused: false });
+    await client.queue.update.mutate({ name: "task/held", paused: true });
+    let running = 0;
+    let maxRunning = 0;
+    const solo = async () => {
+      maxRunning = Math.max(maxRunning, ++running);
+      await new Promise((r) => setTimeout(r, 10));
+      running--;
+    };
+    let heldRuns = 0;
+    for (let i = 0; i < 4; i++) startWorker({ solo, held: async () => void heldRuns++ }, 5);
+    const held = await client.task.trigger.mutate({ task: "held" });
+    const { batchId } = await client.batch.trigger.mutate({ items: Array.from({ length: 20 }, () => ({ task: "solo" })) });
+    await untilBatchCompleted(batchId);
+    expect(maxRunning).toBe(1);
+    expect(heldRuns).toBe(0);
+    expect((await client.run.get.query({ runId: held.id })).status).toBe("QUEUED");
+    await client.queue.update.mutate({ name: "task/held", paused: false });
+    await waitFor(async () => ((await client.run.get.query({ runId: held.id })).status === "COMPLETED" ? true : undefined), 10_000);
   });
 
   it("keeps a delayed run DELAYED until its time, then runs it", async () => {

@@ -1,9 +1,10 @@
 import type { AuthenticatedEnvironment } from "../auth/authenticate.js";
 import type { Deps } from "../deps.js";
+import { wakeWorkers } from "./wake.js";
 
 /** Sets a queue's concurrency limit (null: unlimited) or pauses it; creates the queue if needed. */
 export async function updateQueue(
-  { db }: Deps,
+  { db, bus }: Deps,
   env: AuthenticatedEnvironment,
   input: { name: string; concurrencyLimit?: number | null; paused?: boolean },
 ) {
@@ -18,6 +19,8 @@ export async function updateQueue(
     )
     .returning(["name", "concurrency_limit", "paused"])
     .executeTakeFirstOrThrow();
+  // A raised limit or a resumed queue may have runs ready now.
+  wakeWorkers(bus, env.id);
   return { name: row.name, concurrencyLimit: row.concurrency_limit, paused: row.paused };
 }
 
