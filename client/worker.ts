@@ -1,21 +1,10 @@
 import { randomBytes } from "node:crypto";
-import type { BatchResultItem } from "../shared/worker.js";
+import type { BatchResultItem, ClaimedRun } from "../shared/worker.js";
 import type { TaskItemInput } from "../shared/schemas.js";
 import { createWorkerTransport } from "./links.js";
 
-export interface RunInfo {
-  id: string;
-  taskIdentifier: string;
-  attempt: number;
-  maxAttempts: number;
-  queue: string;
-  concurrencyKey?: string;
-  tags: string[];
-  metadata?: Record<string, unknown>;
-  batchId?: string;
-  batchIndex?: number;
-  parentRunId?: string;
-}
+/** What a handler learns about the run it executes. */
+export type RunInfo = Omit<ClaimedRun, "payload" | "payloadType" | "leaseExpiresAt">;
 
 export interface TaskContext {
   run: RunInfo;
@@ -77,6 +66,10 @@ interface ActiveRun {
   lost: boolean;
 }
 
+function runInfo({ payload: _payload, payloadType: _type, leaseExpiresAt: _lease, ...info }: ClaimedRun): RunInfo {
+  return info;
+}
+
 /** Resolves after `ms`, or at once when `signal` aborts. */
 const sleep = (ms: number, signal?: AbortSignal) =>
   new Promise<void>((resolve) => {
@@ -126,24 +119,12 @@ export function createWorker(options: WorkerOptions): Worker {
     leaseMs = r.leaseMs;
   });
 
-  async function execute(run: RunInfo & { payload: unknown }) {
+  async function execute(run: ClaimedRun) {
     const state: ActiveRun = { controller: new AbortController(), lost: false };
     active.set(run.id, state);
     let calls = 0;
     const ctx: TaskContext = {
-      run: {
-        id: run.id,
-        taskIdentifier: run.taskIdentifier,
-        attempt: run.attempt,
-        maxAttempts: run.maxAttempts,
-        queue: run.queue,
-        tags: run.tags,
-        ...(run.concurrencyKey !== undefined ? { concurrencyKey: run.concurrencyKey } : {}),
-        ...(run.metadata !== undefined ? { metadata: run.metadata } : {}),
-        ...(run.batchId !== undefined ? { batchId: run.batchId } : {}),
-        ...(run.batchIndex !== undefined ? { batchIndex: run.batchIndex } : {}),
-        ...(run.parentRunId !== undefined ? { parentRunId: run.parentRunId } : {}),
-      },
+      run: runInfo(run),
       signal: state.controller.signal,
       async batchTriggerAndWait(task, items) {
         // The same key on every execution of this run finds the same batch again after a resume.

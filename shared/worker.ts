@@ -52,3 +52,21 @@ export const BatchResultItemSchema = z.object({
   error: SerializedErrorSchema.optional(),
 });
 export type BatchResultItem = z.infer<typeof BatchResultItemSchema>;
+
+/** A run as a worker receives it from `worker.dequeue`: the payload already decoded. */
+export interface ClaimedRun {
+  id: string;
+  taskIdentifier: string;
+  payload: unknown;
+  payloadType: string;
+  attempt: number;
+  maxAttempts: number;
+  queue: string;
+  concurrencyKey?: string;
+  tags: string[];
+  metadata?: Record<string, unknown>;
+  batchId?: string;
+  batchIndex?: number;
+  parentRunId?: string;
+  leaseExpiresAt: Date;
+}

@@ -1,5 +1,6 @@
 import superjson from "superjson";
 import type { Kysely } from "kysely";
+import type { ClaimedRun } from "../../shared/worker.js";
 import type { Database, RunRow } from "../../db/schema.js";
 import type { AuthenticatedEnvironment } from "../auth/authenticate.js";
 import type { Deps } from "../deps.js";
@@ -7,24 +8,6 @@ import { decodePacket } from "../runs/packets.js";
 import { recordTransitions, retryDelayMs, TRANSITION_COLUMNS } from "../runs/transitions.js";
 import { claimRuns } from "./claim.js";
 import { wakeWorkers, workChannel } from "./wake.js";
-
-/** What a worker gets for each claimed run. */
-export interface ClaimedRun {
-  id: string;
-  taskIdentifier: string;
-  payload: unknown;
-  payloadType: string;
-  attempt: number;
-  maxAttempts: number;
-  queue: string;
-  concurrencyKey?: string;
-  tags: string[];
-  metadata?: Record<string, unknown>;
-  batchId?: string;
-  batchIndex?: number;
-  parentRunId?: string;
-  leaseExpiresAt: Date;
-}
 
 export interface SerializedError {
   message: string;
