@@ -117,6 +117,16 @@ export interface EventsTable {
   created_at: Generated<Date>;
 }
 
+/** An offloaded payload, uploaded through a signed URL (db/migrations/0005_packets.ts). */
+export interface PacketsTable {
+  environment_id: string;
+  path: string;
+  content_type: string;
+  data: Uint8Array;
+  size: number;
+  created_at: Generated<Date>;
+}
+
 export interface Database {
   environments: EnvironmentsTable;
   api_keys: ApiKeysTable;
@@ -126,6 +136,7 @@ export interface Database {
   runs: RunsTable;
   events: EventsTable;
   settings: SettingsTable;
+  packets: PacketsTable;
 }
 
 export type BatchRow = Selectable<BatchesTable>;
