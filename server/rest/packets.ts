@@ -9,6 +9,7 @@ import { errorBody } from "./errors.js";
 import { restHandler } from "./context.js";
 
 type WildcardParams = { Params: { "*": string } };
+type TokenQuery = { Querystring: { token?: string } };
 type RunPacketParams = { Params: { runId: string; field: string } };
 
 /** Where signed URLs point: the configured public origin, else the origin this request came to. */
@@ -19,7 +20,8 @@ function origin(deps: Deps, req: FastifyRequest): string {
 /** A presigned URL for one method on one target of an environment, valid for the configured TTL. */
 export function packetUrl(deps: Deps, req: FastifyRequest, environmentId: string, method: PacketGrant["method"], target: PacketTarget): string {
   const expiresAt = Math.floor(Date.now() / 1000) + deps.config.packets.urlTtlSeconds;
-  return `${origin(deps, req)}/packets/${signPacketToken(deps.vault, { environmentId, method, expiresAt, target })}`;
+  // In the query string: a token is longer than the router allows a path parameter to be.
+  return `${origin(deps, req)}/packets?token=${signPacketToken(deps.vault, { environmentId, method, expiresAt, target })}`;
 }
 
 /**
@@ -94,8 +96,8 @@ export function registerPacketRoutes(app: FastifyInstance, deps: Deps) {
     scope.removeAllContentTypeParsers();
     scope.addContentTypeParser("*", { parseAs: "buffer", bodyLimit: deps.config.packets.maxBytes }, (_req, body, done) => done(null, body));
 
-    scope.put<{ Params: { token: string } }>("/packets/:token", async (req, reply) => {
-      const check = verifyPacketToken(deps.vault, req.params.token, "PUT");
+    scope.put<TokenQuery>("/packets", async (req, reply) => {
+      const check = verifyPacketToken(deps.vault, req.query.token ?? "", "PUT");
       if (!check.ok) return refuse(reply, 403, check.reason);
       const { environmentId, target } = check.grant;
       if (target.kind !== "packet") return refuse(reply, 403, "This URL cannot be written to");
@@ -105,8 +107,8 @@ export function registerPacketRoutes(app: FastifyInstance, deps: Deps) {
       return reply.status(200).send();
     });
 
-    scope.get<{ Params: { token: string } }>("/packets/:token", async (req, reply) => {
-      const check = verifyPacketToken(deps.vault, req.params.token, "GET");
+    scope.get<TokenQuery>("/packets", async (req, reply) => {
+      const check = verifyPacketToken(deps.vault, req.query.token ?? "", "GET");
       if (!check.ok) return refuse(reply, 403, check.reason);
       const { environmentId, target } = check.grant;
       const packet =
