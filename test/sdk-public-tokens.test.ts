@@ -118,7 +118,7 @@ describe("the publicAccessToken of a batch handle (x-trigger-jwt)", () => {
     expect((await trpc.run.get.query({ runId: viaToken.runs[0]! })).payload).toEqual({ x: 1 });
     const refused = await trpc.batch.get.query({ batchId: other.batchId }).catch((e: unknown) => e);
     expect(refused).toBeInstanceOf(TRPCClientError);
-    expect((refused as TRPCClientError<never>).data?.code).toBe("FORBIDDEN");
+    expect((refused as { data?: { code?: string } }).data?.code).toBe("FORBIDDEN");
     // Read-only: the token cannot create, list or trigger.
     await expect(trpc.run.list.query({})).rejects.toBeInstanceOf(TRPCClientError);
     const create = await salvo.api("/api/v3/batches", { json: { runCount: 1 }, headers: { authorization: `Bearer ${mine.publicAccessToken}` } });
