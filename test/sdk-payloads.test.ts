@@ -86,6 +86,21 @@ describe("application/super+json", () => {
   });
 });
 
+describe("tRPC callers (superjson transport)", () => {
+  it("task.trigger and batch.trigger with Dates and Maps: stored as SuperJSON, read back exactly by tRPC and the SDK", async () => {
+    const trpc = createSalvoClient({ url: salvo.url, apiKey: salvo.key });
+    const payload = rich();
+    const { id } = await trpc.task.trigger.mutate({ task: "typed", payload });
+    expect((await storedRun(id)).payload_type).toBe("application/super+json");
+    expect((await trpc.run.get.query({ runId: id })).payload).toEqual(payload);
+    expect((await runs.retrieve(id)).payload).toEqual(payload);
+
+    const { runs: runIds } = await trpc.batch.trigger.mutate({ items: [{ task: "typed", payload }, { task: "typed", payload: { plain: 1 } }] });
+    expect((await trpc.run.get.query({ runId: runIds[0]! })).payload).toEqual(payload);
+    expect(await storedRun(runIds[1]!)).toEqual({ payload: '{"plain":1}', payload_type: "application/json" });
+  });
+});
+
 describe("text/plain, absent and plain JSON payloads", () => {
   it("a string payload is sent and stored verbatim as text/plain", async () => {
     const handle = await tasks.trigger("text", 'not {json} "at all"');

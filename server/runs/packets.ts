@@ -15,11 +15,19 @@ export const STORE_TYPE = "application/store";
 
 /**
  * Normalizes what a client sent. The SDK sends payloads already serialized (a string) with
- * `options.payloadType`; plain REST callers send a JSON value and no type.
+ * `options.payloadType`, stored as sent. Other callers send a value: plain JSON from a REST
+ * caller, but from a tRPC caller (superjson transport) possibly Dates, Maps, BigInts..., which
+ * only SuperJSON keeps, so such a value is stored as `application/super+json`.
  */
 export function packetFromInput(payload: unknown, payloadType: string | undefined): Packet {
   if (payload === undefined) return { data: null, type: payloadType ?? "application/json" };
   if (typeof payload === "string" && payloadType) return { data: payload, type: payloadType };
+  try {
+    const serialized = superjson.serialize(payload);
+    if (serialized.meta !== undefined) return { data: JSON.stringify(serialized), type: "application/super+json" };
+  } catch {
+    // Not something SuperJSON can write (the SDK then sends it raw as application/json too).
+  }
   return { data: JSON.stringify(payload), type: "application/json" };
 }
 
