@@ -104,6 +104,8 @@ export interface RunsTable {
   started_at: NullableTimestamp;
   finished_at: NullableTimestamp;
   expired_at: NullableTimestamp;
+  /** The SDK's `x-trigger-request-idempotency-key` of the single trigger that made this run. */
+  request_idempotency_key: string | null;
 }
 
 /** Append-only outbox: one row per state change, written in the transaction that made it. */

@@ -190,13 +190,15 @@ describe("x-trigger-request-idempotency-key", () => {
     expect(((await other.json()) as { id: string }).id).not.toBe((firstBody as { id: string }).id);
   });
 
-  it("through the SDK: when the first answer is lost, the retry gets it and the batch is created once", async () => {
-    // A proxy in front of Salvo that lets the first create through but drops its answer (the
-    // connection is cut after Salvo committed), as a network failure would.
+  /**
+   * A proxy in front of Salvo that lets the first request to `path` through but drops its answer
+   * (cuts the connection once Salvo has committed), as a network failure would.
+   */
+  async function withLossyProxy<T>(path: string, fn: (baseURL: string) => Promise<T>) {
     let dropped: { key: string; body: string } | undefined;
     const proxy: Server = createServer((req, res) => {
       const upstream = httpRequest(`${salvo.url}${req.url}`, { method: req.method, headers: req.headers }, (up) => {
-        if (!dropped && req.method === "POST" && req.url === "/api/v3/batches") {
+        if (!dropped && req.method === "POST" && req.url === path) {
           const chunks: Buffer[] = [];
           up.on("data", (c: Buffer) => chunks.push(c));
           up.on("end", () => {
@@ -212,22 +214,40 @@ describe("x-trigger-request-idempotency-key", () => {
     });
     await new Promise<void>((resolve) => proxy.listen(0, "127.0.0.1", resolve));
     try {
-      const baseURL = `http://127.0.0.1:${(proxy.address() as AddressInfo).port}`;
-      const handle = await tasks.batchTrigger("retried", [{ payload: { i: 0 } }, { payload: { i: 1 } }], undefined, {
-        clientConfig: { baseURL, accessToken: salvo.key },
-      });
+      const result = await fn(`http://127.0.0.1:${(proxy.address() as AddressInfo).port}`);
       expect(dropped).toBeDefined();
-      expect(handle.batchId).toBe((JSON.parse(dropped!.body) as { id: string }).id);
-      const created = await salvo.deps.db
-        .selectFrom("batches")
-        .select(["id", "sealed"])
-        .where("request_idempotency_key", "=", dropped!.key)
-        .execute();
-      expect(created).toEqual([{ id: handle.batchId, sealed: true }]);
-      expect((await batch.retrieve(handle.batchId)).runs).toHaveLength(2);
+      return { result, dropped: dropped! };
     } finally {
       await new Promise((resolve) => proxy.close(resolve));
     }
+  }
+
+  it("through the SDK: batchTrigger whose create answer is lost gets it on the retry; the batch is created once", async () => {
+    const { result: handle, dropped } = await withLossyProxy("/api/v3/batches", (baseURL) =>
+      tasks.batchTrigger("retried", [{ payload: { i: 0 } }, { payload: { i: 1 } }], undefined, { clientConfig: { baseURL, accessToken: salvo.key } }),
+    );
+    expect(handle.batchId).toBe((JSON.parse(dropped.body) as { id: string }).id);
+    const created = await salvo.deps.db.selectFrom("batches").select(["id", "sealed"]).where("request_idempotency_key", "=", dropped.key).execute();
+    expect(created).toEqual([{ id: handle.batchId, sealed: true }]);
+    expect((await batch.retrieve(handle.batchId)).runs).toHaveLength(2);
+  });
+
+  it("through the SDK: tasks.trigger whose answer is lost gets the first run on the retry, not a second run", async () => {
+    const { result: handle, dropped } = await withLossyProxy("/api/v1/tasks/retried-single/trigger", (baseURL) =>
+      tasks.trigger("retried-single", { once: true }, undefined, { clientConfig: { baseURL, accessToken: salvo.key } }),
+    );
+    expect(handle.id).toBe((JSON.parse(dropped.body) as { id: string }).id);
+    const made = await salvo.deps.db.selectFrom("runs").select("id").where("task_identifier", "=", "retried-single").execute();
+    expect(made).toEqual([{ id: handle.id }]);
+  });
+
+  it("over HTTP: the legacy one-shot batch also returns its first answer for a repeated request key", async () => {
+    const headers = { "x-trigger-request-idempotency-key": crypto.randomUUID() };
+    const first = await salvo.api("/api/v2/tasks/batch", { json: { items: [{ task: "a" }] }, headers });
+    const again = await salvo.api("/api/v2/tasks/batch", { json: { items: [{ task: "a" }] }, headers });
+    expect(first.status).toBe(202);
+    expect(again.status).toBe(202);
+    expect(await again.json()).toEqual(await first.json());
   });
 });
 

@@ -12,7 +12,8 @@ const MAX_BODY_BYTES = 1_000_000;
  * Trigger.dev answers it: body `{items, parentRunId?, resumeParentOnCompletion?}` (other keys are
  * ignored, as its schema strips them), 1..500 items, a body of at most 1,000,000 bytes (413),
  * an optional `batch-processing-strategy: sequential|parallel` header; 202
- * `{id, isCached: false, runCount}` with the `x-trigger-jwt` headers.
+ * `{id, isCached: false, runCount}` with the `x-trigger-jwt` headers. Unlike Trigger.dev (where it
+ * is inert), a repeated `x-trigger-request-idempotency-key` returns the first batch.
  */
 export function registerLegacyBatchRoute(app: FastifyInstance, deps: Deps) {
   app.post(
@@ -29,7 +30,12 @@ export function registerLegacyBatchRoute(app: FastifyInstance, deps: Deps) {
       if (items.length === 0) throw badRequest("Batch cannot be triggered with no items");
       const max = Math.min(MAX_ITEMS, deps.config.limits.maxOneShotItems);
       if (items.length > max) throw badRequest(`Batch size of ${items.length} is too large. Maximum allowed batch size is ${max}.`);
-      const result = await call.trpc.batch.trigger({ items, parentRunId, resumeParentOnCompletion } as never);
+      const result = await call.trpc.batch.trigger({
+        items,
+        parentRunId,
+        resumeParentOnCompletion,
+        requestIdempotencyKey: header(req, "x-trigger-request-idempotency-key"),
+      } as never);
       setTokenHeaders(reply, await call.who(), `read:batch:${result.batchId}`);
       return reply.status(202).send({ id: result.batchId, isCached: false, runCount: result.runs.length });
     }),

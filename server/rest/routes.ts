@@ -96,6 +96,7 @@ export function registerRestRoutes(app: FastifyInstance, deps: Deps) {
         task: (req.params as TaskParams["Params"]).taskId,
         payload: body.payload,
         options: body.options as never,
+        requestIdempotencyKey: header(req, "x-trigger-request-idempotency-key"),
       });
       setTokenHeaders(reply, await call.who(), `read:runs:${result.id}`);
       return reply.status(200).send({ id: result.id, isCached: result.isCached });
