@@ -18,7 +18,7 @@ export interface RestCall {
   reader: () => Promise<Caller>;
 }
 
-/** Wraps a REST handler: one tRPC caller per request, and every failure mapped to `{error}`. */
+/** Wraps a REST handler: one tRPC caller per request, and every failure mapped to `{error, message}`. */
 export function restHandler(deps: Deps, handler: (req: FastifyRequest, reply: FastifyReply, call: RestCall) => Promise<unknown>) {
   return async (req: FastifyRequest, reply: FastifyReply) => {
     const ctx: Context = { deps, authorization: req.headers.authorization };
