@@ -237,7 +237,12 @@ describe("x-trigger-request-idempotency-key", () => {
       tasks.trigger("retried-single", { once: true }, undefined, { clientConfig: { baseURL, accessToken: salvo.key } }),
     );
     expect(handle.id).toBe((JSON.parse(dropped.body) as { id: string }).id);
-    const made = await salvo.deps.db.selectFrom("runs").select("id").where("task_identifier", "=", "retried-single").execute();
+    const made = await salvo.deps.db
+      .selectFrom("runs")
+      .select("id")
+      .where("environment_id", "=", salvo.env.environmentId)
+      .where("task_identifier", "=", "retried-single")
+      .execute();
     expect(made).toEqual([{ id: handle.id }]);
   });
 
