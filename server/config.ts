@@ -29,6 +29,12 @@ const ConfigSchema = z.object({
   SALVO_PUBLIC_URL: z.url({ message: "SALVO_PUBLIC_URL must be a URL like https://salvo.example.com" }).optional(),
   SALVO_MAX_PACKET_BYTES: intFrom("SALVO_MAX_PACKET_BYTES", 10 * 1024 * 1024),
   SALVO_PACKET_URL_TTL_SECONDS: intFrom("SALVO_PACKET_URL_TTL_SECONDS", 3600),
+  SALVO_LEASE_MS: intFrom("SALVO_LEASE_MS", 30_000, 100),
+  SALVO_DEFAULT_MAX_ATTEMPTS: intFrom("SALVO_DEFAULT_MAX_ATTEMPTS", 3),
+  SALVO_RETRY_BASE_MS: intFrom("SALVO_RETRY_BASE_MS", 1_000, 0),
+  SALVO_RETRY_MAX_MS: intFrom("SALVO_RETRY_MAX_MS", 60_000, 0),
+  SALVO_SWEEP_INTERVAL_MS: intFrom("SALVO_SWEEP_INTERVAL_MS", 500, 10),
+  SALVO_DEQUEUE_MAX_WAIT_MS: intFrom("SALVO_DEQUEUE_MAX_WAIT_MS", 20_000, 0),
   SALVO_LOG_LEVEL: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).default("info"),
 });
 
@@ -61,6 +67,19 @@ export interface Config {
     maxBytes: number;
     /** How long a signed packet URL stays valid. */
     urlTtlSeconds: number;
+  };
+  execution: {
+    /** How long a claimed run stays with its worker without a heartbeat. */
+    leaseMs: number;
+    /** Attempts for a run whose item sets no `maxAttempts`. */
+    defaultMaxAttempts: number;
+    /** Backoff before attempt n+1: retryBaseMs × 2^(n-1), at most retryMaxMs (±20 % jitter). */
+    retryBaseMs: number;
+    retryMaxMs: number;
+    /** How often delays, retries, TTLs and leases are checked. */
+    sweepIntervalMs: number;
+    /** Longest a `worker.dequeue` call waits for work before answering empty. */
+    dequeueMaxWaitMs: number;
   };
   logLevel: string;
 }
@@ -95,6 +114,14 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       publicUrl: c.SALVO_PUBLIC_URL?.replace(/\/+$/, ""),
       maxBytes: c.SALVO_MAX_PACKET_BYTES,
       urlTtlSeconds: c.SALVO_PACKET_URL_TTL_SECONDS,
+    },
+    execution: {
+      leaseMs: c.SALVO_LEASE_MS,
+      defaultMaxAttempts: c.SALVO_DEFAULT_MAX_ATTEMPTS,
+      retryBaseMs: c.SALVO_RETRY_BASE_MS,
+      retryMaxMs: c.SALVO_RETRY_MAX_MS,
+      sweepIntervalMs: c.SALVO_SWEEP_INTERVAL_MS,
+      dequeueMaxWaitMs: c.SALVO_DEQUEUE_MAX_WAIT_MS,
     },
     logLevel: c.SALVO_LOG_LEVEL,
   };

@@ -68,9 +68,14 @@ export async function ingestItems(
   for (let start = 0; start < rows.length; start += ITEM_SLICE) {
     await trx.insertInto("batch_items").values(rows.slice(start, start + ITEM_SLICE)).execute();
   }
+  const alreadyFinished = outcomes.filter((o) => o.isFinal).length;
   await trx
     .updateTable("batches")
-    .set((eb) => ({ enqueued_count: eb("enqueued_count", "+", accepted.length), updated_at: now }))
+    .set((eb) => ({
+      enqueued_count: eb("enqueued_count", "+", accepted.length),
+      finished_item_count: eb("finished_item_count", "+", alreadyFinished),
+      updated_at: now,
+    }))
     .where("id", "=", batch.id)
     .execute();
   return { accepted: accepted.length, deduplicated, runIds: outcomes.map((o) => o.runId) };

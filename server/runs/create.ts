@@ -1,4 +1,5 @@
 import type { Transaction } from "kysely";
+import { FINAL_RUN_STATUSES, type RunStatus } from "../../shared/schemas.js";
 import type { Database } from "../../db/schema.js";
 import { appendEvents } from "../events/outbox.js";
 import type { PreparedRun } from "./prepare.js";
@@ -7,6 +8,8 @@ export interface RunOutcome {
   runId: string;
   /** True when an idempotency key resolved the item to a run that already existed. */
   isCached: boolean;
+  /** True when that existing run has already finished (a batch counts it as done at once). */
+  isFinal: boolean;
 }
 
 /** Runs in these states give their idempotency key up: a retry should get a fresh run, not a dead one. */
@@ -47,6 +50,9 @@ export async function createRuns(trx: Transaction<Database>, prepared: PreparedR
       .where("environment_id", "=", environmentId)
       .where("task_identifier", "in", [...new Set(items.map((r) => r.task_identifier))])
       .where("idempotency_key", "in", [...new Set(items.map((r) => r.idempotency_key!))])
+      // Locked until commit, so a run cannot finish unseen between this read and the batch item
+      // that will point at it (the finish would otherwise not count for this batch).
+      .forShare()
       .execute();
     const released: string[] = [];
     for (const run of existing) {
@@ -54,7 +60,7 @@ export async function createRuns(trx: Transaction<Database>, prepared: PreparedR
       if (i === undefined) continue;
       const expired = run.idempotency_key_expires_at !== null && run.idempotency_key_expires_at <= now;
       if (expired || KEY_RELEASING_STATUSES.includes(run.status)) released.push(run.id);
-      else outcomes[i] = { runId: run.id, isCached: true };
+      else outcomes[i] = { runId: run.id, isCached: true, isFinal: FINAL_RUN_STATUSES.includes(run.status as RunStatus) };
     }
     if (released.length > 0) {
       await trx.updateTable("runs").set({ idempotency_key: null, idempotency_key_expires_at: null }).where("id", "in", released).execute();
@@ -74,13 +80,13 @@ export async function createRuns(trx: Transaction<Database>, prepared: PreparedR
   const lost = new Map<string, number>();
   prepared.forEach(({ row }, i) => {
     if (outcomes[i] !== undefined || aliasOf.has(i)) return;
-    if (inserted.has(row.id)) outcomes[i] = { runId: row.id, isCached: false };
+    if (inserted.has(row.id)) outcomes[i] = { runId: row.id, isCached: false, isFinal: false };
     else lost.set(keyOf(row.task_identifier, row.idempotency_key!), i);
   });
   await resolveExisting(lost);
   for (const [i, first] of aliasOf) {
     const target = outcomes[first];
-    if (target) outcomes[i] = { runId: target.runId, isCached: true };
+    if (target) outcomes[i] = { runId: target.runId, isCached: true, isFinal: target.isFinal };
   }
   if (outcomes.some((o) => o === undefined)) {
     throw new Error("an idempotency key conflicted with a run that could not be found; retry the request");

@@ -1,6 +1,7 @@
 import type { TaskItem, TriggerTaskResult } from "../../shared/schemas.js";
 import type { AuthenticatedEnvironment } from "../auth/authenticate.js";
 import type { Deps } from "../deps.js";
+import { wakeWorkers } from "../queue/wake.js";
 import { createRuns } from "./create.js";
 import { assertStoredPacketsExist } from "./packets.js";
 import { prepareRun } from "./prepare.js";
@@ -10,7 +11,7 @@ import { prepareRun } from "./prepare.js";
  * request key seen before (the SDK retrying a trigger whose answer was lost) the first answer.
  */
 export async function triggerTask(
-  { db }: Deps,
+  { db, bus }: Deps,
   environment: AuthenticatedEnvironment,
   item: TaskItem & { requestIdempotencyKey?: string },
 ): Promise<TriggerTaskResult> {
@@ -24,10 +25,12 @@ export async function triggerTask(
     if (replay) return { id: replay.id, isCached: false };
   }
   await assertStoredPacketsExist(db, environment.id, [item]);
-  return db.transaction().execute(async (trx) => {
+  const result = await db.transaction().execute(async (trx) => {
     const prepared = prepareRun(item, { environmentId: environment.id, now: new Date(), triggerFunction: "trigger" });
     prepared.row.request_idempotency_key = item.requestIdempotencyKey ?? null;
     const [outcome] = await createRuns(trx, [prepared]);
     return { id: outcome!.runId, isCached: outcome!.isCached };
   });
+  if (!result.isCached) wakeWorkers(bus, environment.id);
+  return result;
 }
