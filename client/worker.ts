@@ -70,6 +70,54 @@ function runInfo({ payload: _payload, payloadType: _type, leaseExpiresAt: _lease
   return info;
 }
 
+type Completed = { runId: string; output?: unknown };
+type Failed = { runId: string; error: ReturnType<typeof serializeError>; retry?: boolean };
+type Outcome = ({ kind: "completed" } & Completed) | ({ kind: "failed" } & Failed);
+interface PendingReport {
+  completed: Completed[];
+  failed: Failed[];
+  settle: { resolve(): void; reject(e: unknown): void }[];
+}
+
+/**
+ * Gathers outcomes for a moment and sends them in one report (one request, one transaction on
+ * the server): a busy worker finishing many short runs pays one round trip per batch of them.
+ */
+class OutcomeReporter {
+  static readonly MAX_BATCH = 200;
+  static readonly LINGER_MS = 2;
+  #pending: PendingReport | undefined;
+
+  constructor(private readonly send: (report: { completed: Completed[]; failed: Failed[] }) => Promise<unknown>) {}
+
+  add(outcome: Outcome): Promise<void> {
+    const report = (this.#pending ??= this.#open());
+    const { kind, ...rest } = outcome;
+    if (kind === "completed") report.completed.push(rest as Completed);
+    else report.failed.push(rest as Failed);
+    const settled = new Promise<void>((resolve, reject) => report.settle.push({ resolve, reject }));
+    if (report.settle.length >= OutcomeReporter.MAX_BATCH) void this.#flush(report);
+    return settled;
+  }
+
+  #open(): PendingReport {
+    const report: PendingReport = { completed: [], failed: [], settle: [] };
+    setTimeout(() => void this.#flush(report), OutcomeReporter.LINGER_MS);
+    return report;
+  }
+
+  async #flush(report: PendingReport) {
+    if (this.#pending !== report) return;
+    this.#pending = undefined;
+    try {
+      await this.send({ completed: report.completed, failed: report.failed });
+      for (const s of report.settle) s.resolve();
+    } catch (err) {
+      for (const s of report.settle) s.reject(err);
+    }
+  }
+}
+
 /** Resolves after `ms`, or at once when `signal` aborts. */
 const sleep = (ms: number, signal?: AbortSignal) =>
   new Promise<void>((resolve) => {
@@ -110,7 +158,13 @@ export function createWorker(options: WorkerOptions): Worker {
   const concurrency = options.concurrency ?? 10;
   const pollWaitMs = options.pollWaitMs ?? 10_000;
   const onError = options.onError ?? ((err: unknown) => console.error("salvo worker:", err));
+  /** Runs this worker holds (executing, or finished but not yet acknowledged): heartbeated. */
   const active = new Map<string, ActiveRun>();
+  /** Handlers executing now: what concurrency limits. */
+  let running = 0;
+  const reporter = new OutcomeReporter((outcomes) =>
+    withRetries(() => client.worker.report.mutate({ workerId: id, ...outcomes }), stopping.signal),
+  );
   const stopping = new AbortController();
   let slotFreed: (() => void) | undefined;
   let leaseMs = 30_000;
@@ -122,6 +176,8 @@ export function createWorker(options: WorkerOptions): Worker {
   async function execute(run: ClaimedRun) {
     const state: ActiveRun = { controller: new AbortController(), lost: false };
     active.set(run.id, state);
+    running++;
+    let counted = true;
     let calls = 0;
     const ctx: TaskContext = {
       run: runInfo(run),
@@ -152,19 +208,28 @@ export function createWorker(options: WorkerOptions): Worker {
         outcome = { ok: false, error };
       }
       if (state.lost || (!outcome.ok && outcome.error instanceof RunParked)) return;
-      const report = outcome.ok
-        ? () => client.worker.complete.mutate({ workerId: id, runId: run.id, output: outcome.output })
-        : () =>
-            client.worker.fail.mutate({
-              workerId: id,
+      running--;
+      slotFreed?.();
+      counted = false;
+      await reporter.add(
+        outcome.ok
+          ? { kind: "completed", runId: run.id, output: outcome.output }
+          : {
+              kind: "failed",
               runId: run.id,
               error: serializeError(outcome.error),
               ...(outcome.error instanceof AbortTaskRunError ? { retry: false } : {}),
-            });
-      await withRetries(report, stopping.signal).catch(onError);
+            },
+      );
+    } catch (err) {
+      onError(err);
     } finally {
+      // Heartbeats cover a run until its outcome is acknowledged; its slot was freed earlier.
       active.delete(run.id);
-      slotFreed?.();
+      if (counted) {
+        running--;
+        slotFreed?.();
+      }
     }
   }
 
@@ -191,7 +256,7 @@ export function createWorker(options: WorkerOptions): Worker {
     await ready;
     let failures = 0;
     while (!stopping.signal.aborted) {
-      const free = concurrency - active.size;
+      const free = concurrency - running;
       if (free <= 0) {
         await new Promise<void>((resolve) => (slotFreed = resolve));
         slotFreed = undefined;

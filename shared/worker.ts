@@ -34,6 +34,13 @@ export const FailRunInputSchema = z.object({
   retry: z.boolean().optional(),
 });
 
+/** Many outcomes in one call (and one transaction): how a busy worker reports. */
+export const ReportOutcomesInputSchema = z.object({
+  workerId: WorkerIdSchema,
+  completed: z.array(CompleteRunInputSchema.omit({ workerId: true })).max(1000),
+  failed: z.array(FailRunInputSchema.omit({ workerId: true })).max(1000),
+});
+
 export const ReleaseRunsInputSchema = z.object({ workerId: WorkerIdSchema, runIds: RunIdsSchema });
 
 export const UpdateQueueInputSchema = z.object({

@@ -1,6 +1,5 @@
 import { sql, type Transaction } from "kysely";
 import type { Database, RunRow } from "../../db/schema.js";
-import { recordTransitions } from "../runs/transitions.js";
 
 interface LockedQueue {
   name: string;
@@ -30,71 +29,54 @@ export async function claimRuns(
   if (tasks.length === 0 || options.max <= 0) return [];
   const taskList = sql.join(tasks);
 
+  // Lock the queues to serve and mark them served, in one statement. At most `max` queues, so
+  // each one locked (and so moved to the back of the rotation) gets at least one run's share.
   const { rows: queues } = await sql<LockedQueue>`
-    select q.name, q.concurrency_limit
-    from queues q
-    where q.environment_id = ${environmentId}
-      and not q.paused
-      and exists (
-        select 1 from runs r
-        where r.environment_id = q.environment_id and r.queue = q.name
-          and r.status = 'QUEUED' and r.task_identifier in (${taskList})
-      )
-    order by q.last_dequeued_at asc nulls first, q.name
-    limit ${MAX_QUEUES_PER_CLAIM}
-    for update skip locked`.execute(trx);
+    update queues q
+    set last_dequeued_at = ${now}
+    from (
+      select environment_id, name
+      from queues
+      where environment_id = ${environmentId}
+        and not paused
+        and exists (
+          select 1 from runs r
+          where r.environment_id = queues.environment_id and r.queue = queues.name
+            and r.status = 'QUEUED' and r.task_identifier in (${taskList})
+        )
+      order by last_dequeued_at asc nulls first, name
+      limit ${Math.min(MAX_QUEUES_PER_CLAIM, options.max)}
+      for update skip locked
+    ) picked
+    where q.environment_id = picked.environment_id and q.name = picked.name
+    returning q.name, q.concurrency_limit`.execute(trx);
 
-  const claimedIds: string[] = [];
-  const served: string[] = [];
+  const claimed: RunRow[] = [];
   for (const [i, queue] of queues.entries()) {
-    const remaining = options.max - claimedIds.length;
+    const remaining = options.max - claimed.length;
     if (remaining <= 0) break;
     // An even share of what is left for each queue still to visit; later queues get the rest.
     const share = Math.ceil(remaining / (queues.length - i));
-    const ids = await pickFromQueue(trx, environmentId, queue, taskList, share, now);
-    if (ids.length > 0) {
-      claimedIds.push(...ids);
-      served.push(queue.name);
-    }
+    claimed.push(...(await claimFromQueue(trx, options, queue, taskList, share)));
   }
-  if (claimedIds.length === 0) return [];
-
-  const leaseUntil = new Date(now.getTime() + options.leaseMs);
-  const claimed = await trx
-    .updateTable("runs")
-    .set((eb) => ({
-      status: "EXECUTING",
-      attempt: eb("attempt", "+", 1),
-      lease_owner: options.workerId,
-      lease_expires_at: leaseUntil,
-      started_at: eb.fn.coalesce("started_at", eb.val(now)),
-      updated_at: now,
-    }))
-    .where("id", "in", claimedIds)
-    .where("status", "=", "QUEUED")
-    .returningAll()
-    .execute();
-  await trx
-    .updateTable("queues")
-    .set({ last_dequeued_at: now })
-    .where("environment_id", "=", environmentId)
-    .where("name", "in", served)
-    .execute();
-  await recordTransitions(trx, claimed, now);
   return claimed;
 }
 
-/** The oldest runs of one (locked) queue that fit in each concurrency group's free slots. */
-async function pickFromQueue(
+/**
+ * Claims the oldest runs of one (locked) queue that fit in each concurrency group's free slots,
+ * and records their `run.status` events, in one statement.
+ */
+async function claimFromQueue(
   trx: Transaction<Database>,
-  environmentId: string,
+  options: { environmentId: string; workerId: string; leaseMs: number; now: Date },
   queue: LockedQueue,
   taskList: ReturnType<typeof sql.join>,
   take: number,
-  now: Date,
-): Promise<string[]> {
+): Promise<RunRow[]> {
+  const { environmentId, now } = options;
   const scan = Math.max(MIN_SCAN, take * SCAN_FACTOR);
-  const { rows } = await sql<{ id: string }>`
+  const leaseUntil = new Date(now.getTime() + options.leaseMs);
+  const { rows } = await sql<RunRow>`
     with running as (
       select concurrency_key, count(*)::int as n
       from runs
@@ -113,12 +95,30 @@ async function pickFromQueue(
         order by created_at, id
         limit ${scan}
       ) oldest
+    ),
+    picked as (
+      select c.id
+      from candidates c
+      left join running r on r.concurrency_key is not distinct from c.concurrency_key
+      where ${queue.concurrency_limit}::int is null or c.rn + coalesce(r.n, 0) <= ${queue.concurrency_limit}::int
+      order by c.created_at, c.id
+      limit ${take}
+    ),
+    claimed as (
+      update runs
+      set status = 'EXECUTING', attempt = runs.attempt + 1, lease_owner = ${options.workerId},
+          lease_expires_at = ${leaseUntil}, started_at = coalesce(runs.started_at, ${now}), updated_at = ${now}
+      from picked
+      where runs.id = picked.id and runs.status = 'QUEUED'
+      returning runs.*
+    ),
+    events as (
+      insert into events (environment_id, batch_id, run_id, type, data)
+      select environment_id, batch_id, id, 'run.status',
+             jsonb_build_object('status', status, 'taskIdentifier', task_identifier, 'attempt', attempt)
+      from claimed
     )
-    select c.id
-    from candidates c
-    left join running r on r.concurrency_key is not distinct from c.concurrency_key
-    where ${queue.concurrency_limit}::int is null or c.rn + coalesce(r.n, 0) <= ${queue.concurrency_limit}::int
-    order by c.created_at, c.id
-    limit ${take}`.execute(trx);
-  return rows.map((r) => r.id);
+    select * from claimed
+    order by created_at, id`.execute(trx);
+  return rows;
 }

@@ -1,11 +1,12 @@
 import superjson from "superjson";
-import type { Kysely } from "kysely";
+import { type Kysely, sql, type Transaction } from "kysely";
 import type { ClaimedRun } from "../../shared/worker.js";
 import type { Database, RunRow } from "../../db/schema.js";
 import type { AuthenticatedEnvironment } from "../auth/authenticate.js";
 import type { Deps } from "../deps.js";
+import { tryCompleteBatch } from "../batches/finalize.js";
 import { resolvePacket } from "../runs/packets.js";
-import { recordTransitions, retryDelayMs, TRANSITION_COLUMNS } from "../runs/transitions.js";
+import { recordTransitions, retryDelayMs, TRANSITION_COLUMNS, type TransitionedRun } from "../runs/transitions.js";
 import { claimRuns } from "./claim.js";
 import { wakeWorkers, workChannel } from "./wake.js";
 
@@ -120,85 +121,129 @@ export async function heartbeat({ db, config }: Deps, env: AuthenticatedEnvironm
   return { lost: input.runIds.filter((id) => !heldIds.has(id)) };
 }
 
-/** Only the worker holding a run's lease may finish it; a late report from a lost lease is ignored. */
-const heldBy = (db: Kysely<Database>, env: AuthenticatedEnvironment, workerId: string, runId: string) =>
-  db
-    .updateTable("runs")
-    .where("id", "=", runId)
-    .where("environment_id", "=", env.id)
-    .where("status", "=", "EXECUTING")
-    .where("lease_owner", "=", workerId);
-
-export async function completeRun(
-  { db, bus }: Deps,
-  env: AuthenticatedEnvironment,
-  input: { workerId: string; runId: string; output?: unknown },
-): Promise<{ accepted: boolean }> {
-  const result = await db.transaction().execute(async (trx) => {
-    const now = new Date();
-    const done = await heldBy(trx, env, input.workerId, input.runId)
-      .set({
-        status: "COMPLETED",
-        output: input.output === undefined ? null : superjson.stringify(input.output),
-        output_type: "application/super+json",
-        finished_at: now,
-        lease_owner: null,
-        lease_expires_at: null,
-        updated_at: now,
-      })
-      .returning(TRANSITION_COLUMNS)
-      .executeTakeFirst();
-    if (!done) return { accepted: false, resumed: 0 };
-    const { resumedParents } = await recordTransitions(trx, [done], now);
-    return { accepted: true, resumed: resumedParents };
-  });
-  // A finished run frees a slot of its queue (and may have queued a parent): idle workers waiting
-  // on a full queue can claim again now rather than at their next re-check.
-  if (result.accepted) wakeWorkers(bus, env.id);
-  return { accepted: result.accepted };
+export interface Outcomes {
+  workerId: string;
+  completed: { runId: string; output?: unknown }[];
+  failed: { runId: string; error: SerializedError; retry?: boolean }[];
 }
 
 /**
- * A failed attempt: REATTEMPTING with exponential backoff while attempts remain (or unless the
- * worker says not to retry), else FAILED.
+ * Records what a worker's handlers did, many runs in one transaction: COMPLETED with the
+ * output; or, for a failure, REATTEMPTING with exponential backoff while attempts remain (and
+ * the handler did not ask not to be retried), else FAILED. Only the worker holding a run's lease
+ * may finish it: a late report from a lost lease (or for a canceled run) is not accepted.
  */
+export async function reportOutcomes(deps: Deps, env: AuthenticatedEnvironment, input: Outcomes): Promise<{ accepted: string[]; willRetry: string[] }> {
+  const { db, bus, config } = deps;
+  if (input.completed.length + input.failed.length === 0) return { accepted: [], willRetry: [] };
+  const result = await db.transaction().execute(async (trx) => {
+    const now = new Date();
+    const changed: TransitionedRun[] = [];
+    if (input.completed.length > 0) {
+      const rows = input.completed.map((c) => ({ id: c.runId, output: c.output === undefined ? null : superjson.stringify(c.output) }));
+      changed.push(...(await completeMany(trx, env.id, input.workerId, input.completed, now)));
+    }
+    const willRetry: string[] = [];
+    for (const failure of input.failed) {
+      const run = await trx
+        .selectFrom("runs")
+        .select(["attempt", "max_attempts"])
+        .where("id", "=", failure.runId)
+        .where("environment_id", "=", env.id)
+        .where("status", "=", "EXECUTING")
+        .where("lease_owner", "=", input.workerId)
+        .forUpdate()
+        .executeTakeFirst();
+      if (!run) continue;
+      const retry = failure.retry !== false && run.attempt < (run.max_attempts ?? config.execution.defaultMaxAttempts);
+      if (retry) willRetry.push(failure.runId);
+      const delay = retryDelayMs(run.attempt, config.execution.retryBaseMs, config.execution.retryMaxMs);
+      changed.push(
+        await trx
+          .updateTable("runs")
+          .set({
+            status: retry ? "REATTEMPTING" : "FAILED",
+            error: JSON.stringify(failure.error),
+            retry_at: retry ? new Date(now.getTime() + delay) : null,
+            finished_at: retry ? null : now,
+            lease_owner: null,
+            lease_expires_at: null,
+            updated_at: now,
+          })
+          .where("id", "=", failure.runId)
+          .returning(TRANSITION_COLUMNS)
+          .executeTakeFirstOrThrow(),
+      );
+    }
+    // Completions were recorded by their statement; failures are recorded here.
+    await recordTransitions(trx, changed.filter((r) => r.status !== "COMPLETED"), now);
+    return { accepted: changed.map((r) => r.id), willRetry };
+  });
+  // Finished runs free slots of their queues (and may have queued a parent): idle workers
+  // waiting on a full queue can claim again now rather than at their next re-check.
+  if (result.accepted.length > 0) wakeWorkers(bus, env.id);
+  return result;
+}
+
+/**
+ * Completes many runs in one statement: the outputs travel as one JSON parameter, and the same
+ * statement writes each run's event and counts the finished runs towards their batches. Batches
+ * that may now be complete are then settled (rare: once per batch).
+ */
+async function completeMany(
+  trx: Transaction<Database>,
+  environmentId: string,
+  workerId: string,
+  completed: { runId: string; output?: unknown }[],
+  now: Date,
+): Promise<TransitionedRun[]> {
+  const rows = completed.map((c) => ({ id: c.runId, output: c.output === undefined ? null : superjson.stringify(c.output) }));
+  const { rows: result } = await sql<{ done: TransitionedRun[] | null; completable: string[] | null }>`
+    with done as (
+      update runs
+      set status = 'COMPLETED', output = v.output, output_type = 'application/super+json',
+          finished_at = ${now}, lease_owner = null, lease_expires_at = null, updated_at = ${now}
+      from json_to_recordset(${JSON.stringify(rows)}::json) as v(id text, output text)
+      where runs.id = v.id and runs.environment_id = ${environmentId}
+        and runs.status = 'EXECUTING' and runs.lease_owner = ${workerId}
+      returning runs.id, runs.environment_id, runs.batch_id, runs.task_identifier, runs.status, runs.attempt
+    ),
+    events as (
+      insert into events (environment_id, batch_id, run_id, type, data)
+      select environment_id, batch_id, id, 'run.status',
+             jsonb_build_object('status', status, 'taskIdentifier', task_identifier, 'attempt', attempt)
+      from done
+    ),
+    finished as (
+      select i.batch_id, count(*)::int as n
+      from batch_items i join done on i.run_id = done.id
+      group by i.batch_id
+    ),
+    counted as (
+      update batches b
+      set finished_item_count = b.finished_item_count + finished.n, updated_at = ${now}
+      from finished
+      where b.id = finished.batch_id
+      returning b.id, b.finished_item_count >= b.successful_run_count as all_done
+    )
+    select (select json_agg(done) from done) as done,
+           (select json_agg(id) from counted where all_done) as completable`.execute(trx);
+  for (const batchId of result[0]?.completable ?? []) await tryCompleteBatch(trx, batchId, now);
+  return result[0]?.done ?? [];
+}
+
+export async function completeRun(deps: Deps, env: AuthenticatedEnvironment, input: { workerId: string; runId: string; output?: unknown }) {
+  const { accepted } = await reportOutcomes(deps, env, { workerId: input.workerId, completed: [input], failed: [] });
+  return { accepted: accepted.length === 1 };
+}
+
 export async function failRun(
   deps: Deps,
   env: AuthenticatedEnvironment,
   input: { workerId: string; runId: string; error: SerializedError; retry?: boolean },
-): Promise<{ accepted: boolean; willRetry: boolean }> {
-  const { db, config } = deps;
-  const result = await db.transaction().execute(async (trx) => {
-    const run = await trx
-      .selectFrom("runs")
-      .select(["attempt", "max_attempts"])
-      .where("id", "=", input.runId)
-      .where("environment_id", "=", env.id)
-      .where("status", "=", "EXECUTING")
-      .where("lease_owner", "=", input.workerId)
-      .forUpdate()
-      .executeTakeFirst();
-    if (!run) return { accepted: false, willRetry: false, resumed: 0 };
-    const now = new Date();
-    const maxAttempts = run.max_attempts ?? config.execution.defaultMaxAttempts;
-    const willRetry = input.retry !== false && run.attempt < maxAttempts;
-    const changed = await heldBy(trx, env, input.workerId, input.runId)
-      .set({
-        status: willRetry ? "REATTEMPTING" : "FAILED",
-        error: JSON.stringify(input.error),
-        retry_at: willRetry ? new Date(now.getTime() + retryDelayMs(run.attempt, config.execution.retryBaseMs, config.execution.retryMaxMs)) : null,
-        finished_at: willRetry ? null : now,
-        lease_owner: null,
-        lease_expires_at: null,
-        updated_at: now,
-      })
-      .returning(TRANSITION_COLUMNS)
-      .executeTakeFirstOrThrow();
-    const { resumedParents } = await recordTransitions(trx, [changed], now);
-    return { accepted: true, willRetry, resumed: resumedParents };
-  });
-  if (result.accepted) wakeWorkers(deps.bus, env.id);
-  return { accepted: result.accepted, willRetry: result.willRetry };
+) {
+  const { accepted, willRetry } = await reportOutcomes(deps, env, { workerId: input.workerId, completed: [], failed: [input] });
+  return { accepted: accepted.length === 1, willRetry: willRetry.length === 1 };
 }
 
 /** Gives runs back (a stopping worker): queued again, and the attempt does not count. */

@@ -5,8 +5,9 @@ import {
   HeartbeatInputSchema,
   RegisterWorkerInputSchema,
   ReleaseRunsInputSchema,
+  ReportOutcomesInputSchema,
 } from "../../../shared/worker.js";
-import { completeRun, dequeue, failRun, heartbeat, registerWorker, releaseRuns } from "../../queue/worker-ops.js";
+import { completeRun, dequeue, failRun, heartbeat, registerWorker, releaseRuns, reportOutcomes } from "../../queue/worker-ops.js";
 import { authedProcedure, router } from "../init.js";
 
 /** What workers call: claim runs, keep their leases, report outcomes, give runs back. */
@@ -18,5 +19,6 @@ export const workerRouter = router({
   heartbeat: authedProcedure.input(HeartbeatInputSchema).mutation(({ ctx, input }) => heartbeat(ctx.deps, ctx.environment, input)),
   complete: authedProcedure.input(CompleteRunInputSchema).mutation(({ ctx, input }) => completeRun(ctx.deps, ctx.environment, input)),
   fail: authedProcedure.input(FailRunInputSchema).mutation(({ ctx, input }) => failRun(ctx.deps, ctx.environment, input)),
+  report: authedProcedure.input(ReportOutcomesInputSchema).mutation(({ ctx, input }) => reportOutcomes(ctx.deps, ctx.environment, input)),
   release: authedProcedure.input(ReleaseRunsInputSchema).mutation(({ ctx, input }) => releaseRuns(ctx.deps, ctx.environment, input)),
 });
