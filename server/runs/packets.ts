@@ -13,6 +13,11 @@ export interface Packet {
 export function packetFromInput(payload: unknown, payloadType: string | undefined): Packet {
   if (payload === undefined) return { data: null, type: payloadType ?? "application/json" };
   if (typeof payload === "string" && payloadType) return { data: payload, type: payloadType };
+  // Values from the tRPC router arrive deserialized by superjson and may hold Dates, Maps, Sets,
+  // BigInts...: plain JSON would flatten them, so those are kept as superjson. Anything that JSON
+  // can carry (every REST payload) stays plain JSON.
+  const { json, meta } = superjson.serialize(payload);
+  if (meta !== undefined) return { data: JSON.stringify({ json, meta }), type: "application/super+json" };
   return { data: JSON.stringify(payload), type: "application/json" };
 }
 
