@@ -19,7 +19,7 @@ async function createBatch(runCount: number): Promise<string> {
 const items = (from: number, to: number, task = "email") =>
   Array.from({ length: to - from }, (_, i) => ({ index: from + i, task, payload: { n: from + i } }));
 
-function post(batchId: string, body: BodyInit, contentType = "application/x-ndjson", key = salvo.key) {
+function post(batchId: string, body: string | ReadableStream<Uint8Array>, contentType = "application/x-ndjson", key = salvo.key) {
   return salvo.api(`/api/v3/batches/${batchId}/items`, {
     method: "POST",
     headers: { "content-type": contentType, authorization: `Bearer ${key}` },

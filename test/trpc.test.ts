@@ -109,6 +109,15 @@ describe("batches", () => {
     const sealed = all.filter((b) => b.sealed).map((b) => b.id);
     expect(sealed).toEqual([done.batchId]);
   });
+
+  it("list pages through batches created within the same millisecond without losing any", async () => {
+    // Postgres keeps microseconds; a cursor that kept only milliseconds would skip rows here.
+    const env = await salvo.newEnvironment();
+    const own = createSalvoClient({ url: salvo.url, apiKey: env.secretKey });
+    const ids = await Promise.all(Array.from({ length: 30 }, async () => (await own.batch.create.mutate({ runCount: 1 })).id));
+    const { all } = await everyPage((cursor) => own.batch.list.query({ limit: 1, cursor }));
+    expect(all.map((b) => b.id).sort()).toEqual([...ids].sort());
+  });
 });
 
 describe("runs", () => {
