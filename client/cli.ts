@@ -1,8 +1,18 @@
 import { parseArgs } from "node:util";
-import { openMigratedDatabase } from "../db/open.js";
+import type { Connection } from "../db/connect.js";
 import type { EnvironmentType } from "../db/schema.js";
-import { createApiKey, createEnvironment, listEnvironments, revokeApiKey } from "../server/auth/environments.js";
-import { openVault } from "../server/auth/vault.js";
+
+// The database and auth modules (Kysely, pg, PGlite) load only once the arguments are valid, so
+// usage errors and --help answer at once.
+const loadDeps = async () => {
+  const [{ openMigratedDatabase }, environments, { hashSecretKey }, { openVault }] = await Promise.all([
+    import("../db/open.js"),
+    import("../server/auth/environments.js"),
+    import("../server/auth/keys.js"),
+    import("../server/auth/vault.js"),
+  ]);
+  return { openMigratedDatabase, ...environments, hashSecretKey, openVault };
+};
 
 /**
  * `salvo` (also `npm run salvo -- …`): manages environments and API keys by opening the database
@@ -27,7 +37,8 @@ const TYPES: Record<string, EnvironmentType> = { dev: "dev", staging: "staging",
 
 class UsageError extends Error {}
 
-type Db = Awaited<ReturnType<typeof openMigratedDatabase>>;
+type Deps = Awaited<ReturnType<typeof loadDeps>>;
+type Db = Connection & { lib: Deps };
 
 async function main(argv: string[], out = console.log, err = console.error): Promise<number> {
   let parsed;
@@ -56,9 +67,10 @@ async function main(argv: string[], out = console.log, err = console.error): Pro
     return 2;
   }
 
+  const lib = await loadDeps();
   let connection: Db;
   try {
-    connection = await openMigratedDatabase();
+    connection = { ...(await lib.openMigratedDatabase()), lib };
   } catch (e) {
     err(`salvo: ${(e as Error).message}`);
     return 1;
@@ -92,8 +104,8 @@ function pickCommand(
       const type = values.type !== undefined ? TYPES[values.type] : undefined;
       if (!type) throw new UsageError("env create needs --type dev|staging|prod|preview");
       if (values.project === "") throw new UsageError("--project must not be empty");
-      return async ({ db }) => {
-        const env = await createEnvironment({ db, vault: await openVault(db, process.env.SALVO_SECRET) }, { type, project: values.project });
+      return async ({ db, lib }) => {
+        const env = await lib.createEnvironment({ db, vault: await lib.openVault(db, process.env.SALVO_SECRET) }, { type, project: values.project });
         out(`environment ${env.environmentId} (${env.type}, project ${env.project})`);
         out(`secret key: ${env.secretKey}`);
         out("Store this key now: it is not shown again.");
@@ -101,8 +113,8 @@ function pickCommand(
     }
     case "env list":
       noExtra();
-      return async ({ db }) => {
-        const rows = await listEnvironments(db);
+      return async ({ db, lib }) => {
+        const rows = await lib.listEnvironments(db);
         const seen = new Set<string>();
         for (const row of rows) {
           if (seen.has(row.id)) continue;
@@ -116,15 +128,18 @@ function pickCommand(
     case "key create":
       noExtra();
       if (!values.env) throw new UsageError("key create needs --env <envId>");
-      return async ({ db }) => {
-        const key = await createApiKey({ db, vault: await openVault(db, process.env.SALVO_SECRET) }, values.env!);
+      return async ({ db, lib }) => {
+        const key = await lib.createApiKey({ db, vault: await lib.openVault(db, process.env.SALVO_SECRET) }, values.env!);
+        // Its id is what `key revoke` takes; keys are stored by digest, so look it up that way.
+        const row = await db.selectFrom("api_keys").select("id").where("key_hash", "=", lib.hashSecretKey(key)).executeTakeFirstOrThrow();
+        out(`key ${row.id} for ${values.env}`);
         out(`secret key: ${key}`);
         out("Store this key now: it is not shown again.");
       };
     case "key list":
       noExtra();
-      return async ({ db }) => {
-        const keys = (await listEnvironments(db)).filter((r) => r.key_id !== null);
+      return async ({ db, lib }) => {
+        const keys = (await lib.listEnvironments(db)).filter((r) => r.key_id !== null);
         for (const k of keys) out(`${k.key_id}\t${k.id}\t${k.type}\t${k.key_prefix}\t${k.revoked_at ? "revoked" : "active"}`);
         if (keys.length === 0) out("no keys");
       };
@@ -132,8 +147,8 @@ function pickCommand(
       const [keyId, ...extra] = rest;
       if (!keyId) throw new UsageError("key revoke needs a key id (see key list)");
       if (extra.length > 0) throw new UsageError(`unexpected argument: ${extra.join(" ")}`);
-      return async ({ db }) => {
-        if (!(await revokeApiKey(db, keyId))) throw new Error(`no active key ${keyId}`);
+      return async ({ db, lib }) => {
+        if (!(await lib.revokeApiKey(db, keyId))) throw new Error(`no active key ${keyId}`);
         out(`revoked ${keyId}`);
       };
     }
