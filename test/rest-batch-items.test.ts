@@ -166,6 +166,15 @@ describe("bad lines are 400s naming the line", () => {
     expect(((await res.json()) as { error: string }).error).toMatch(/^Invalid item at line 1: index/);
   });
 
+  it("a bad line keeps the chunks committed before it, not its own chunk", async () => {
+    const id = await createBatch(10);
+    // Chunk size 7: lines 1-7 are committed before line 9 is read; line 8 shares line 9's chunk.
+    const res = await post(id, `${ndjson(items(0, 8))}{"index": 8,\n`);
+    expect(res.status).toBe(400);
+    expect(((await res.json()) as { error: string }).error).toMatch(/^Invalid JSON at line 9: /);
+    expect(await runIndexes(id)).toEqual([0, 1, 2, 3, 4, 5, 6]);
+  });
+
   it("malformed JSON", async () => {
     const id = await createBatch(2);
     const res = await post(id, `${JSON.stringify(items(0, 1)[0])}\n{"index": 1, "task": \n`);
