@@ -1,3 +1,4 @@
+import { sql } from "kysely";
 import { badRequest } from "./errors.js";
 
 /** Keyset cursors over (created_at desc, id desc): stable while rows are being added. */
@@ -15,4 +16,14 @@ export function decodeCursor(text: string): Cursor {
   const createdAt = new Date(iso ?? "");
   if (!id || Number.isNaN(createdAt.getTime())) throw badRequest("Invalid cursor");
   return { createdAt, id };
+}
+
+/**
+ * The keyset condition "comes after the cursor's row" for a listing ordered by (created_at desc,
+ * id desc). The boundary is read back from the cursor's own row rather than from the cursor's
+ * timestamp: Postgres keeps microseconds, a JS Date only milliseconds, so comparing with the
+ * decoded Date skipped rows created within the same millisecond as the last row of a page.
+ */
+export function afterCursor(table: "batches" | "runs", cursor: Cursor) {
+  return sql<boolean>`(created_at, id) < (select b.created_at, b.id from ${sql.table(table)} as b where b.id = ${cursor.id})`;
 }

@@ -6,15 +6,26 @@ export const MAX_TAGS_PER_RUN = 5;
 export const MAX_TAG_LENGTH = 63; // "less than 64 characters"
 export const MAX_IDEMPOTENCY_KEY_LENGTH = 2048;
 
+/** Longest duration any option may name: what a Postgres integer of seconds holds (~68 years). */
+export const MAX_DURATION_SECONDS = 2_147_483_647;
+
 const durationString = (what: string) =>
-  z.string().refine((s) => (parseDurationSeconds(s) ?? 0) > 0, {
-    message: `${what} must be a duration like "30s", "15m" or "1h42m"`,
-  });
+  z
+    .string()
+    .refine((s) => (parseDurationSeconds(s) ?? 0) > 0, {
+      message: `${what} must be a duration like "30s", "15m" or "1h42m"`,
+    })
+    .refine((s) => (parseDurationSeconds(s) ?? 0) <= MAX_DURATION_SECONDS, { message: `${what} must be at most ${MAX_DURATION_SECONDS} seconds` });
 
 /** A delay: a duration ("1h", "30d") or a date-time string (the SDK sends a Date as ISO text). */
 export const DelaySchema = z.union([z.string(), z.date()]).transform((value, ctx) => {
   if (value instanceof Date) return value.toISOString();
-  if (parseDurationSeconds(value) !== undefined) return value;
+  const seconds = parseDurationSeconds(value);
+  if (seconds !== undefined && seconds > MAX_DURATION_SECONDS) {
+    ctx.addIssue({ code: "custom", message: `delay must be at most ${MAX_DURATION_SECONDS} seconds` });
+    return z.NEVER;
+  }
+  if (seconds !== undefined) return value;
   if (/^\d{4}-\d{2}-\d{2}/.test(value) && !Number.isNaN(Date.parse(value))) return value;
   ctx.addIssue({ code: "custom", message: `delay must be a duration like "1h" or a date-time, got "${value}"` });
   return z.NEVER;
@@ -35,7 +46,10 @@ export const TriggerOptionsSchema = z.object({
   idempotencyKey: z.string().min(1).max(MAX_IDEMPOTENCY_KEY_LENGTH).optional(),
   idempotencyKeyTTL: durationString("idempotencyKeyTTL").optional(),
   ttl: z
-    .union([durationString("ttl"), z.number().int().min(1, "ttl must be at least 1 second")])
+    .union([
+      durationString("ttl"),
+      z.number().int().min(1, "ttl must be at least 1 second").max(MAX_DURATION_SECONDS, `ttl must be at most ${MAX_DURATION_SECONDS} seconds`),
+    ])
     .optional(),
   delay: DelaySchema.optional(),
   tags: z

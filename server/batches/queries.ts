@@ -5,7 +5,7 @@ import type { BatchRow } from "../../db/schema.js";
 import type { AuthenticatedEnvironment } from "../auth/authenticate.js";
 import type { Deps } from "../deps.js";
 import { notFound } from "../errors.js";
-import { decodeCursor, encodeCursor } from "../pagination.js";
+import { afterCursor, decodeCursor, encodeCursor } from "../pagination.js";
 
 function summarize(row: BatchRow): BatchSummary {
   return {
@@ -65,9 +65,7 @@ export async function listBatches(
   if (input.status) query = query.where("status", "=", input.status);
   if (input.cursor) {
     const c = decodeCursor(input.cursor);
-    query = query.where((eb) =>
-      eb.or([eb("created_at", "<", c.createdAt), eb.and([eb("created_at", "=", c.createdAt), eb("id", "<", c.id)])]),
-    );
+    query = query.where(afterCursor("batches", c));
   }
   const rows = await query.orderBy("created_at", "desc").orderBy("id", "desc").limit(input.limit + 1).execute();
   const page = rows.slice(0, input.limit);

@@ -22,6 +22,9 @@ export const STORE_TYPE = "application/store";
 export function packetFromInput(payload: unknown, payloadType: string | undefined): Packet {
   if (payload === undefined) return { data: null, type: payloadType ?? "application/json" };
   if (typeof payload === "string" && payloadType) return { data: payload, type: payloadType };
+  // Values from the tRPC router arrive deserialized by superjson and may hold Dates, Maps, Sets,
+  // BigInts...: plain JSON would flatten them, so those are kept as superjson. Anything JSON can
+  // carry (every REST payload) stays plain JSON.
   try {
     const serialized = superjson.serialize(payload);
     if (serialized.meta !== undefined) return { data: JSON.stringify(serialized), type: "application/super+json" };

@@ -5,7 +5,7 @@ import type { RunRow } from "../../db/schema.js";
 import type { AuthenticatedEnvironment } from "../auth/authenticate.js";
 import type { Deps } from "../deps.js";
 import { notFound } from "../errors.js";
-import { decodeCursor, encodeCursor } from "../pagination.js";
+import { afterCursor, decodeCursor, encodeCursor } from "../pagination.js";
 import { decodePacket, resolvePacket, STORE_TYPE } from "./packets.js";
 
 type SummaryRow = Omit<RunRow, "payload" | "output" | "request_idempotency_key">;
@@ -89,9 +89,7 @@ export async function listRuns(
   if (input.tag) query = query.where((eb) => eb(eb.val(input.tag!), "=", eb.fn.any("tags")));
   if (input.cursor) {
     const c = decodeCursor(input.cursor);
-    query = query.where((eb) =>
-      eb.or([eb("created_at", "<", c.createdAt), eb.and([eb("created_at", "=", c.createdAt), eb("id", "<", c.id)])]),
-    );
+    query = query.where(afterCursor("runs", c));
   }
   const rows = await query.orderBy("created_at", "desc").orderBy("id", "desc").limit(input.limit + 1).execute();
   const page = rows.slice(0, input.limit);

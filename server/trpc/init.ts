@@ -1,5 +1,6 @@
-import { initTRPC } from "@trpc/server";
+import { initTRPC, TRPCError } from "@trpc/server";
 import superjson from "superjson";
+import { isUnstorableText } from "../../db/errors.js";
 import { authenticate, type Caller } from "../auth/authenticate.js";
 import type { Deps } from "../deps.js";
 
@@ -30,8 +31,22 @@ const t = initTRPC.context<Context>().create({
 export const router = t.router;
 export const createCallerFactory = t.createCallerFactory;
 
+/**
+ * Input Postgres cannot store (a NUL character in any string: ids, keys, tags, metadata...) is
+ * the client's mistake, so a 400 rather than a 500. Checked here once for every procedure instead
+ * of in each schema's strings.
+ */
+const storableInput = t.middleware(async ({ next }) => {
+  const result = await next();
+  if (!result.ok && isUnstorableText(result.error.cause)) {
+    throw new TRPCError({ code: "BAD_REQUEST", message: "Invalid request: text must not contain NUL (\\u0000) characters" });
+  }
+  return result;
+});
+const baseProcedure = t.procedure.use(storableInput);
+
 /** Needs an environment's secret key: everything that creates or changes something. */
-export const authedProcedure = t.procedure.use(async ({ ctx, next }) => {
+export const authedProcedure = baseProcedure.use(async ({ ctx, next }) => {
   const caller = await authenticateContext(ctx);
   return next({ ctx: { ...ctx, caller, environment: caller.environment } });
 });
@@ -40,7 +55,7 @@ export const authedProcedure = t.procedure.use(async ({ ctx, next }) => {
  * Accepts a secret key or a public access token. A procedure built on it must check the token's
  * scopes for what it reads (`ctx.caller.kind === "public"`).
  */
-export const readerProcedure = t.procedure.use(async ({ ctx, next }) => {
+export const readerProcedure = baseProcedure.use(async ({ ctx, next }) => {
   const caller = await authenticateContext(ctx, { allowPublicTokens: true });
   return next({ ctx: { ...ctx, caller, environment: caller.environment } });
 });
