@@ -1,3 +1,4 @@
+import { errorBody } from "./support/salvo.js";
 import { execFile } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -120,7 +121,7 @@ describe("environments and keys", () => {
     await withServer(async (server) => {
       const res = await createBatchWith(server, secondKey);
       expect(res.status).toBe(401);
-      expect(await res.json()).toEqual({ error: "Invalid API key" });
+      expect(await res.json()).toEqual(errorBody("Invalid API key"));
       expect((await createBatchWith(server, firstKey)).status).toBe(202);
     });
   });

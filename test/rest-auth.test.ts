@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { startTestSalvo, type TestSalvo } from "./support/salvo.js";
+import { errorBody, startTestSalvo, type TestSalvo } from "./support/salvo.js";
 
 // Every batch route refuses callers without an environment's secret key.
 let salvo: TestSalvo;
@@ -30,15 +30,15 @@ async function call(route: (typeof ROUTES)[number], authorization?: string) {
 
 describe.each(ROUTES)("$method $path", (route) => {
   it("401 without Authorization, with another scheme, with an unknown key, with a PAT", async () => {
-    const missing = { status: 401, body: { error: "Invalid or Missing API key: send Authorization: Bearer <secret key>" } };
+    const missing = { status: 401, body: errorBody("Invalid or Missing API key: send Authorization: Bearer <secret key>") };
     expect(await call(route)).toEqual(missing);
     expect(await call(route, `Basic ${Buffer.from("a:b").toString("base64")}`)).toEqual(missing);
-    expect(await call(route, "Bearer tr_dev_notARealKeyAtAll1234")).toEqual({ status: 401, body: { error: "Invalid API key" } });
+    expect(await call(route, "Bearer tr_dev_notARealKeyAtAll1234")).toEqual({ status: 401, body: errorBody("Invalid API key") });
     const pat = await call(route, "Bearer tr_pat_abcdefabcdefabcdefabcdef");
     expect(pat.status).toBe(401);
-    expect(pat.body).toEqual({
-      error: "Personal Access Tokens are not accepted here: this endpoint requires an environment secret key (tr_dev_…, tr_stg_…, tr_prod_…)",
-    });
+    expect(pat.body).toEqual(
+      errorBody("Personal Access Tokens are not accepted here: this endpoint requires an environment secret key (tr_dev_…, tr_stg_…, tr_prod_…)"),
+    );
   });
 });
 

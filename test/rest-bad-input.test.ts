@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, expect, it } from "vitest";
-import { ndjson, startTestSalvo, type TestSalvo } from "./support/salvo.js";
+import { ndjson, startTestSalvo, type TestSalvo, errorBody } from "./support/salvo.js";
 
 // Input Postgres cannot store, or values past what its columns hold: 400 {error}, never 500.
 let salvo: TestSalvo;
@@ -24,14 +24,14 @@ it.each([
 ])("POST %s %j → 400", async (path, json, error) => {
   const res = await salvo.api(path, { json });
   expect(res.status).toBe(400);
-  expect(await res.json()).toEqual({ error });
+  expect(await res.json()).toEqual(errorBody(error));
 });
 
 it("a NUL in an id of a read is a 400, in a payload it is stored", async () => {
   for (const path of ["/api/v1/batches/%00", "/api/v2/batches/batch_%00", "/api/v3/runs/run_%00"]) {
     const res = await salvo.api(path);
     expect(res.status, path).toBe(400);
-    expect(await res.json()).toEqual({ error: NUL });
+    expect(await res.json()).toEqual(errorBody(NUL));
   }
   const res = await salvo.api("/api/v1/tasks/t/batch", { json: { items: [{ payload: { a: "x\u0000y" } }] } });
   expect(res.status).toBe(200);
@@ -49,5 +49,5 @@ it("a NUL inside a streamed item is a 400 too", async () => {
     body: ndjson([{ index: 0, task: "t", options: { tags: ["\u0000"] } }]),
   });
   expect(res.status).toBe(400);
-  expect(await res.json()).toEqual({ error: NUL });
+  expect(await res.json()).toEqual(errorBody(NUL));
 });

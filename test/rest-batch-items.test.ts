@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createSalvoClient } from "../client/index.js";
-import { ndjson, startTestSalvo, type TestSalvo } from "./support/salvo.js";
+import { ndjson, startTestSalvo, type TestSalvo, errorBody } from "./support/salvo.js";
 
 // POST /api/v3/batches/{id}/items: phase 2, NDJSON streamed in bounded chunks.
 // Small limits so the chunking and size checks are exercised with small bodies.
@@ -73,7 +73,7 @@ describe("content types", () => {
       body: ndjson(items(0, 1)),
     });
     expect(res.status).toBe(415);
-    expect(await res.json()).toEqual({ error: "Content-Type must be application/x-ndjson or application/ndjson" });
+    expect(await res.json()).toEqual(errorBody("Content-Type must be application/x-ndjson or application/ndjson"));
   });
 });
 
@@ -154,9 +154,7 @@ describe("bad lines are 400s naming the line", () => {
     const id = await createBatch(2);
     const res = await post(id, ndjson([...items(0, 1), { index: 2, task: "email" }]));
     expect(res.status).toBe(400);
-    expect(await res.json()).toEqual({
-      error: "Invalid item at line 2: index 2 is outside 0..1 (the batch's runCount is 2)",
-    });
+    expect(await res.json()).toEqual(errorBody("Invalid item at line 2: index 2 is outside 0..1 (the batch's runCount is 2)"));
   });
 
   it("a negative index", async () => {
@@ -186,7 +184,7 @@ describe("bad lines are 400s naming the line", () => {
     const id = await createBatch(3);
     let res = await post(id, ndjson([...items(0, 2), { index: 2, payload: {} }]));
     expect(res.status).toBe(400);
-    expect(await res.json()).toEqual({ error: "Invalid item at line 3: task: task is required" });
+    expect(await res.json()).toEqual(errorBody("Invalid item at line 3: task: task is required"));
 
     res = await post(id, ndjson([{ index: 0, task: "email", options: { tags: ["a", "b", "c", "d", "e", "f"] } }]));
     expect(res.status).toBe(400);
@@ -206,7 +204,7 @@ describe("which batch", () => {
   it("an unknown batch is a 404", async () => {
     const res = await post("batch_doesnotexist1234567890", ndjson(items(0, 1)));
     expect(res.status).toBe(404);
-    expect(await res.json()).toEqual({ error: "Batch batch_doesnotexist1234567890 not found" });
+    expect(await res.json()).toEqual(errorBody("Batch batch_doesnotexist1234567890 not found"));
   });
 
   it("another environment's batch is a 404 and stays untouched", async () => {
@@ -214,7 +212,7 @@ describe("which batch", () => {
     const other = await salvo.newEnvironment();
     const res = await post(id, ndjson(items(0, 1)), "application/x-ndjson", other.secretKey);
     expect(res.status).toBe(404);
-    expect(await res.json()).toEqual({ error: `Batch ${id} not found` });
+    expect(await res.json()).toEqual(errorBody(`Batch ${id} not found`));
     expect(await runIndexes(id)).toEqual([]);
   });
 });

@@ -1,7 +1,7 @@
 import { createHmac } from "node:crypto";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createSalvoClient } from "../client/index.js";
-import { startTestSalvo, type TestSalvo } from "./support/salvo.js";
+import { startTestSalvo, type TestSalvo, errorBody } from "./support/salvo.js";
 
 // POST /api/v3/batches: phase 1 of the two-phase batch API.
 let salvo: TestSalvo;
@@ -39,12 +39,12 @@ describe("POST /api/v3/batches", () => {
     for (const runCount of [0, -5]) {
       const { res, body } = await create({ runCount });
       expect(res.status).toBe(400);
-      expect(body).toEqual({ error: "runCount must be a positive integer" });
+      expect(body).toEqual(errorBody("runCount must be a positive integer"));
     }
     for (const bad of [{ runCount: 1.5 }, { runCount: "3" }, {}]) {
       const { res, body } = await create(bad);
       expect(res.status).toBe(400);
-      expect(Object.keys(body)).toEqual(["error"]);
+      expect(Object.keys(body)).toEqual(["error", "message"]);
       expect(body.error).toMatch(/runCount/);
     }
   });
@@ -54,16 +54,16 @@ describe("POST /api/v3/batches", () => {
     expect(ok.res.status).toBe(202);
     const { res, body } = await create({ runCount: 11 });
     expect(res.status).toBe(400);
-    expect(body).toEqual({ error: "Batch runCount of 11 exceeds maximum allowed of 10." });
+    expect(body).toEqual(errorBody("Batch runCount of 11 exceeds maximum allowed of 10."));
   });
 
   it("refuses a body that is not a JSON object", async () => {
     const res = await salvo.api("/api/v3/batches", { method: "POST", headers: { "content-type": "application/json" }, body: "[1]" });
     expect(res.status).toBe(400);
-    expect(await res.json()).toEqual({ error: expect.any(String) });
+    expect(await res.json()).toEqual(errorBody(expect.any(String)));
     const broken = await salvo.api("/api/v3/batches", { method: "POST", headers: { "content-type": "application/json" }, body: "{nope" });
     expect(broken.status).toBe(400);
-    expect(await broken.json()).toEqual({ error: expect.any(String) });
+    expect(await broken.json()).toEqual(errorBody(expect.any(String)));
   });
 
   it("a repeated idempotencyKey answers 200 with the existing batch, isCached and the key", async () => {

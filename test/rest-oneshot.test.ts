@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { startTestSalvo, type TestSalvo } from "./support/salvo.js";
+import { startTestSalvo, type TestSalvo, errorBody } from "./support/salvo.js";
 
 // One-shot batches: POST /api/v1/tasks/{task}/batch and POST /api/v1/tasks/batch.
 let salvo: TestSalvo;
@@ -27,7 +27,7 @@ async function run(id: string, key = salvo.key) {
 async function rejected(options: unknown, pattern: RegExp) {
   const { res, body } = await oneTask("opt", [{ payload: {}, options }]);
   expect(res.status, JSON.stringify(options)).toBe(400);
-  expect(Object.keys(body)).toEqual(["error"]);
+  expect(Object.keys(body)).toEqual(["error", "message"]);
   expect(body.error).toMatch(pattern);
 }
 async function accepted(options: unknown) {
@@ -65,14 +65,14 @@ describe("sizes", () => {
   it("0 items → 400 No items to trigger; 1,001 → 400 naming the maximum", async () => {
     let r = await oneTask("t", []);
     expect(r.res.status).toBe(400);
-    expect(r.body).toEqual({ error: "No items to trigger" });
+    expect(r.body).toEqual(errorBody("No items to trigger"));
     r = await multiTask([]);
     expect(r.res.status).toBe(400);
-    expect(r.body).toEqual({ error: "No items to trigger" });
+    expect(r.body).toEqual(errorBody("No items to trigger"));
 
     r = await oneTask("t", Array.from({ length: 1001 }, () => ({ payload: 1 })));
     expect(r.res.status).toBe(400);
-    expect(r.body).toEqual({ error: "Too many items. Maximum allowed batch size is 1000." });
+    expect(r.body).toEqual(errorBody("Too many items. Maximum allowed batch size is 1000."));
   });
 
   it("items missing or not an array → 400", async () => {

@@ -1,6 +1,6 @@
 import { RetrieveBatchV2Response, RetrieveRunResponse } from "@trigger.dev/core/v3";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { ndjson, startTestSalvo, type TestSalvo } from "./support/salvo.js";
+import { ndjson, startTestSalvo, type TestSalvo, errorBody } from "./support/salvo.js";
 
 // Reading batches and runs: exact shapes, with absent fields left out (never null).
 let salvo: TestSalvo;
@@ -58,7 +58,7 @@ describe("GET /api/v1/batches/{id}", () => {
     for (const version of ["v1", "v2"]) {
       expect(await get(`/api/${version}/batches/batch_unknownunknownunknow`)).toEqual({
         status: 404,
-        body: { error: "Batch batch_unknownunknownunknow not found" },
+        body: errorBody("Batch batch_unknownunknownunknow not found"),
       });
       expect((await get(`/api/${version}/batches/${id}`, other.secretKey)).status).toBe(404);
     }
@@ -110,6 +110,6 @@ describe("GET /api/v3/runs/{id}", () => {
     expect((await get(`/api/v3/runs/${id}`, other.secretKey)).status).toBe(404);
     const unknown = await get("/api/v3/runs/run_unknownunknownunknown");
     expect(unknown.status).toBe(404);
-    expect(Object.keys(unknown.body)).toEqual(["error"]);
+    expect(Object.keys(unknown.body)).toEqual(["error", "message"]);
   });
 });

@@ -56,3 +56,6 @@ export async function startTestSalvo(overrides: Record<string, string> = {}): Pr
 
 /** NDJSON text for items: one JSON object per line. */
 export const ndjson = (items: unknown[]) => items.map((i) => JSON.stringify(i)).join("\n") + "\n";
+
+/** The error body every REST error has: `error` (what the SDK reads) and `message` (the seeds' v3 shape). */
+export const errorBody = (message: unknown) => ({ error: message, message });
