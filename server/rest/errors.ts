@@ -2,6 +2,7 @@ import { TRPCError } from "@trpc/server";
 import { getHTTPStatusCodeFromError } from "@trpc/server/http";
 import type { FastifyBaseLogger, FastifyReply } from "fastify";
 import { ZodError } from "zod";
+import { RateLimitExceededError } from "../limits/batch-rate-limit.js";
 
 /** Zod issues as one line a person can act on: `items[0].options.tags: at most 5 tags`. */
 export function describeZodError(error: ZodError, prefix = ""): string {
@@ -38,5 +39,6 @@ export function sendError(reply: FastifyReply, err: unknown, log: FastifyBaseLog
     log.error({ err }, "request failed");
     reply.header("x-should-retry", "false");
   }
+  if (err instanceof TRPCError && err.cause instanceof RateLimitExceededError) reply.headers(err.cause.headers());
   return reply.status(status).send({ error: message });
 }

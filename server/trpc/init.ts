@@ -2,6 +2,7 @@ import { initTRPC } from "@trpc/server";
 import superjson from "superjson";
 import { authenticate, type Caller } from "../auth/authenticate.js";
 import type { Deps } from "../deps.js";
+import { RateLimitExceededError } from "../limits/batch-rate-limit.js";
 
 /**
  * Every call carries the service's dependencies and the raw Authorization header; the `authed`
@@ -24,6 +25,9 @@ export function authenticateContext(ctx: Context, { allowPublicTokens = false } 
 
 const t = initTRPC.context<Context>().create({
   transformer: superjson,
+  // A 429 carries the bucket's numbers (limit, remaining, reset in unix seconds, retryAfter).
+  errorFormatter: ({ shape, error }) =>
+    error.cause instanceof RateLimitExceededError ? { ...shape, data: { ...shape.data, rateLimit: error.cause.toJSON() } } : shape,
   sse: { ping: { enabled: true, intervalMs: 10_000 }, client: { reconnectAfterInactivityMs: 30_000 } },
 });
 
