@@ -85,7 +85,10 @@ export async function triggerBatch(
         await parkParent(trx, environment.id, input.parentRunId, batch.id, now);
       }
       const items = input.items.map((item, index) => ({ ...item, index }));
-      const { runIds } = await ingestItems(trx, batch, items, now);
+      const { runIds } = await ingestItems(trx, batch, items, now, {
+        maxQueuedRuns: config.limits.maxQueuedRuns,
+        overQueueCap: "reject",
+      });
       await finishProcessing(trx, { ...batch, enqueued_count: count }, now);
       return { batchId: batch.id, runs: runIds, isCached: false };
     });

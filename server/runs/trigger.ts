@@ -4,10 +4,12 @@ import type { Deps } from "../deps.js";
 import { wakeWorkers } from "../queue/wake.js";
 import { createRuns } from "./create.js";
 import { prepareRun } from "./prepare.js";
+import { assertQueueRoom } from "../limits/queue-cap.js";
 
 /** A single run, outside any batch; a live idempotency key returns the existing run. */
-export async function triggerTask({ db, bus }: Deps, environment: AuthenticatedEnvironment, item: TaskItem): Promise<TriggerTaskResult> {
+export async function triggerTask({ db, bus, config }: Deps, environment: AuthenticatedEnvironment, item: TaskItem): Promise<TriggerTaskResult> {
   const result = await db.transaction().execute(async (trx) => {
+    await assertQueueRoom(trx, environment.id, item.task, config.limits.maxQueuedRuns);
     const prepared = prepareRun(item, { environmentId: environment.id, now: new Date(), triggerFunction: "trigger" });
     const [outcome] = await createRuns(trx, [prepared]);
     return { id: outcome!.runId, isCached: outcome!.isCached };
