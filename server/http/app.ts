@@ -2,6 +2,7 @@ import { type FastifyTRPCPluginOptions, fastifyTRPCPlugin } from "@trpc/server/a
 import Fastify, { type FastifyInstance } from "fastify";
 import type { Deps } from "../deps.js";
 import { registerRestRoutes } from "../rest/routes.js";
+import { registerCors } from "../limits/cors.js";
 import type { Context } from "../trpc/init.js";
 import { type AppRouter, appRouter } from "../trpc/routers/_app.js";
 
@@ -65,6 +66,7 @@ export function buildApp(deps: Deps): FastifyInstance {
     },
   } satisfies FastifyTRPCPluginOptions<AppRouter>);
 
+  registerCors(app);
   registerRestRoutes(app, deps);
   return app;
 }
