@@ -3,6 +3,7 @@ import Fastify, { type FastifyInstance } from "fastify";
 import type { Deps } from "../deps.js";
 import { registerRestRoutes } from "../rest/routes.js";
 import { registerCors } from "../limits/cors.js";
+import { registerHttpGuards } from "../limits/http-guards.js";
 import type { Context } from "../trpc/init.js";
 import { type AppRouter, appRouter } from "../trpc/routers/_app.js";
 
@@ -66,6 +67,7 @@ export function buildApp(deps: Deps): FastifyInstance {
     },
   } satisfies FastifyTRPCPluginOptions<AppRouter>);
 
+  registerHttpGuards(app);
   registerCors(app);
   registerRestRoutes(app, deps);
   return app;

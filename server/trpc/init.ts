@@ -3,6 +3,7 @@ import superjson from "superjson";
 import { authenticate, type Caller } from "../auth/authenticate.js";
 import type { Deps } from "../deps.js";
 import { RateLimitExceededError } from "../limits/batch-rate-limit.js";
+import { inputErrorFromDatabase } from "../limits/db-input-errors.js";
 
 /**
  * Every call carries the service's dependencies and the raw Authorization header; the `authed`
@@ -32,10 +33,20 @@ const t = initTRPC.context<Context>().create({
 });
 
 export const router = t.router;
+
+/** Input Postgres cannot store (a NUL in text, say) is the caller's error: 400, not 500. */
+const procedure = t.procedure.use(async ({ next }) => {
+  const result = await next();
+  if (!result.ok) {
+    const input = inputErrorFromDatabase(result.error.cause);
+    if (input) throw input;
+  }
+  return result;
+});
 export const createCallerFactory = t.createCallerFactory;
 
 /** Needs an environment's secret key: everything that creates or changes something. */
-export const authedProcedure = t.procedure.use(async ({ ctx, next }) => {
+export const authedProcedure = procedure.use(async ({ ctx, next }) => {
   const caller = await authenticateContext(ctx);
   return next({ ctx: { ...ctx, caller, environment: caller.environment } });
 });
@@ -44,7 +55,7 @@ export const authedProcedure = t.procedure.use(async ({ ctx, next }) => {
  * Accepts a secret key or a public access token. A procedure built on it must check the token's
  * scopes for what it reads (`ctx.caller.kind === "public"`).
  */
-export const readerProcedure = t.procedure.use(async ({ ctx, next }) => {
+export const readerProcedure = procedure.use(async ({ ctx, next }) => {
   const caller = await authenticateContext(ctx, { allowPublicTokens: true });
   return next({ ctx: { ...ctx, caller, environment: caller.environment } });
 });
