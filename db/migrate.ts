@@ -3,6 +3,7 @@ import { type Migration, type MigrationProvider, Migrator } from "kysely/migrati
 import * as initial from "./migrations/0001_initial.js";
 import * as keyEncryption from "./migrations/0002_key_encryption.js";
 import * as packets from "./migrations/0005_packets.js";
+import * as limits from "./migrations/0004_limits.js";
 import * as execution from "./migrations/0008_execution.js";
 
 /**
@@ -13,6 +14,7 @@ const MIGRATIONS: Record<string, Migration> = {
   "0001_initial": initial,
   "0002_key_encryption": keyEncryption,
   "0005_packets": packets,
+  "0004_limits": limits,
   "0008_execution": execution,
 };
 

@@ -143,11 +143,21 @@ export interface PacketsTable {
   created_at: Generated<Date>;
 }
 
+/** Per-environment batch rate limit, replacing the configured default (see server/limits). */
+export interface EnvironmentLimitsTable {
+  environment_id: string;
+  batch_rate_limit_max: number;
+  batch_rate_limit_refill: number;
+  batch_rate_limit_interval_ms: number;
+  updated_at: Generated<Date>;
+}
+
 export interface Database {
   environments: EnvironmentsTable;
   api_keys: ApiKeysTable;
   queues: QueuesTable;
   batches: BatchesTable;
+  environment_limits: EnvironmentLimitsTable;
   batch_items: BatchItemsTable;
   runs: RunsTable;
   events: EventsTable;

@@ -1,5 +1,6 @@
 import type { BackgroundTask } from "./background.js";
 import { EXECUTION_TASKS } from "./queue/sweeps.js";
+import { expireUnsealedBatches } from "./limits/seal-timeout.js";
 
 /** Every periodic task the server runs. Each area adds its own here. */
-export const BACKGROUND_TASKS: BackgroundTask[] = [...EXECUTION_TASKS];
+export const BACKGROUND_TASKS: BackgroundTask[] = [...EXECUTION_TASKS, expireUnsealedBatches];

@@ -35,6 +35,15 @@ const ConfigSchema = z.object({
   SALVO_RETRY_MAX_MS: intFrom("SALVO_RETRY_MAX_MS", 60_000, 0),
   SALVO_SWEEP_INTERVAL_MS: intFrom("SALVO_SWEEP_INTERVAL_MS", 500, 10),
   SALVO_DEQUEUE_MAX_WAIT_MS: intFrom("SALVO_DEQUEUE_MAX_WAIT_MS", 20_000, 0),
+  SALVO_BATCH_RATE_LIMIT_MAX: intFrom("SALVO_BATCH_RATE_LIMIT_MAX", 1_200),
+  SALVO_BATCH_RATE_LIMIT_REFILL: intFrom("SALVO_BATCH_RATE_LIMIT_REFILL", 100),
+  SALVO_BATCH_RATE_LIMIT_INTERVAL_MS: intFrom("SALVO_BATCH_RATE_LIMIT_INTERVAL_MS", 10_000),
+  SALVO_BATCH_SEAL_TIMEOUT_MS: intFrom("SALVO_BATCH_SEAL_TIMEOUT_MS", 30 * 60_000, 10),
+  SALVO_MAX_QUEUED_RUNS: z.coerce
+    .number({ message: "SALVO_MAX_QUEUED_RUNS must be a number" })
+    .int("SALVO_MAX_QUEUED_RUNS must be a whole number")
+    .min(1, "SALVO_MAX_QUEUED_RUNS must be at least 1")
+    .optional(),
   SALVO_LOG_LEVEL: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).default("info"),
 });
 
@@ -58,6 +67,12 @@ export interface Config {
     maxJsonBodyBytes: number;
     /** Items written per transaction while a stream is read: the backpressure unit. */
     ingestChunkItems: number;
+    /** Default token bucket per environment, charged one token per batch item. */
+    batchRateLimit: { maxTokens: number; refillRate: number; intervalMs: number };
+    /** A two-phase batch still unsealed this long after creation becomes ABORTED. */
+    batchSealTimeoutMs: number;
+    /** Most QUEUED runs an environment may have; undefined: unlimited. */
+    maxQueuedRuns?: number;
   };
   /** Packets: offloaded payloads, reached through signed URLs (see server/packets/). */
   packets: {
@@ -109,6 +124,13 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       maxItemBytes: c.SALVO_MAX_ITEM_BYTES,
       maxJsonBodyBytes: c.SALVO_MAX_JSON_BODY_BYTES,
       ingestChunkItems: c.SALVO_INGEST_CHUNK_ITEMS,
+      batchRateLimit: {
+        maxTokens: c.SALVO_BATCH_RATE_LIMIT_MAX,
+        refillRate: c.SALVO_BATCH_RATE_LIMIT_REFILL,
+        intervalMs: c.SALVO_BATCH_RATE_LIMIT_INTERVAL_MS,
+      },
+      batchSealTimeoutMs: c.SALVO_BATCH_SEAL_TIMEOUT_MS,
+      maxQueuedRuns: c.SALVO_MAX_QUEUED_RUNS,
     },
     packets: {
       publicUrl: c.SALVO_PUBLIC_URL?.replace(/\/+$/, ""),

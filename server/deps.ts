@@ -3,6 +3,7 @@ import type { Database } from "../db/schema.js";
 import type { Bus } from "./adapters/bus.js";
 import type { KeyVault } from "./auth/vault.js";
 import type { Config } from "./config.js";
+import type { BatchRateLimiter } from "./limits/rate-limiter.js";
 
 /** What domain code needs from the outside world, passed in rather than imported. */
 export interface Deps {
@@ -12,4 +13,6 @@ export interface Deps {
   bus: Bus;
   /** Secret keys encrypted at rest, to verify the public tokens they signed. */
   vault: KeyVault;
+  /** Batch items per environment: Redis token buckets, or in-process without REDIS_URL. */
+  rateLimiter: BatchRateLimiter;
 }

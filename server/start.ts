@@ -8,6 +8,7 @@ import type { Deps } from "./deps.js";
 import { startBackgroundTasks } from "./background.js";
 import { BACKGROUND_TASKS } from "./background-tasks.js";
 import { buildApp } from "./http/app.js";
+import { createRateLimiter } from "./limits/rate-limiter.js";
 
 export interface RunningSalvo {
   url: string;
@@ -27,7 +28,7 @@ export async function startSalvo(config: Config, options: { connection?: Connect
   await migrateToLatest(connection.db);
   const vault = await openVault(connection.db, config.secret);
   const bootstrapped = await bootstrapEnvironment({ db: connection.db, vault }, config.bootstrapKey);
-  const deps: Deps = { db: connection.db, config, bus: createBus(config.redisUrl), vault };
+  const deps: Deps = { db: connection.db, config, bus: createBus(config.redisUrl), vault, rateLimiter: createRateLimiter(config.redisUrl) };
   const app = buildApp(deps);
   const stopBackground = startBackgroundTasks(deps, BACKGROUND_TASKS);
   const address = await app.listen({ port: config.port, host: config.host });
@@ -40,6 +41,7 @@ export async function startSalvo(config: Config, options: { connection?: Connect
       await stopBackground();
       await app.close();
       await deps.bus.close();
+      await deps.rateLimiter.close();
       if (!options.connection) await connection.close();
     },
   };

@@ -11,7 +11,7 @@ import { ingestItems } from "./ingest.js";
  * index arrives. Idempotent by index; once sealed, further calls change nothing.
  */
 export async function appendItems(
-  { db, bus }: Deps,
+  { db, bus, config }: Deps,
   environment: AuthenticatedEnvironment,
   input: { batchId: string; items: IndexedItem[] },
 ): Promise<AppendItemsResult> {
@@ -36,7 +36,9 @@ export async function appendItems(
     }
 
     const now = new Date();
-    const { accepted, deduplicated } = await ingestItems(trx, batch, input.items, now);
+    const { accepted, deduplicated } = await ingestItems(trx, batch, input.items, now, {
+      maxQueuedRuns: config.limits.maxQueuedRuns,
+    });
     const enqueuedCount = batch.enqueued_count + accepted;
     if (enqueuedCount === batch.run_count) {
       await finishProcessing(trx, { ...batch, enqueued_count: enqueuedCount }, now);

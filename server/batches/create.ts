@@ -8,6 +8,7 @@ import { badRequest } from "../errors.js";
 import { appendEvents } from "../events/outbox.js";
 import { isUniqueViolation } from "../../db/errors.js";
 import { parkParent } from "../runs/resume.js";
+import { chargeBatchItems } from "../limits/batch-rate-limit.js";
 
 type CreateBatchInput = z.output<typeof CreateBatchInputSchema>;
 
@@ -20,10 +21,11 @@ const answer = (batch: BatchRow, isCached: boolean): CreateBatchResult => ({
 
 /** Phase 1 of the two-phase API: a PENDING batch waiting for `runCount` items. */
 export async function createBatch(
-  { db, config }: Deps,
+  deps: Deps,
   environment: AuthenticatedEnvironment,
   input: CreateBatchInput,
 ): Promise<CreateBatchResult> {
+  const { db, config } = deps;
   if (input.runCount <= 0) throw badRequest("runCount must be a positive integer");
   const max = config.limits.maxBatchRunCount;
   if (input.runCount > max) throw badRequest(`Batch runCount of ${input.runCount} exceeds maximum allowed of ${max}.`);
@@ -54,6 +56,8 @@ export async function createBatch(
 
   const existing = await findExisting();
   if (existing) return existing;
+  // Replays above cost nothing; a new batch pays for all its items before anything is written.
+  await chargeBatchItems(deps, environment.id, input.runCount);
 
   const id = friendlyId("batch");
   try {

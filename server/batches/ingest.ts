@@ -4,6 +4,7 @@ import type { BatchRow, Database } from "../../db/schema.js";
 import { createRuns } from "../runs/create.js";
 import { assertStoredPacketsExist } from "../runs/packets.js";
 import { prepareRun, type RunContext } from "../runs/prepare.js";
+import { admitUnderQueueCap, type QueueCapOptions } from "../limits/queue-cap.js";
 
 export interface IngestResult {
   accepted: number;
@@ -25,6 +26,7 @@ export async function ingestItems(
   batch: BatchRow,
   items: IndexedItem[],
   now: Date,
+  limits: QueueCapOptions = {},
 ): Promise<IngestResult> {
   await assertStoredPacketsExist(trx, batch.environment_id, items);
   const fresh = new Map<number, IndexedItem>();
@@ -47,6 +49,8 @@ export async function ingestItems(
   }
   const accepted = [...fresh.values()];
   if (accepted.length === 0) return { accepted: 0, deduplicated, runIds: [] };
+  // Items over the environment's queued-runs cap become item errors (written there) or a 422.
+  const toRun = await admitUnderQueueCap(trx, batch.id, batch.environment_id, accepted, limits);
 
   const ctx: RunContext = {
     environmentId: batch.environment_id,
@@ -56,8 +60,8 @@ export async function ingestItems(
     resumeParentOnCompletion: batch.resume_parent_on_completion,
     triggerFunction: batch.resume_parent_on_completion ? "batchTriggerAndWait" : "batchTrigger",
   };
-  const outcomes = await createRuns(trx, accepted.map((item) => prepareRun(item, ctx, item.index)));
-  const rows = accepted.map((item, i) => ({
+  const outcomes = await createRuns(trx, toRun.map((item) => prepareRun(item, ctx, item.index)));
+  const rows = toRun.map((item, i) => ({
     batch_id: batch.id,
     batch_index: item.index,
     task_identifier: item.task,

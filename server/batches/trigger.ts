@@ -10,6 +10,7 @@ import { wakeWorkers } from "../queue/wake.js";
 import { parkParent } from "../runs/resume.js";
 import { finishProcessing } from "./finalize.js";
 import { ingestItems } from "./ingest.js";
+import { chargeBatchItems } from "../limits/batch-rate-limit.js";
 
 type TriggerBatchInput = z.output<typeof TriggerBatchInputSchema>;
 
@@ -18,10 +19,11 @@ type TriggerBatchInput = z.output<typeof TriggerBatchInputSchema>;
  * (which names every run) is only sent once all of it is committed.
  */
 export async function triggerBatch(
-  { db, config, bus }: Deps,
+  deps: Deps,
   environment: AuthenticatedEnvironment,
   input: TriggerBatchInput,
 ): Promise<TriggerBatchResult> {
+  const { db, config, bus } = deps;
   const count = input.items.length;
   if (count === 0) throw badRequest("No items to trigger");
   const max = config.limits.maxOneShotItems;
@@ -53,6 +55,7 @@ export async function triggerBatch(
     if (input.parentRunId && input.resumeParentOnCompletion) await parkUntilDone(db, environment.id, input.parentRunId, cached.batchId);
     return cached;
   }
+  await chargeBatchItems(deps, environment.id, count);
 
   try {
     const result = await db.transaction().execute(async (trx) => {
@@ -83,7 +86,10 @@ export async function triggerBatch(
         await parkParent(trx, environment.id, input.parentRunId, batch.id, now);
       }
       const items = input.items.map((item, index) => ({ ...item, index }));
-      const { runIds } = await ingestItems(trx, batch, items, now);
+      const { runIds } = await ingestItems(trx, batch, items, now, {
+        maxQueuedRuns: config.limits.maxQueuedRuns,
+        overQueueCap: "reject",
+      });
       await finishProcessing(trx, { ...batch, enqueued_count: count }, now);
       return { batchId: batch.id, runs: runIds, isCached: false };
     });

@@ -3,6 +3,8 @@ import Fastify, { type FastifyInstance } from "fastify";
 import type { Deps } from "../deps.js";
 import { errorBody, shouldRetryHeader } from "../rest/errors.js";
 import { registerRestRoutes } from "../rest/routes.js";
+import { registerCors } from "../limits/cors.js";
+import { registerHttpGuards } from "../limits/http-guards.js";
 import type { Context } from "../trpc/init.js";
 import { type AppRouter, appRouter } from "../trpc/routers/_app.js";
 
@@ -67,6 +69,8 @@ export function buildApp(deps: Deps): FastifyInstance {
     },
   } satisfies FastifyTRPCPluginOptions<AppRouter>);
 
+  registerHttpGuards(app);
+  registerCors(app);
   registerRestRoutes(app, deps);
   return app;
 }

@@ -3,6 +3,7 @@ import { getHTTPStatusCodeFromError } from "@trpc/server/http";
 import type { FastifyBaseLogger, FastifyReply } from "fastify";
 import { ZodError } from "zod";
 import { isTransientDbError } from "../../db/errors.js";
+import { RateLimitExceededError } from "../limits/batch-rate-limit.js";
 
 /** Zod issues as one line a person can act on: `items[0].options.tags: at most 5 tags`. */
 export function describeZodError(error: ZodError, prefix = ""): string {
@@ -54,5 +55,6 @@ export function sendError(reply: FastifyReply, err: unknown, log: FastifyBaseLog
   if (status >= 500) log.error({ err }, "request failed");
   const retry = shouldRetryHeader(status);
   if (retry) reply.header("x-should-retry", retry);
+  if (err instanceof TRPCError && err.cause instanceof RateLimitExceededError) reply.headers(err.cause.headers());
   return reply.status(status).send(errorBody(message));
 }

@@ -5,13 +5,14 @@ import { wakeWorkers } from "../queue/wake.js";
 import { createRuns } from "./create.js";
 import { assertStoredPacketsExist } from "./packets.js";
 import { prepareRun } from "./prepare.js";
+import { assertQueueRoom } from "../limits/queue-cap.js";
 
 /**
  * A single run, outside any batch; a live idempotency key returns the existing run, and a
  * request key seen before (the SDK retrying a trigger whose answer was lost) the first answer.
  */
 export async function triggerTask(
-  { db, bus }: Deps,
+  { db, bus, config }: Deps,
   environment: AuthenticatedEnvironment,
   item: TaskItem & { requestIdempotencyKey?: string },
 ): Promise<TriggerTaskResult> {
@@ -26,6 +27,7 @@ export async function triggerTask(
   }
   await assertStoredPacketsExist(db, environment.id, [item]);
   const result = await db.transaction().execute(async (trx) => {
+    await assertQueueRoom(trx, environment.id, item.task, config.limits.maxQueuedRuns);
     const prepared = prepareRun(item, { environmentId: environment.id, now: new Date(), triggerFunction: "trigger" });
     prepared.row.request_idempotency_key = item.requestIdempotencyKey ?? null;
     const [outcome] = await createRuns(trx, [prepared]);

@@ -1,8 +1,9 @@
-import { initTRPC, TRPCError } from "@trpc/server";
+import { initTRPC } from "@trpc/server";
 import superjson from "superjson";
-import { isUnstorableText } from "../../db/errors.js";
 import { authenticate, type Caller } from "../auth/authenticate.js";
 import type { Deps } from "../deps.js";
+import { RateLimitExceededError } from "../limits/batch-rate-limit.js";
+import { inputErrorFromDatabase } from "../limits/db-input-errors.js";
 
 /**
  * Every call carries the service's dependencies and the raw Authorization header; the `authed`
@@ -25,21 +26,26 @@ export function authenticateContext(ctx: Context, { allowPublicTokens = false } 
 
 const t = initTRPC.context<Context>().create({
   transformer: superjson,
+  // A 429 carries the bucket's numbers (limit, remaining, reset in unix seconds, retryAfter).
+  errorFormatter: ({ shape, error }) =>
+    error.cause instanceof RateLimitExceededError ? { ...shape, data: { ...shape.data, rateLimit: error.cause.toJSON() } } : shape,
   sse: { ping: { enabled: true, intervalMs: 10_000 }, client: { reconnectAfterInactivityMs: 30_000 } },
 });
 
 export const router = t.router;
+
 export const createCallerFactory = t.createCallerFactory;
 
 /**
- * Input Postgres cannot store (a NUL character in any string: ids, keys, tags, metadata...) is
- * the client's mistake, so a 400 rather than a 500. Checked here once for every procedure instead
- * of in each schema's strings.
+ * Input Postgres cannot store (a NUL character in any string: ids, keys, tags, metadata; JSON
+ * nested too deep...) is the client's mistake, so a 400 rather than a 500. Checked here once for
+ * every procedure instead of in each schema's strings.
  */
 const storableInput = t.middleware(async ({ next }) => {
   const result = await next();
-  if (!result.ok && isUnstorableText(result.error.cause)) {
-    throw new TRPCError({ code: "BAD_REQUEST", message: "Invalid request: text must not contain NUL (\\u0000) characters" });
+  if (!result.ok) {
+    const input = inputErrorFromDatabase(result.error.cause);
+    if (input) throw input;
   }
   return result;
 });

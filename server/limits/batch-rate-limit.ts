@@ -1,0 +1,110 @@
+import { TRPCError } from "@trpc/server";
+import type { Kysely } from "kysely";
+import type { Database } from "../../db/schema.js";
+import type { Deps } from "../deps.js";
+import type { BucketConfig } from "./rate-limiter.js";
+
+/**
+ * The numbers of a rejected batch, as the 429 shows them: the REST layer turns them into
+ * `X-RateLimit-*` and `Retry-After` headers, the tRPC error formatter into `error.data.rateLimit`.
+ */
+export class RateLimitExceededError extends Error {
+  constructor(
+    readonly limit: number,
+    readonly remaining: number,
+    /** Unix seconds, floored (Trigger.dev's batch 429 uses seconds, not ms). */
+    readonly reset: number,
+    /** Seconds until the next refill, at least 1. */
+    readonly retryAfter: number,
+  ) {
+    super("Batch rate limit exceeded");
+  }
+
+  toJSON() {
+    return { limit: this.limit, remaining: this.remaining, reset: this.reset, retryAfter: this.retryAfter };
+  }
+
+  /** The headers of the 429 answer. */
+  headers(): Record<string, string> {
+    return {
+      "x-ratelimit-limit": String(this.limit),
+      "x-ratelimit-remaining": String(this.remaining),
+      "x-ratelimit-reset": String(this.reset),
+      "retry-after": String(this.retryAfter),
+    };
+  }
+}
+
+/** The bucket of an environment: its stored override, else the configured default. */
+export async function bucketFor(deps: Pick<Deps, "db" | "config">, environmentId: string): Promise<BucketConfig> {
+  const row = await deps.db
+    .selectFrom("environment_limits")
+    .select(["batch_rate_limit_max", "batch_rate_limit_refill", "batch_rate_limit_interval_ms"])
+    .where("environment_id", "=", environmentId)
+    .executeTakeFirst();
+  if (!row) return deps.config.limits.batchRateLimit;
+  return { maxTokens: row.batch_rate_limit_max, refillRate: row.batch_rate_limit_refill, intervalMs: row.batch_rate_limit_interval_ms };
+}
+
+/**
+ * Takes `items` tokens from the environment's bucket, or throws a 429 (TOO_MANY_REQUESTS) that
+ * took nothing. Call before writing anything for the batch.
+ */
+export async function chargeBatchItems(deps: Deps, environmentId: string, items: number): Promise<void> {
+  const bucket = await bucketFor(deps, environmentId);
+  const decision = await deps.rateLimiter.limit(environmentId, items, bucket);
+  if (decision.success) return;
+  const now = Date.now();
+  const cause = new RateLimitExceededError(
+    decision.limit,
+    Math.max(0, decision.remaining),
+    Math.floor(decision.reset / 1000),
+    Math.max(1, Math.ceil((decision.reset - now) / 1000)),
+  );
+  throw new TRPCError({
+    code: "TOO_MANY_REQUESTS",
+    message: `Batch rate limit exceeded. Limit resets at ${new Date(decision.reset).toISOString()}`,
+    cause,
+  });
+}
+
+/**
+ * CLI: sets an environment's own batch rate limit, or with `null` returns it to the configured
+ * default. Takes effect on the next batch request of any server. Returns false for an unknown
+ * environment.
+ */
+export async function setEnvironmentRateLimit(
+  db: Kysely<Database>,
+  environmentId: string,
+  bucket: BucketConfig | null,
+): Promise<boolean> {
+  const env = await db.selectFrom("environments").select("id").where("id", "=", environmentId).executeTakeFirst();
+  if (!env) return false;
+  if (bucket === null) {
+    await db.deleteFrom("environment_limits").where("environment_id", "=", environmentId).execute();
+    return true;
+  }
+  for (const [name, value] of Object.entries(bucket)) {
+    if (!Number.isSafeInteger(value) || value < 1 || value > 2_147_483_647) {
+      throw new Error(`${name} must be a whole number between 1 and 2147483647`);
+    }
+  }
+  const values = {
+    batch_rate_limit_max: bucket.maxTokens,
+    batch_rate_limit_refill: bucket.refillRate,
+    batch_rate_limit_interval_ms: bucket.intervalMs,
+    updated_at: new Date(),
+  };
+  await db
+    .insertInto("environment_limits")
+    .values({ environment_id: environmentId, ...values })
+    .onConflict((oc) => oc.column("environment_id").doUpdateSet(values))
+    .execute();
+  return true;
+}
+
+/** CLI: the limit an environment has now, and whether it is its own or the default. */
+export async function getEnvironmentRateLimit(deps: Pick<Deps, "db" | "config">, environmentId: string) {
+  const own = await deps.db.selectFrom("environment_limits").select("environment_id").where("environment_id", "=", environmentId).executeTakeFirst();
+  return { ...(await bucketFor(deps, environmentId)), isDefault: !own };
+}

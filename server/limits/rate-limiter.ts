@@ -1,0 +1,147 @@
+import { Redis } from "ioredis";
+
+/** A token bucket: `maxTokens` when full, `refillRate` tokens added per whole `intervalMs`. */
+export interface BucketConfig {
+  maxTokens: number;
+  refillRate: number;
+  intervalMs: number;
+}
+
+export interface LimitDecision {
+  success: boolean;
+  /** The bucket's capacity (`X-RateLimit-Limit`). */
+  limit: number;
+  /** Tokens left after this call; on a rejection, what is there now (nothing was taken). */
+  remaining: number;
+  /** Epoch ms of the next refill. */
+  reset: number;
+}
+
+/**
+ * Batch rate limiting per environment, Trigger.dev's patched token bucket (reference §7.2):
+ * a new bucket starts full, refills are discrete (whole intervals only), a call costing more than
+ * the tokens available is rejected and takes nothing.
+ */
+export interface BatchRateLimiter {
+  limit(key: string, cost: number, bucket: BucketConfig): Promise<LimitDecision>;
+  close(): Promise<void>;
+}
+
+/** The bucket arithmetic, shared by the in-process limiter (the Lua script mirrors it). */
+function step(state: { tokens: number; refilledAt: number } | undefined, cost: number, b: BucketConfig, now: number) {
+  let tokens = state ? Math.min(b.maxTokens, state.tokens) : b.maxTokens;
+  let refilledAt = state ? state.refilledAt : now;
+  const intervals = Math.floor((now - refilledAt) / b.intervalMs);
+  if (intervals > 0) {
+    tokens = Math.min(b.maxTokens, tokens + intervals * b.refillRate);
+    refilledAt += intervals * b.intervalMs;
+  }
+  const success = tokens >= cost;
+  if (success) tokens -= cost;
+  return { success, tokens, refilledAt };
+}
+
+/** One process, no Redis: buckets in a Map (a server restart refills them all). */
+export class InProcessRateLimiter implements BatchRateLimiter {
+  readonly #buckets = new Map<string, { tokens: number; refilledAt: number }>();
+
+  async limit(key: string, cost: number, bucket: BucketConfig): Promise<LimitDecision> {
+    const now = Date.now();
+    const next = step(this.#buckets.get(key), cost, bucket, now);
+    this.#buckets.set(key, { tokens: next.tokens, refilledAt: next.refilledAt });
+    // A full bucket needs no entry: it would be recreated full.
+    if (next.tokens >= bucket.maxTokens) this.#buckets.delete(key);
+    return { success: next.success, limit: bucket.maxTokens, remaining: next.tokens, reset: next.refilledAt + bucket.intervalMs };
+  }
+
+  async close() {
+    this.#buckets.clear();
+  }
+}
+
+/**
+ * The same bucket in one Redis hash, read and written by one script so concurrent servers never
+ * both spend the last tokens. The clock is Redis's own (`TIME`): servers with skewed clocks still
+ * agree on refills. The key expires once the bucket would be full again anyway.
+ */
+const TOKEN_BUCKET_LUA = `
+local key = KEYS[1]
+local max = tonumber(ARGV[1])
+local refill = tonumber(ARGV[2])
+local interval = tonumber(ARGV[3])
+local cost = tonumber(ARGV[4])
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local state = redis.call('HMGET', key, 'tokens', 'refilledAt')
+local tokens = max
+local refilledAt = now
+if state[1] then
+  tokens = math.min(max, tonumber(state[1]))
+  refilledAt = tonumber(state[2])
+end
+local intervals = math.floor((now - refilledAt) / interval)
+if intervals > 0 then
+  tokens = math.min(max, tokens + intervals * refill)
+  refilledAt = refilledAt + intervals * interval
+end
+local success = 0
+if tokens >= cost then
+  success = 1
+  tokens = tokens - cost
+end
+redis.call('HSET', key, 'tokens', tokens, 'refilledAt', refilledAt)
+local emptyFor = math.ceil((max - tokens) / refill) + 1
+redis.call('PEXPIRE', key, emptyFor * interval)
+return {success, tokens, refilledAt + interval}
+`;
+
+type LimitCommand = (key: string, max: number, refill: number, interval: number, cost: number) => Promise<[number, number, number]>;
+
+const LOG_EVERY_MS = 60_000;
+
+export class RedisRateLimiter implements BatchRateLimiter {
+  readonly #redis: Redis & { salvoBatchLimit: LimitCommand };
+  #lastWarning = 0;
+
+  constructor(
+    url: string,
+    private readonly prefix = "salvo:batch-rate:",
+    private readonly log: (message: string) => void = (m) => console.warn(m),
+  ) {
+    // Fail fast when Redis is unreachable: a batch request must not hang on the limiter.
+    const redis = new Redis(url, { maxRetriesPerRequest: 1, commandTimeout: 1_000, enableOfflineQueue: true });
+    redis.on("error", () => {});
+    redis.defineCommand("salvoBatchLimit", { numberOfKeys: 1, lua: TOKEN_BUCKET_LUA });
+    this.#redis = redis as Redis & { salvoBatchLimit: LimitCommand };
+  }
+
+  async limit(key: string, cost: number, bucket: BucketConfig): Promise<LimitDecision> {
+    try {
+      const [success, remaining, reset] = await this.#redis.salvoBatchLimit(
+        this.prefix + key,
+        bucket.maxTokens,
+        bucket.refillRate,
+        bucket.intervalMs,
+        cost,
+      );
+      return { success: success === 1, limit: bucket.maxTokens, remaining, reset };
+    } catch (err) {
+      // Fail open: refusing every batch while Redis is down would stop the service for a
+      // protection it can do without for a while; accepted items are in Postgres and not lost.
+      const now = Date.now();
+      if (now - this.#lastWarning >= LOG_EVERY_MS) {
+        this.#lastWarning = now;
+        this.log(`batch rate limiter: Redis unavailable, accepting batches unlimited (${(err as Error).message})`);
+      }
+      return { success: true, limit: bucket.maxTokens, remaining: bucket.maxTokens, reset: now + bucket.intervalMs };
+    }
+  }
+
+  async close() {
+    this.#redis.disconnect();
+  }
+}
+
+export function createRateLimiter(redisUrl: string | undefined): BatchRateLimiter {
+  return redisUrl ? new RedisRateLimiter(redisUrl) : new InProcessRateLimiter();
+}
