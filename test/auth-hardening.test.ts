@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createApiKey, revokeApiKey, type CreatedEnvironment } from "../server/auth/environments.js";
 import { hashSecretKey } from "../server/auth/keys.js";
 import { createSalvoClient } from "../client/index.js";
-import { ndjson, startTestSalvo, type TestSalvo } from "./support/salvo.js";
+import { ndjson, startTestSalvo, type TestSalvo, errorBody } from "./support/salvo.js";
 
 let salvo: TestSalvo;
 beforeAll(async () => {
@@ -42,7 +42,7 @@ describe("API keys", () => {
     expect(await revokeApiKey(salvo.deps.db, id)).toBe(true);
     const res = await call(second, "/api/v3/batches", { json: { runCount: 1 } });
     expect(res.status).toBe(401);
-    expect(await res.json()).toEqual({ error: "Invalid API key" });
+    expect(await res.json()).toEqual(errorBody("Invalid API key"));
     expect((await call(salvo.key, "/api/v3/batches", { json: { runCount: 1 } })).status).toBe(202);
   });
 

@@ -225,6 +225,8 @@ function generator(seed: number) {
       () => ({ items: [{ task: "t" }], idempotencyKey: r.pick(["", 5, "k".repeat(3000)]) }),
       () => ({ items: [{ task: "t" }], parentRunId: r.pick(["", 5, []]) }),
     ])();
+  const badLegacyTrigger = () =>
+    r.pick([() => ({ items: badItems() }), () => ({ items: [{ task: "t" }], parentRunId: r.pick(["", 5, []]) })])();
   const badTaskBody = () => ({ payload: r.pick(wrongScalars), options: r.pick<unknown>(["x", 5, [], true, { tags: 5 }, { maxAttempts: "x" }, { delay: {} }, { queue: 7 }]) });
 
   /** NDJSON bodies each holding at least one line that cannot be accepted. */
@@ -272,7 +274,8 @@ function generator(seed: number) {
       case 2:
         return { kind: "rest:oneshot", method: "POST", path: "/api/v1/tasks/batch", headers, body: body(() => ({ items: badItems() })) };
       case 3:
-        return { kind: "rest:oneshot-v2", method: "POST", path: "/api/v2/tasks/batch", headers, body: body(badTrigger) };
+        // Trigger.dev's v2 body has no idempotencyKey (unknown keys are ignored), so only the other variants are bad there.
+        return { kind: "rest:oneshot-v2", method: "POST", path: "/api/v2/tasks/batch", headers, body: body(badLegacyTrigger) };
       case 4:
         return { kind: "rest:trigger", method: "POST", path: `/api/v1/tasks/${r.pick(["t", randomId(), "t".repeat(200)])}/trigger`, headers, body: body(badTaskBody) };
       default:

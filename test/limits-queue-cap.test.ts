@@ -1,7 +1,7 @@
 import { TRPCClientError } from "@trpc/client";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createSalvoClient } from "../client/index.js";
-import { ndjson, startTestSalvo, type TestSalvo } from "./support/salvo.js";
+import { ndjson, startTestSalvo, type TestSalvo, errorBody } from "./support/salvo.js";
 
 // No worker runs here, so every run stays QUEUED and fills the cap of 5.
 let salvo: TestSalvo;
@@ -84,9 +84,7 @@ describe("queued-runs cap (SALVO_MAX_QUEUED_RUNS)", () => {
     const oneShot = (n: number) => api("/api/v1/tasks/t/batch", { json: { items: items(n).map(({ payload }) => ({ payload })) } });
     let res = await oneShot(6);
     expect(res.status).toBe(422);
-    expect(await res.json()).toEqual({
-      error: "Queue size limit exceeded: this request would add 6 runs to an environment with room for 5 more (SALVO_MAX_QUEUED_RUNS is 5).",
-    });
+    expect(await res.json()).toEqual(errorBody("Queue size limit exceeded: this request would add 6 runs to an environment with room for 5 more (SALVO_MAX_QUEUED_RUNS is 5)."));
     expect(await countRows("batches", env.environmentId)).toBe(0);
     expect(await countRows("runs", env.environmentId)).toBe(0);
 
@@ -95,7 +93,7 @@ describe("queued-runs cap (SALVO_MAX_QUEUED_RUNS)", () => {
     expect(res.status).toBe(200);
     res = await api("/api/v1/tasks/t/trigger", { json: { payload: {} } });
     expect(res.status).toBe(422);
-    expect(await res.json()).toEqual({ error: `${FULL} (SALVO_MAX_QUEUED_RUNS).` });
+    expect(await res.json()).toEqual(errorBody(`${FULL} (SALVO_MAX_QUEUED_RUNS).`));
 
     const err = await client.batch.trigger.mutate({ items: [{ task: "t", payload: 1 }] }).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(TRPCClientError);

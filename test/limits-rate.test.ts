@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { setEnvironmentRateLimit } from "../server/limits/batch-rate-limit.js";
-import { startTestSalvo, type TestSalvo } from "./support/salvo.js";
+import { startTestSalvo, type TestSalvo, errorBody } from "./support/salvo.js";
 
 // A small bucket so tests reach the limit quickly: 10 items, +5 every 1.5 s.
 const LIMITS = {
@@ -40,6 +40,18 @@ const batchCount = (s: TestSalvo, environmentId: string) =>
 const items = (n: number) => Array.from({ length: n }, (_, i) => ({ task: "t", payload: { i } }));
 
 describe("batch rate limit", () => {
+  it("lets a batch larger than the whole bucket through when the bucket is full, then waits out the debt", async () => {
+    const { api } = await freshEnv();
+    expect((await api("/api/v3/batches", { runCount: 25 })).status).toBe(202);
+    const after = await api("/api/v3/batches", { runCount: 1 });
+    expect(after.status).toBe(429);
+    expect(after.headers.get("x-ratelimit-remaining")).toBe("0");
+    // Half full is not enough for another oversized batch.
+    const { api: other } = await freshEnv();
+    expect((await other("/api/v3/batches", { runCount: 6 })).status).toBe(202);
+    expect((await other("/api/v3/batches", { runCount: 25 })).status).toBe(429);
+  });
+
   it("answers 429 with exact headers and body; the rejection takes nothing and writes nothing", async () => {
     const { env, api } = await freshEnv();
     expect((await api("/api/v3/batches", { runCount: 8 })).status).toBe(202);
@@ -50,7 +62,7 @@ describe("batch rate limit", () => {
     const body = (await res.json()) as { error: string };
     const iso = /^Batch rate limit exceeded\. Limit resets at (\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z)$/.exec(body.error)?.[1];
     expect(iso, body.error).toBeDefined();
-    expect(Object.keys(body)).toEqual(["error"]);
+    expect(Object.keys(body)).toEqual(["error", "message"]);
     const resetMs = Date.parse(iso!);
     expect(res.headers.get("x-ratelimit-limit")).toBe("10");
     expect(res.headers.get("x-ratelimit-remaining")).toBe("2");
@@ -108,7 +120,8 @@ describe("batch rate limit", () => {
   it("takes a per-environment override from setEnvironmentRateLimit, and null restores the default", async () => {
     const { env, api } = await freshEnv();
     expect(await setEnvironmentRateLimit(salvo.deps.db, env.environmentId, { maxTokens: 3, refillRate: 1, intervalMs: 60_000 })).toBe(true);
-    const res = await api("/api/v3/batches", { runCount: 4 });
+    expect((await api("/api/v3/batches", { runCount: 1 })).status).toBe(202);
+    const res = await api("/api/v3/batches", { runCount: 3 });
     expect(res.status).toBe(429);
     expect(res.headers.get("x-ratelimit-limit")).toBe("3");
     expect(await setEnvironmentRateLimit(salvo.deps.db, "env_nope", null)).toBe(false);

@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createSalvoClient } from "../client/index.js";
 import { abortUnsealedBatches } from "../server/limits/seal-timeout.js";
-import { ndjson, startTestSalvo, type TestSalvo } from "./support/salvo.js";
+import { ndjson, startTestSalvo, type TestSalvo, errorBody } from "./support/salvo.js";
 import { waitFor } from "./support/wait.js";
 
 let salvo: TestSalvo;
@@ -39,7 +39,7 @@ describe("unsealed batch expiry", () => {
       body: ndjson([{ index: 1, task: "t" }]),
     });
     expect(res.status).toBe(422);
-    expect(await res.json()).toEqual({ error: `Batch ${open.id} is not in PENDING status (current: ABORTED)` });
+    expect(await res.json()).toEqual(errorBody(`Batch ${open.id} is not in PENDING status (current: ABORTED)`));
     const items = await salvo.deps.db.selectFrom("batch_items").select("batch_index").where("batch_id", "=", open.id).execute();
     expect(items.map((i) => i.batch_index)).toEqual([0]);
   });

@@ -21,6 +21,10 @@ export interface LimitDecision {
  * Batch rate limiting per environment, Trigger.dev's patched token bucket (reference §7.2):
  * a new bucket starts full, refills are discrete (whole intervals only), a call costing more than
  * the tokens available is rejected and takes nothing.
+ *
+ * One departure: a batch larger than the whole bucket (Salvo allows 100,000-run batches, Trigger.dev
+ * caps them below its bucket) would otherwise never pass. It passes when the bucket is full and
+ * leaves it in debt, so the environment then waits as long as that many items take to refill.
  */
 export interface BatchRateLimiter {
   limit(key: string, cost: number, bucket: BucketConfig): Promise<LimitDecision>;
@@ -36,7 +40,7 @@ function step(state: { tokens: number; refilledAt: number } | undefined, cost: n
     tokens = Math.min(b.maxTokens, tokens + intervals * b.refillRate);
     refilledAt += intervals * b.intervalMs;
   }
-  const success = tokens >= cost;
+  const success = tokens >= cost || (cost > b.maxTokens && tokens >= b.maxTokens);
   if (success) tokens -= cost;
   return { success, tokens, refilledAt };
 }
@@ -85,7 +89,7 @@ if intervals > 0 then
   refilledAt = refilledAt + intervals * interval
 end
 local success = 0
-if tokens >= cost then
+if tokens >= cost or (cost > max and tokens >= max) then
   success = 1
   tokens = tokens - cost
 end
