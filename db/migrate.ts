@@ -1,6 +1,7 @@
 import type { Kysely } from "kysely";
 import { type Migration, type MigrationProvider, Migrator } from "kysely/migration";
 import * as initial from "./migrations/0001_initial.js";
+import * as keyEncryption from "./migrations/0002_key_encryption.js";
 
 /**
  * Migrations are listed here (not read from disk) so they ship inside any bundle of the server.
@@ -8,6 +9,7 @@ import * as initial from "./migrations/0001_initial.js";
  */
 const MIGRATIONS: Record<string, Migration> = {
   "0001_initial": initial,
+  "0002_key_encryption": keyEncryption,
 };
 
 class StaticMigrationProvider implements MigrationProvider {

@@ -20,8 +20,15 @@ export interface ApiKeysTable {
   key_hash: string;
   /** The first characters, for people to tell keys apart in listings. */
   key_prefix: string;
+  /** The key encrypted under the master secret (AES-256-GCM), to verify the JWTs it signed. */
+  key_ciphertext: string | null;
   created_at: Generated<Date>;
   revoked_at: NullableTimestamp;
+}
+
+export interface SettingsTable {
+  name: string;
+  value: string;
 }
 
 export interface QueuesTable {
@@ -118,6 +125,7 @@ export interface Database {
   batch_items: BatchItemsTable;
   runs: RunsTable;
   events: EventsTable;
+  settings: SettingsTable;
 }
 
 export type BatchRow = Selectable<BatchesTable>;

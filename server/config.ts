@@ -20,6 +20,7 @@ const ConfigSchema = z.object({
     .string()
     .regex(/^tr_(dev|stg|prod|preview)_[0-9a-zA-Z]{8,}$/, "SALVO_BOOTSTRAP_KEY must look like tr_dev_<at least 8 letters or digits>")
     .optional(),
+  SALVO_SECRET: z.string().min(16, "SALVO_SECRET must be at least 16 characters").optional(),
   SALVO_MAX_BATCH_RUN_COUNT: intFrom("SALVO_MAX_BATCH_RUN_COUNT", 100_000),
   SALVO_MAX_ONESHOT_ITEMS: intFrom("SALVO_MAX_ONESHOT_ITEMS", 1_000),
   SALVO_MAX_ITEM_BYTES: intFrom("SALVO_MAX_ITEM_BYTES", 3 * 1024 * 1024),
@@ -35,6 +36,8 @@ export interface Config {
   redisUrl?: string;
   dataDir: string;
   bootstrapKey?: string;
+  /** Master secret that encrypts API keys at rest; absent: one generated and kept in the database. */
+  secret?: string;
   limits: {
     /** Largest `runCount` of a two-phase batch. */
     maxBatchRunCount: number;
@@ -68,6 +71,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     redisUrl: c.REDIS_URL,
     dataDir: c.SALVO_DATA_DIR,
     bootstrapKey: c.SALVO_BOOTSTRAP_KEY,
+    secret: c.SALVO_SECRET,
     limits: {
       maxBatchRunCount: c.SALVO_MAX_BATCH_RUN_COUNT,
       maxOneShotItems: c.SALVO_MAX_ONESHOT_ITEMS,

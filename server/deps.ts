@@ -1,6 +1,7 @@
 import type { Kysely } from "kysely";
 import type { Database } from "../db/schema.js";
 import type { Bus } from "./adapters/bus.js";
+import type { KeyVault } from "./auth/vault.js";
 import type { Config } from "./config.js";
 
 /** What domain code needs from the outside world, passed in rather than imported. */
@@ -9,4 +10,6 @@ export interface Deps {
   config: Config;
   /** Cross-process wake-ups: Redis pub/sub, or in-process without REDIS_URL. */
   bus: Bus;
+  /** Secret keys encrypted at rest, to verify the public tokens they signed. */
+  vault: KeyVault;
 }

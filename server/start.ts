@@ -2,6 +2,7 @@ import { connect, type Connection } from "../db/connect.js";
 import { migrateToLatest } from "../db/migrate.js";
 import { createBus } from "./adapters/bus.js";
 import { bootstrapEnvironment, type CreatedEnvironment } from "./auth/environments.js";
+import { openVault } from "./auth/vault.js";
 import type { Config } from "./config.js";
 import type { Deps } from "./deps.js";
 import { startBackgroundTasks } from "./background.js";
@@ -24,8 +25,9 @@ export async function startSalvo(config: Config, options: { connection?: Connect
   const connection =
     options.connection ?? (await connect({ databaseUrl: config.databaseUrl, dataDir: config.dataDir }));
   await migrateToLatest(connection.db);
-  const bootstrapped = await bootstrapEnvironment(connection.db, config.bootstrapKey);
-  const deps: Deps = { db: connection.db, config, bus: createBus(config.redisUrl) };
+  const vault = await openVault(connection.db, config.secret);
+  const bootstrapped = await bootstrapEnvironment({ db: connection.db, vault }, config.bootstrapKey);
+  const deps: Deps = { db: connection.db, config, bus: createBus(config.redisUrl), vault };
   const app = buildApp(deps);
   const stopBackground = startBackgroundTasks(deps, BACKGROUND_TASKS);
   const address = await app.listen({ port: config.port, host: config.host });

@@ -2,6 +2,8 @@ import { TRPCError } from "@trpc/server";
 import type { Kysely } from "kysely";
 import type { Database, EnvironmentType } from "../../db/schema.js";
 import { digestsEqual, hashSecretKey } from "./keys.js";
+import { looksLikeJwt, verifyPublicToken } from "./tokens.js";
+import type { KeyVault } from "./vault.js";
 
 export interface AuthenticatedEnvironment {
   id: string;
@@ -9,14 +11,28 @@ export interface AuthenticatedEnvironment {
   type: EnvironmentType;
 }
 
-export interface Caller {
-  environment: AuthenticatedEnvironment;
-  /** The secret key the request presented; public tokens are signed with it. */
-  secretKey: string;
+/**
+ * Who is calling: an environment's secret key (may do anything in its environment), or a public
+ * access token (a JWT that may only do what its `scopes` say).
+ */
+export type Caller =
+  | { kind: "secret"; environment: AuthenticatedEnvironment; secretKey: string }
+  | { kind: "public"; environment: AuthenticatedEnvironment; scopes: string[] };
+
+export interface AuthDeps {
+  db: Kysely<Database>;
+  vault: KeyVault;
 }
 
-/** Reads `Authorization: Bearer <secret key>` and finds the environment that owns the key. */
-export async function authenticate(db: Kysely<Database>, authorization: string | undefined): Promise<Caller> {
+/**
+ * Reads `Authorization: Bearer …`. Secret keys are found by digest; JWTs are accepted only where
+ * `allowPublicTokens` says so (read endpoints check the token's scopes themselves).
+ */
+export async function authenticate(
+  { db, vault }: AuthDeps,
+  authorization: string | undefined,
+  options: { allowPublicTokens: boolean },
+): Promise<Caller> {
   const token = /^Bearer\s+(.+)$/i.exec(authorization?.trim() ?? "")?.[1]?.trim();
   if (!token) {
     throw new TRPCError({ code: "UNAUTHORIZED", message: "Invalid or Missing API key: send Authorization: Bearer <secret key>" });
@@ -26,6 +42,19 @@ export async function authenticate(db: Kysely<Database>, authorization: string |
       code: "UNAUTHORIZED",
       message: "Personal Access Tokens are not accepted here: this endpoint requires an environment secret key (tr_dev_…, tr_stg_…, tr_prod_…)",
     });
+  }
+  if (looksLikeJwt(token)) {
+    if (!options.allowPublicTokens) {
+      throw new TRPCError({ code: "UNAUTHORIZED", message: "This endpoint requires an environment secret key; public access tokens are not accepted here" });
+    }
+    const claims = await verifyPublicToken(db, vault, token);
+    const environment = await db
+      .selectFrom("environments")
+      .select(["id", "project", "type"])
+      .where("id", "=", claims.environmentId)
+      .executeTakeFirst();
+    if (!environment) throw new TRPCError({ code: "UNAUTHORIZED", message: "Public Access Token is invalid" });
+    return { kind: "public", environment, scopes: claims.scopes };
   }
   const hash = hashSecretKey(token);
   const row = await db
@@ -39,5 +68,5 @@ export async function authenticate(db: Kysely<Database>, authorization: string |
   if (!row || !digestsEqual(row.key_hash, hash)) {
     throw new TRPCError({ code: "UNAUTHORIZED", message: "Invalid API key" });
   }
-  return { environment: { id: row.id, project: row.project, type: row.type }, secretKey: token };
+  return { kind: "secret", environment: { id: row.id, project: row.project, type: row.type }, secretKey: token };
 }

@@ -1,7 +1,17 @@
 import type { Kysely } from "kysely";
 import { friendlyId } from "../../shared/ids.js";
 import type { Database, EnvironmentType } from "../../db/schema.js";
+import type { AuthDeps } from "./authenticate.js";
 import { displayPrefix, environmentTypeOfKey, generateSecretKey, hashSecretKey } from "./keys.js";
+import type { KeyVault } from "./vault.js";
+
+const keyRow = (vault: KeyVault, environmentId: string, secretKey: string) => ({
+  id: friendlyId("env").replace("env_", "key_"),
+  environment_id: environmentId,
+  key_hash: hashSecretKey(secretKey),
+  key_prefix: displayPrefix(secretKey),
+  key_ciphertext: vault.encrypt(secretKey),
+});
 
 export interface CreatedEnvironment {
   environmentId: string;
@@ -11,7 +21,7 @@ export interface CreatedEnvironment {
 }
 
 export async function createEnvironment(
-  db: Kysely<Database>,
+  { db, vault }: AuthDeps,
   options: { type: EnvironmentType; project?: string; secretKey?: string },
 ): Promise<CreatedEnvironment> {
   const secretKey = options.secretKey ?? generateSecretKey(options.type);
@@ -19,33 +29,17 @@ export async function createEnvironment(
   const project = options.project ?? "default";
   await db.transaction().execute(async (trx) => {
     await trx.insertInto("environments").values({ id: environmentId, project, type: options.type }).execute();
-    await trx
-      .insertInto("api_keys")
-      .values({
-        id: friendlyId("env").replace("env_", "key_"),
-        environment_id: environmentId,
-        key_hash: hashSecretKey(secretKey),
-        key_prefix: displayPrefix(secretKey),
-      })
-      .execute();
+    await trx.insertInto("api_keys").values(keyRow(vault, environmentId, secretKey)).execute();
   });
   return { environmentId, project, type: options.type, secretKey };
 }
 
 /** Adds another secret key to an existing environment (e.g. before rotating the old one out). */
-export async function createApiKey(db: Kysely<Database>, environmentId: string): Promise<string> {
+export async function createApiKey({ db, vault }: AuthDeps, environmentId: string): Promise<string> {
   const env = await db.selectFrom("environments").select(["id", "type"]).where("id", "=", environmentId).executeTakeFirst();
   if (!env) throw new Error(`No environment ${environmentId}`);
   const secretKey = generateSecretKey(env.type);
-  await db
-    .insertInto("api_keys")
-    .values({
-      id: friendlyId("env").replace("env_", "key_"),
-      environment_id: env.id,
-      key_hash: hashSecretKey(secretKey),
-      key_prefix: displayPrefix(secretKey),
-    })
-    .execute();
+  await db.insertInto("api_keys").values(keyRow(vault, env.id, secretKey)).execute();
   return secretKey;
 }
 
@@ -75,21 +69,21 @@ export async function listEnvironments(db: Kysely<Database>) {
  * gets a dev environment whose key is returned so it can be printed once.
  */
 export async function bootstrapEnvironment(
-  db: Kysely<Database>,
+  deps: AuthDeps,
   bootstrapKey: string | undefined,
 ): Promise<CreatedEnvironment | undefined> {
   if (bootstrapKey) {
     const type = environmentTypeOfKey(bootstrapKey);
     if (!type) throw new Error("SALVO_BOOTSTRAP_KEY must start with tr_dev_, tr_stg_, tr_prod_ or tr_preview_");
-    const existing = await db
+    const existing = await deps.db
       .selectFrom("api_keys")
       .select("id")
       .where("key_hash", "=", hashSecretKey(bootstrapKey))
       .executeTakeFirst();
     if (existing) return undefined;
-    return createEnvironment(db, { type, project: "default", secretKey: bootstrapKey });
+    return createEnvironment(deps, { type, project: "default", secretKey: bootstrapKey });
   }
-  const any = await db.selectFrom("environments").select("id").limit(1).executeTakeFirst();
+  const any = await deps.db.selectFrom("environments").select("id").limit(1).executeTakeFirst();
   if (any) return undefined;
-  return createEnvironment(db, { type: "dev", project: "default" });
+  return createEnvironment(deps, { type: "dev", project: "default" });
 }

@@ -46,6 +46,7 @@ export function header(req: FastifyRequest, name: string): string | undefined {
  * The SDK uses the first as the handle's `publicAccessToken`.
  */
 export function setTokenHeaders(reply: FastifyReply, caller: Caller, scope: string) {
+  if (caller.kind !== "secret") return;
   const { token, claims } = publicAccessToken({
     environmentId: caller.environment.id,
     secretKey: caller.secretKey,

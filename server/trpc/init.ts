@@ -11,11 +11,15 @@ export interface Context {
   deps: Deps;
   authorization: string | undefined;
   /** Memo: a REST request makes many calls (one per stream chunk) but authenticates once. */
-  auth?: Promise<Caller>;
+  auth?: { secretOnly?: Promise<Caller>; allowingPublic?: Promise<Caller> };
 }
 
-export function authenticateContext(ctx: Context): Promise<Caller> {
-  return (ctx.auth ??= authenticate(ctx.deps.db, ctx.authorization));
+/** The caller of this request; public access tokens only where `allowPublicTokens` is set. */
+export function authenticateContext(ctx: Context, { allowPublicTokens = false } = {}): Promise<Caller> {
+  const memo = (ctx.auth ??= {});
+  return allowPublicTokens
+    ? (memo.allowingPublic ??= authenticate(ctx.deps, ctx.authorization, { allowPublicTokens: true }))
+    : (memo.secretOnly ??= authenticate(ctx.deps, ctx.authorization, { allowPublicTokens: false }));
 }
 
 const t = initTRPC.context<Context>().create({
@@ -26,7 +30,17 @@ const t = initTRPC.context<Context>().create({
 export const router = t.router;
 export const createCallerFactory = t.createCallerFactory;
 
+/** Needs an environment's secret key: everything that creates or changes something. */
 export const authedProcedure = t.procedure.use(async ({ ctx, next }) => {
   const caller = await authenticateContext(ctx);
+  return next({ ctx: { ...ctx, caller, environment: caller.environment } });
+});
+
+/**
+ * Accepts a secret key or a public access token. A procedure built on it must check the token's
+ * scopes for what it reads (`ctx.caller.kind === "public"`).
+ */
+export const readerProcedure = t.procedure.use(async ({ ctx, next }) => {
+  const caller = await authenticateContext(ctx, { allowPublicTokens: true });
   return next({ ctx: { ...ctx, caller, environment: caller.environment } });
 });

@@ -28,12 +28,12 @@ export async function startTestSalvo(overrides: Record<string, string> = {}): Pr
   });
   const connection = await connect({ databaseUrl: config.databaseUrl, dataDir: "memory://", poolSize: 10 });
   const salvo = await startSalvo(config, { connection });
-  const env = await createEnvironment(salvo.deps.db, { type: "dev", project: "test" });
+  const env = await createEnvironment(salvo.deps, { type: "dev", project: "test" });
   return {
     ...salvo,
     env,
     key: env.secretKey,
-    newEnvironment: (type = "dev") => createEnvironment(salvo.deps.db, { type, project: "test" }),
+    newEnvironment: (type = "dev") => createEnvironment(salvo.deps, { type, project: "test" }),
     api(path, init = {}) {
       const { json, headers, ...rest } = init;
       return fetch(salvo.url + path, {
