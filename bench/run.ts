@@ -45,32 +45,38 @@ async function main() {
   const copy = await CopyFloor.open(copyDb!);
   const sections: string[] = [];
   try {
-    log("scenario 1: one-shot batch");
-    const salvo = await startSalvo();
-    try {
-      sections.push(await oneShotScenario(cfg, { salvo, pgBoss, graphile, bull, copy }));
-    } finally {
-      await salvo.stop();
+    if (cfg.only.has(1)) {
+      log("scenario 1: one-shot batch");
+      const salvo = await startSalvo();
+      try {
+        sections.push(await oneShotScenario(cfg, { salvo, pgBoss, graphile, bull, copy }));
+      } finally {
+        await salvo.stop();
+      }
+      console.log(sections.at(-1) + "\n");
     }
-    console.log(sections.at(-1) + "\n");
 
-    log("scenario 2: two-phase stream");
-    sections.push(await streamScenario(cfg, startSalvo, copy));
-    console.log(sections.at(-1) + "\n");
+    if (cfg.only.has(2)) {
+      log("scenario 2: two-phase stream");
+      sections.push(await streamScenario(cfg, startSalvo, copy));
+      console.log(sections.at(-1) + "\n");
+    }
 
-    log("scenario 3: drain");
-    sections.push(
-      await drainScenario(
-        cfg,
-        [
-          ["graphile-worker", graphile],
-          ["pg-boss", pgBoss],
-          ["BullMQ", bull],
-        ],
-        "Salvo's drain is not measured yet: it needs the worker runtime (issue 3).",
-      ),
-    );
-    console.log(sections.at(-1) + "\n");
+    if (cfg.only.has(3)) {
+      log("scenario 3: drain");
+      sections.push(
+        await drainScenario(
+          cfg,
+          [
+            ["graphile-worker", graphile],
+            ["pg-boss", pgBoss],
+            ["BullMQ", bull],
+          ],
+          "Salvo's drain is not measured yet: it needs the worker runtime (issue 3).",
+        ),
+      );
+      console.log(sections.at(-1) + "\n");
+    }
 
     sections.push("### 4. Fan-out latency\n\nNot measured yet: it depends on issue 4 (subscriptions at scale).");
   } finally {

@@ -3,44 +3,75 @@ import type { Database } from "../../db/schema.js";
 import type { PreparedRun } from "./prepare.js";
 
 /**
- * The columns a new run is written with, each sent as one `text[]` of all rows and cast back in
- * SQL. One statement with 21 bind parameters replaces a VALUES list with ~30 parameters per row:
- * Postgres parses and plans one small statement, and the driver serializes 21 arrays instead of
- * tens of thousands of values. Everything goes as text so node-postgres and PGlite serialize the
- * arrays the same way; `null` stays NULL.
+ * The columns a new run is written with, and their SQL types. The rows travel as one JSON text
+ * parameter that Postgres turns back into rows with `json_to_recordset`: one statement with one
+ * bind parameter per chunk, however many rows. JSON.stringify is native and fast, where the
+ * driver's per-element escaping of array parameters (or tens of thousands of VALUES parameters)
+ * costs more than the insert itself; node-postgres and PGlite send a string the same way.
  */
-const COLUMNS: [column: string, cast: string, value: (row: PreparedRun["row"]) => string | null][] = [
-  ["id", "text", (r) => r.id],
-  ["environment_id", "text", (r) => r.environment_id],
-  ["task_identifier", "text", (r) => r.task_identifier],
-  ["status", "text", (r) => r.status],
-  ["payload", "text", (r) => r.payload ?? null],
-  ["payload_type", "text", (r) => r.payload_type],
-  ["queue", "text", (r) => r.queue],
-  ["concurrency_key", "text", (r) => r.concurrency_key ?? null],
-  ["idempotency_key", "text", (r) => r.idempotency_key ?? null],
-  ["idempotency_key_expires_at", "timestamptz", (r) => timestamp(r.idempotency_key_expires_at)],
-  ["tags", "text[]", (r) => arrayLiteral(r.tags ?? [])],
-  ["metadata", "jsonb", (r) => (r.metadata === null || r.metadata === undefined ? null : String(r.metadata))],
-  ["ttl_seconds", "integer", (r) => number(r.ttl_seconds)],
-  ["delay_until", "timestamptz", (r) => timestamp(r.delay_until)],
-  ["expires_at", "timestamptz", (r) => timestamp(r.expires_at)],
-  ["max_attempts", "integer", (r) => number(r.max_attempts)],
-  ["batch_id", "text", (r) => r.batch_id ?? null],
-  ["batch_index", "integer", (r) => number(r.batch_index)],
-  ["parent_run_id", "text", (r) => r.parent_run_id ?? null],
-  ["resume_parent_on_completion", "boolean", (r) => String(r.resume_parent_on_completion ?? false)],
-  ["trigger_function", "text", (r) => r.trigger_function],
-  ["is_test", "boolean", (r) => String(r.is_test ?? false)],
-  ["created_at", "timestamptz", (r) => timestamp(r.created_at)],
-  ["updated_at", "timestamptz", (r) => timestamp(r.updated_at)],
-];
+const COLUMNS = [
+  ["id", "text"],
+  ["environment_id", "text"],
+  ["task_identifier", "text"],
+  ["status", "text"],
+  ["payload", "text"],
+  ["payload_type", "text"],
+  ["queue", "text"],
+  ["concurrency_key", "text"],
+  ["idempotency_key", "text"],
+  ["idempotency_key_expires_at", "timestamptz"],
+  ["tags", "text[]"],
+  ["metadata", "jsonb"],
+  ["ttl_seconds", "integer"],
+  ["delay_until", "timestamptz"],
+  ["expires_at", "timestamptz"],
+  ["max_attempts", "integer"],
+  ["batch_id", "text"],
+  ["batch_index", "integer"],
+  ["parent_run_id", "text"],
+  ["resume_parent_on_completion", "boolean"],
+  ["trigger_function", "text"],
+  ["is_test", "boolean"],
+  ["created_at", "timestamptz"],
+  ["updated_at", "timestamptz"],
+] as const;
 
-const INSERT_SQL = (() => {
-  const names = COLUMNS.map(([c]) => c).join(", ");
-  const casts = COLUMNS.map(([c, cast]) => (cast === "text" ? c : `${c}::${cast}`)).join(", ");
-  return { names, casts };
-})();
+type Column = (typeof COLUMNS)[number][0];
+
+const NAMES = sql.raw(COLUMNS.map(([name]) => name).join(", "));
+const RECORD = sql.raw(COLUMNS.map(([name, type]) => `${name} ${type}`).join(", "));
+
+/** The row as JSON wants it: dates as ISO text (JSON.stringify does that), metadata as a value. */
+function jsonRow(row: PreparedRun["row"]): Record<Column, unknown> {
+  return {
+    id: row.id,
+    environment_id: row.environment_id,
+    task_identifier: row.task_identifier,
+    status: row.status,
+    payload: row.payload ?? null,
+    payload_type: row.payload_type,
+    queue: row.queue,
+    concurrency_key: row.concurrency_key ?? null,
+    idempotency_key: row.idempotency_key ?? null,
+    idempotency_key_expires_at: row.idempotency_key_expires_at ?? null,
+    tags: row.tags ?? [],
+    // prepareRun serializes metadata to text; as a value here it reaches the jsonb column as JSON,
+    // not as a JSON string. (Only items with metadata pay for the round trip.)
+    metadata: row.metadata === null || row.metadata === undefined ? null : JSON.parse(String(row.metadata)),
+    ttl_seconds: row.ttl_seconds ?? null,
+    delay_until: row.delay_until ?? null,
+    expires_at: row.expires_at ?? null,
+    max_attempts: row.max_attempts ?? null,
+    batch_id: row.batch_id ?? null,
+    batch_index: row.batch_index ?? null,
+    parent_run_id: row.parent_run_id ?? null,
+    resume_parent_on_completion: row.resume_parent_on_completion ?? false,
+    trigger_function: row.trigger_function,
+    is_test: row.is_test ?? false,
+    created_at: row.created_at,
+    updated_at: row.updated_at,
+  };
+}
 
 /**
  * Inserts the runs in one statement; a row that hits a unique index (a live idempotency key
@@ -48,27 +79,10 @@ const INSERT_SQL = (() => {
  */
 export async function insertRuns(trx: Transaction<Database>, rows: PreparedRun["row"][]): Promise<Set<string>> {
   if (rows.length === 0) return new Set();
-  const arrays = COLUMNS.map(([, , value]) => rows.map(value));
-  const params = sql.join(arrays.map((a) => sql`${a}::text[]`));
   const { rows: inserted } = await sql<{ id: string }>`
-    insert into runs (${sql.raw(INSERT_SQL.names)})
-    select ${sql.raw(INSERT_SQL.casts)}
-    from unnest(${params}) as t(${sql.raw(INSERT_SQL.names)})
+    insert into runs (${NAMES})
+    select ${NAMES} from json_to_recordset(${JSON.stringify(rows.map(jsonRow))}::json) as t(${RECORD})
     on conflict do nothing
     returning id`.execute(trx);
   return new Set(inserted.map((r) => r.id));
-}
-
-function timestamp(value: unknown): string | null {
-  if (value === null || value === undefined) return null;
-  return value instanceof Date ? value.toISOString() : String(value);
-}
-
-function number(value: number | null | undefined): string | null {
-  return value === null || value === undefined ? null : String(value);
-}
-
-/** A Postgres array literal: every element double-quoted, `"` and `\` escaped. */
-export function arrayLiteral(values: readonly string[]): string {
-  return `{${values.map((v) => `"${v.replace(/["\\]/g, (c) => `\\${c}`)}"`).join(",")}}`;
 }
