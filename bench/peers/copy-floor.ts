@@ -2,6 +2,7 @@ import pg from "pg";
 import { from as copyFrom } from "pg-copy-streams";
 import { Readable } from "node:stream";
 import { pipeline } from "node:stream/promises";
+import { friendlyId } from "../../shared/ids.js";
 import { type BenchItem, TASK } from "../workload.js";
 
 /**
@@ -42,7 +43,10 @@ export class CopyFloor {
     return new CopyFloor(client);
   }
 
-  /** One COPY of `count` rows built from `item(i)`; the rows are generated as the COPY consumes them. */
+  /**
+   * One COPY of `count` rows built from `item(i)`, generated as the COPY consumes them. Ids are
+   * random friendly ids like Salvo's, so the primary key sees the same random inserts.
+   */
   async copy(batchId: string, count: number, item: (i: number) => BenchItem): Promise<void> {
     const now = new Date().toISOString();
     const expires = new Date(Date.now() + 30 * 86400_000).toISOString();
@@ -51,7 +55,7 @@ export class CopyFloor {
       for (let i = 0; i < count; i++) {
         const it = item(i);
         lines.push(
-          [`${batchId}_${i}`, "env_bench", TASK, "QUEUED", esc(JSON.stringify(it.payload)), "application/json", `task/${TASK}`,
+          [friendlyId("run"), "env_bench", TASK, "QUEUED", esc(JSON.stringify(it.payload)), "application/json", `task/${TASK}`,
             esc(it.key), expires, `{${it.tags.join(",")}}`, batchId, String(i), "batchTrigger", now, now].join("\t"),
         );
         if (lines.length === 1000) yield lines.splice(0).join("\n") + "\n";
