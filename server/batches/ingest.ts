@@ -57,12 +57,12 @@ export async function ingestItems(
     triggerFunction: batch.resume_parent_on_completion ? "batchTriggerAndWait" : "batchTrigger",
   };
   const outcomes = await createRuns(trx, accepted.map((item) => prepareRun(item, ctx, item.index)));
-  // One statement for the whole chunk, the columns as arrays (see runs/insert-runs.ts).
+  // One statement and one parameter for the whole chunk, as runs are written (runs/insert-runs.ts).
+  const rows = accepted.map((item, i) => ({ batch_index: item.index, task_identifier: item.task, run_id: outcomes[i]!.runId }));
   await sql`
     insert into batch_items (batch_id, batch_index, task_identifier, run_id)
-    select ${batch.id}, t.batch_index, t.task_identifier, t.run_id
-    from unnest(${accepted.map((item) => item.index)}::int[], ${accepted.map((item) => item.task)}::text[], ${outcomes.map((o) => o.runId)}::text[])
-      as t(batch_index, task_identifier, run_id)`.execute(trx);
+    select ${batch.id}, batch_index, task_identifier, run_id
+    from json_to_recordset(${JSON.stringify(rows)}::json) as t(batch_index integer, task_identifier text, run_id text)`.execute(trx);
   await trx
     .updateTable("batches")
     .set((eb) => ({ enqueued_count: eb("enqueued_count", "+", accepted.length), updated_at: now }))

@@ -95,12 +95,11 @@ async function resolveSkipped(
     if (!row.idempotency_key) throw new Error(`run ${row.id} could not be inserted: its batch index is taken`);
     byKey.set(keyOf(row.task_identifier, row.idempotency_key), i);
   }
-  const tasks = skipped.map((i) => prepared[i]!.row.task_identifier);
-  const keys = skipped.map((i) => prepared[i]!.row.idempotency_key!);
+  const keys = JSON.stringify(skipped.map((i) => ({ task: prepared[i]!.row.task_identifier, key: prepared[i]!.row.idempotency_key })));
   const { rows: existing } = await sql<{ id: string; task_identifier: string; idempotency_key: string; idempotency_key_expires_at: Date | null; status: string }>`
     select id, task_identifier, idempotency_key, idempotency_key_expires_at, status from runs
     where environment_id = ${environmentId}
-      and (task_identifier, idempotency_key) in (select * from unnest(${tasks}::text[], ${keys}::text[]))`.execute(trx);
+      and (task_identifier, idempotency_key) in (select task, key from json_to_recordset(${keys}::json) as k(task text, key text))`.execute(trx);
   const released: string[] = [];
   const retry: number[] = [];
   for (const run of existing) {
