@@ -3,7 +3,7 @@
  * two-phase batch) against a server started with `--cpu-prof`, then prints the functions with the
  * most self time. Where the time goes, before anyone optimizes anything.
  */
-import { mkdtempSync, readdirSync, readFileSync } from "node:fs";
+import { mkdtempSync, readdirSync, readFileSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { benchConfig as cfg } from "./config.js";
@@ -50,7 +50,10 @@ try {
   await salvo.stop();
 }
 
-const file = readdirSync(dir).find((f) => f.endsWith(".cpuprofile"));
+// One profile per thread (tsx's loader runs in its own); the server's main thread wrote the largest.
+const file = readdirSync(dir)
+  .filter((f) => f.endsWith(".cpuprofile"))
+  .sort((a, b) => statSync(join(dir, b)).size - statSync(join(dir, a)).size)[0];
 if (!file) throw new Error(`no profile written in ${dir}`);
 const profile = JSON.parse(readFileSync(join(dir, file), "utf8")) as { nodes: ProfileNode[]; samples: number[] };
 const total = profile.samples.length;
