@@ -1,4 +1,5 @@
 import { sql, type Transaction } from "kysely";
+import { FINAL_RUN_STATUSES, type RunStatus } from "../../shared/schemas.js";
 import type { Database } from "../../db/schema.js";
 import { appendEvents, type NewEvent } from "../events/outbox.js";
 import { insertRuns } from "./insert-runs.js";
@@ -8,6 +9,8 @@ export interface RunOutcome {
   runId: string;
   /** True when an idempotency key resolved the item to a run that already existed. */
   isCached: boolean;
+  /** True when that existing run has already finished (a batch counts it as done at once). */
+  isFinal: boolean;
 }
 
 /** Runs in these states give their idempotency key up: a retry should get a fresh run, not a dead one. */
@@ -60,14 +63,14 @@ export async function createRuns(trx: Transaction<Database>, prepared: PreparedR
     for (const i of pending) {
       const row = prepared[i]!.row;
       if (inserted.has(row.id)) {
-        outcomes[i] = { runId: row.id, isCached: false };
+        outcomes[i] = { runId: row.id, isCached: false, isFinal: false };
         created.push(row);
       } else skipped.push(i);
     }
     pending = await resolveSkipped(trx, environmentId, now, prepared, skipped, outcomes);
   }
   for (const [i, first] of aliasOf) {
-    outcomes[i] = { runId: outcomes[first]!.runId, isCached: true };
+    outcomes[i] = { runId: outcomes[first]!.runId, isCached: true, isFinal: outcomes[first]!.isFinal };
   }
 
   await upsertQueues(trx, environmentId, prepared);
@@ -99,7 +102,10 @@ async function resolveSkipped(
   const { rows: existing } = await sql<{ id: string; task_identifier: string; idempotency_key: string; idempotency_key_expires_at: Date | null; status: string }>`
     select id, task_identifier, idempotency_key, idempotency_key_expires_at, status from runs
     where environment_id = ${environmentId}
-      and (task_identifier, idempotency_key) in (select task, key from json_to_recordset(${keys}::json) as k(task text, key text))`.execute(trx);
+      and (task_identifier, idempotency_key) in (select task, key from json_to_recordset(${keys}::json) as k(task text, key text))
+    -- Locked until commit, so a run cannot finish unseen between this read and the batch item
+    -- that will point at it.
+    for share`.execute(trx);
   const released: string[] = [];
   const retry: number[] = [];
   for (const run of existing) {
@@ -109,7 +115,7 @@ async function resolveSkipped(
     if ((expiresAt !== null && expiresAt <= now) || KEY_RELEASING_STATUSES.includes(run.status)) {
       released.push(run.id);
       retry.push(i);
-    } else outcomes[i] = { runId: run.id, isCached: true };
+    } else outcomes[i] = { runId: run.id, isCached: true, isFinal: FINAL_RUN_STATUSES.includes(run.status as RunStatus) };
     byKey.delete(keyOf(run.task_identifier, run.idempotency_key));
   }
   // A key whose holder vanished between the insert and this look-up (rolled back) is free again.
