@@ -66,3 +66,11 @@ export function streamItems(salvo: SalvoProcess, batchId: string, count: number,
     write();
   });
 }
+
+/** `GET /api/v1/batches/{id}`: the batch's status. */
+export async function getBatchStatus(salvo: SalvoProcess, batchId: string): Promise<string> {
+  const res = await fetch(`${salvo.url}/api/v1/batches/${batchId}`, { headers: { authorization: `Bearer ${salvo.key}` } });
+  const text = await res.text();
+  if (res.status !== 200) throw new Error(`GET batch ${batchId}: ${res.status} ${text.slice(0, 300)}`);
+  return (JSON.parse(text) as { status: string }).status;
+}

@@ -42,6 +42,11 @@ export class BullPeer {
     await worker.close();
   }
 
+  /** Removes every job left in the queue, so a drain starts from an empty queue. */
+  async reset() {
+    await this.queue.obliterate({ force: true });
+  }
+
   async close() {
     await this.queue.obliterate({ force: true });
     await this.queue.close();

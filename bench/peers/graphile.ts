@@ -38,6 +38,11 @@ export class GraphilePeer {
     await runner.stop();
   }
 
+  /** Removes every job left in the queue, so a drain starts from an empty queue. */
+  async reset() {
+    await this.utils.withPgClient((client) => client.query("delete from graphile_worker._private_jobs"));
+  }
+
   close() {
     return this.utils.release();
   }

@@ -5,6 +5,8 @@ import { type BenchItem, benchItem, runTag } from "../workload.js";
 
 /** A queue system that can be loaded with jobs and then drained by no-op workers. */
 export interface Drainable {
+  /** Empties the queue (jobs left by scenario 1 would otherwise be drained first). */
+  reset(): Promise<void>;
   insert(items: BenchItem[]): Promise<void>;
   drain(count: number, concurrency: number): Promise<void>;
 }
@@ -22,6 +24,7 @@ export async function drainScenario(cfg: BenchConfig, systems: [string, Drainabl
       const count = rep < 0 ? warmupJobs : jobs;
       if (count === 0) continue;
       const tag = runTag("s3", rep);
+      await system.reset();
       for (let start = 0; start < count; start += 1000) {
         await system.insert(Array.from({ length: Math.min(1000, count - start) }, (_, i) => benchItem(tag, start + i)));
       }
