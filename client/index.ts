@@ -4,6 +4,7 @@ import type { AppRouter } from "../server/trpc/routers/_app.js";
 
 export type { AppRouter };
 export * from "../shared/index.js";
+export { AbortTaskRunError, createWorker, type TaskContext, type TaskHandler, type Worker, type WorkerOptions } from "./worker.js";
 
 export interface SalvoClientOptions {
   /** The server's base URL, e.g. http://127.0.0.1:3030 (the router is served at /trpc). */

@@ -3,6 +3,7 @@ import { type Migration, type MigrationProvider, Migrator } from "kysely/migrati
 import * as initial from "./migrations/0001_initial.js";
 import * as keyEncryption from "./migrations/0002_key_encryption.js";
 import * as bench from "./migrations/0006_bench.js";
+import * as execution from "./migrations/0008_execution.js";
 
 /**
  * Migrations are listed here (not read from disk) so they ship inside any bundle of the server.
@@ -12,6 +13,7 @@ const MIGRATIONS: Record<string, Migration> = {
   "0001_initial": initial,
   "0002_key_encryption": keyEncryption,
   "0006_bench": bench,
+  "0008_execution": execution,
 };
 
 class StaticMigrationProvider implements MigrationProvider {

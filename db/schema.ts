@@ -37,6 +37,16 @@ export interface QueuesTable {
   concurrency_limit: number | null;
   paused: Generated<boolean>;
   created_at: Generated<Date>;
+  /** When a dequeue last took runs from it: dequeues serve the least recently served first. */
+  last_dequeued_at: NullableTimestamp;
+}
+
+export interface WorkersTable {
+  id: string;
+  environment_id: string;
+  tasks: ColumnType<string[], string[], string[]>;
+  registered_at: Generated<Date>;
+  last_seen_at: Generated<Date>;
 }
 
 export interface BatchesTable {
@@ -53,6 +63,8 @@ export interface BatchesTable {
   resume_parent_on_completion: Generated<boolean>;
   successful_run_count: number | null;
   failed_run_count: number | null;
+  /** Items whose run is in a final state (see finalize.ts). */
+  finished_item_count: Generated<number>;
   created_at: Generated<Date>;
   updated_at: Generated<Date>;
   sealed_at: NullableTimestamp;
@@ -86,6 +98,8 @@ export interface RunsTable {
   ttl_seconds: number | null;
   delay_until: NullableTimestamp;
   expires_at: NullableTimestamp;
+  /** When a REATTEMPTING run becomes QUEUED again (exponential backoff). */
+  retry_at: NullableTimestamp;
   attempt: Generated<number>;
   max_attempts: number | null;
   batch_id: string | null;
@@ -126,6 +140,7 @@ export interface Database {
   runs: RunsTable;
   events: EventsTable;
   settings: SettingsTable;
+  workers: WorkersTable;
 }
 
 export type BatchRow = Selectable<BatchesTable>;

@@ -3,7 +3,8 @@ import type { Deps } from "./deps.js";
 /** Work a server does on a timer: promote delayed runs, expire TTLs, reclaim lost leases, prune... */
 export interface BackgroundTask {
   name: string;
-  intervalMs: number;
+  /** Fixed, or read from the configuration. */
+  intervalMs: number | ((deps: Deps) => number);
   run(deps: Deps): Promise<void>;
 }
 
@@ -28,7 +29,7 @@ export function startBackgroundTasks(deps: Deps, tasks: BackgroundTask[]): () =>
           running.delete(p);
         });
       running.add(p);
-    }, task.intervalMs);
+    }, typeof task.intervalMs === "number" ? task.intervalMs : task.intervalMs(deps));
   });
   return async () => {
     stopped = true;

@@ -26,6 +26,12 @@ const ConfigSchema = z.object({
   SALVO_MAX_ITEM_BYTES: intFrom("SALVO_MAX_ITEM_BYTES", 3 * 1024 * 1024),
   SALVO_MAX_JSON_BODY_BYTES: intFrom("SALVO_MAX_JSON_BODY_BYTES", 32 * 1024 * 1024),
   SALVO_INGEST_CHUNK_ITEMS: intFrom("SALVO_INGEST_CHUNK_ITEMS", 2_000),
+  SALVO_LEASE_MS: intFrom("SALVO_LEASE_MS", 30_000, 100),
+  SALVO_DEFAULT_MAX_ATTEMPTS: intFrom("SALVO_DEFAULT_MAX_ATTEMPTS", 3),
+  SALVO_RETRY_BASE_MS: intFrom("SALVO_RETRY_BASE_MS", 1_000, 0),
+  SALVO_RETRY_MAX_MS: intFrom("SALVO_RETRY_MAX_MS", 60_000, 0),
+  SALVO_SWEEP_INTERVAL_MS: intFrom("SALVO_SWEEP_INTERVAL_MS", 500, 10),
+  SALVO_DEQUEUE_MAX_WAIT_MS: intFrom("SALVO_DEQUEUE_MAX_WAIT_MS", 20_000, 0),
   SALVO_LOG_LEVEL: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).default("info"),
 });
 
@@ -49,6 +55,19 @@ export interface Config {
     maxJsonBodyBytes: number;
     /** Items written per transaction while a stream is read: the backpressure unit. */
     ingestChunkItems: number;
+  };
+  execution: {
+    /** How long a claimed run stays with its worker without a heartbeat. */
+    leaseMs: number;
+    /** Attempts for a run whose item sets no `maxAttempts`. */
+    defaultMaxAttempts: number;
+    /** Backoff before attempt n+1: retryBaseMs × 2^(n-1), at most retryMaxMs (±20 % jitter). */
+    retryBaseMs: number;
+    retryMaxMs: number;
+    /** How often delays, retries, TTLs and leases are checked. */
+    sweepIntervalMs: number;
+    /** Longest a `worker.dequeue` call waits for work before answering empty. */
+    dequeueMaxWaitMs: number;
   };
   logLevel: string;
 }
@@ -78,6 +97,14 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       maxItemBytes: c.SALVO_MAX_ITEM_BYTES,
       maxJsonBodyBytes: c.SALVO_MAX_JSON_BODY_BYTES,
       ingestChunkItems: c.SALVO_INGEST_CHUNK_ITEMS,
+    },
+    execution: {
+      leaseMs: c.SALVO_LEASE_MS,
+      defaultMaxAttempts: c.SALVO_DEFAULT_MAX_ATTEMPTS,
+      retryBaseMs: c.SALVO_RETRY_BASE_MS,
+      retryMaxMs: c.SALVO_RETRY_MAX_MS,
+      sweepIntervalMs: c.SALVO_SWEEP_INTERVAL_MS,
+      dequeueMaxWaitMs: c.SALVO_DEQUEUE_MAX_WAIT_MS,
     },
     logLevel: c.SALVO_LOG_LEVEL,
   };

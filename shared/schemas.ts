@@ -136,9 +136,9 @@ export const ListBatchesResultSchema = z.object({
 // ---- runs -------------------------------------------------------------------------------------
 export const TRIGGER_FUNCTIONS = ["trigger", "triggerAndWait", "batchTrigger", "batchTriggerAndWait"] as const;
 export const SerializedErrorSchema = z.object({
-  message: z.string(),
-  name: z.string().optional(),
-  stackTrace: z.string().optional(),
+  message: z.string().max(64 * 1024),
+  name: z.string().max(1024).optional(),
+  stackTrace: z.string().max(64 * 1024).optional(),
 });
 export const RunSchema = z.object({
   id: z.string(),

@@ -7,6 +7,7 @@ import type { Deps } from "../deps.js";
 import { badRequest } from "../errors.js";
 import { appendEvents } from "../events/outbox.js";
 import { isUniqueViolation } from "../../db/errors.js";
+import { parkParent } from "../runs/resume.js";
 
 type CreateBatchInput = z.output<typeof CreateBatchInputSchema>;
 
@@ -76,6 +77,9 @@ export async function createBatch(
       await appendEvents(trx, [
         { environment_id: environment.id, batch_id: id, run_id: null, type: "batch.status", data: JSON.stringify({ status: "PENDING" }) },
       ]);
+      if (input.parentRunId && input.resumeParentOnCompletion) {
+        await parkParent(trx, environment.id, input.parentRunId, id, row.created_at);
+      }
       return row;
     });
     return answer(batch, false);

@@ -1,8 +1,8 @@
 import { sql, type Transaction } from "kysely";
 import type { BatchStatus } from "../../shared/schemas.js";
-import { FINAL_RUN_STATUSES } from "../../shared/schemas.js";
 import type { BatchRow, Database } from "../../db/schema.js";
 import { appendEvents } from "../events/outbox.js";
+import { resumeParent } from "../runs/resume.js";
 
 /**
  * Called once every index of a batch is present (the batch is sealed): records how many items
@@ -10,7 +10,7 @@ import { appendEvents } from "../events/outbox.js";
  * synchronous here, so PROCESSING is passed through within this one transaction; both steps are
  * still recorded as events so watchers see the documented sequence.
  */
-export async function finishProcessing(trx: Transaction<Database>, batch: BatchRow, now: Date): Promise<void> {
+export async function finishProcessing(trx: Transaction<Database>, batch: BatchRow, now: Date): Promise<BatchOutcome> {
   const counts = await trx
     .selectFrom("batch_items")
     .select([
@@ -43,34 +43,72 @@ export async function finishProcessing(trx: Transaction<Database>, batch: BatchR
     data: JSON.stringify({ status, successfulRunCount: counts.successful, failedRunCount: counts.failed }),
   });
   await appendEvents(trx, [event("PROCESSING"), event(status)]);
-  if (status !== "ABORTED") await tryCompleteBatch(trx, batch.id, now);
+  if (status === "ABORTED") {
+    // No run will ever finish for it: a waiting parent must not wait forever.
+    const resumed =
+      batch.resume_parent_on_completion && batch.parent_run_id !== null
+        ? await resumeParent(trx, batch.environment_id, batch.parent_run_id, now)
+        : false;
+    return { completed: false, resumedParent: resumed };
+  }
+  return tryCompleteBatch(trx, batch.id, now);
+}
+
+/** What finishing a batch set off: callers wake workers after commit when a parent was queued. */
+export interface BatchOutcome {
+  completed: boolean;
+  resumedParent: boolean;
 }
 
 /**
- * A processed batch is COMPLETED once every run its items resolved to is final. Runs finishing
- * call this too; it is a no-op until the last one.
+ * A processed batch is COMPLETED once every run its items resolved to is final, which the
+ * `finished_item_count` counter tells without a scan. A waiting parent is then queued again.
  */
-export async function tryCompleteBatch(trx: Transaction<Database>, batchId: string, now: Date): Promise<boolean> {
-  const unfinished = await trx
-    .selectFrom("batch_items as i")
-    .innerJoin("runs as r", "r.id", "i.run_id")
-    .select("r.id")
-    .where("i.batch_id", "=", batchId)
-    .where("r.status", "not in", FINAL_RUN_STATUSES)
-    .limit(1)
-    .executeTakeFirst();
-  if (unfinished) return false;
-  const updated = await trx
+export async function tryCompleteBatch(trx: Transaction<Database>, batchId: string, now: Date): Promise<BatchOutcome> {
+  const completed = await trx
     .updateTable("batches")
     .set({ status: "COMPLETED", completed_at: now, updated_at: now })
     .where("id", "=", batchId)
     .where("processing_completed_at", "is not", null)
     .where("status", "in", ["PENDING", "PARTIAL_FAILED"])
-    .returning(["environment_id"])
+    .where((eb) => eb("finished_item_count", ">=", eb.ref("successful_run_count")))
+    .returning(["environment_id", "parent_run_id", "resume_parent_on_completion"])
     .executeTakeFirst();
-  if (!updated) return false;
+  if (!completed) return { completed: false, resumedParent: false };
   await appendEvents(trx, [
-    { environment_id: updated.environment_id, batch_id: batchId, run_id: null, type: "batch.status", data: JSON.stringify({ status: "COMPLETED" }) },
+    { environment_id: completed.environment_id, batch_id: batchId, run_id: null, type: "batch.status", data: JSON.stringify({ status: "COMPLETED" }) },
   ]);
-  return true;
+  const resumedParent =
+    completed.resume_parent_on_completion && completed.parent_run_id !== null
+      ? await resumeParent(trx, completed.environment_id, completed.parent_run_id, now)
+      : false;
+  return { completed: true, resumedParent };
+}
+
+/**
+ * Counts runs that just reached a final state towards every batch whose items point at them
+ * (a run may serve several batches through idempotency keys), completing the batches that are
+ * now done. Call in the transaction that finalized the runs.
+ */
+export async function countFinishedRuns(trx: Transaction<Database>, runIds: string[], now: Date): Promise<{ resumedParents: number }> {
+  if (runIds.length === 0) return { resumedParents: 0 };
+  const touched = await trx
+    .updateTable("batches")
+    .from(
+      trx
+        .selectFrom("batch_items")
+        .select(["batch_id", sql<number>`count(*)::int`.as("n")])
+        .where("run_id", "in", runIds)
+        .groupBy("batch_id")
+        .as("f"),
+    )
+    .set((eb) => ({ finished_item_count: eb("batches.finished_item_count", "+", eb.ref("f.n")), updated_at: now }))
+    .whereRef("batches.id", "=", "f.batch_id")
+    .returning("batches.id")
+    .execute();
+  let resumedParents = 0;
+  for (const { id } of touched) {
+    if ((await tryCompleteBatch(trx, id, now)).resumedParent) resumedParents++;
+  }
+  return { resumedParents };
 }

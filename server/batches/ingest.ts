@@ -63,9 +63,14 @@ export async function ingestItems(
     insert into batch_items (batch_id, batch_index, task_identifier, run_id)
     select ${batch.id}, batch_index, task_identifier, run_id
     from json_to_recordset(${JSON.stringify(rows)}::json) as t(batch_index integer, task_identifier text, run_id text)`.execute(trx);
+  const alreadyFinished = outcomes.filter((o) => o.isFinal).length;
   await trx
     .updateTable("batches")
-    .set((eb) => ({ enqueued_count: eb("enqueued_count", "+", accepted.length), updated_at: now }))
+    .set((eb) => ({
+      enqueued_count: eb("enqueued_count", "+", accepted.length),
+      finished_item_count: eb("finished_item_count", "+", alreadyFinished),
+      updated_at: now,
+    }))
     .where("id", "=", batch.id)
     .execute();
   return { accepted: accepted.length, deduplicated, runIds: outcomes.map((o) => o.runId) };

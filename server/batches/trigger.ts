@@ -6,6 +6,8 @@ import type { AuthenticatedEnvironment } from "../auth/authenticate.js";
 import type { Deps } from "../deps.js";
 import { badRequest } from "../errors.js";
 import { appendEvents } from "../events/outbox.js";
+import { wakeWorkers } from "../queue/wake.js";
+import { parkParent } from "../runs/resume.js";
 import { finishProcessing } from "./finalize.js";
 import { ingestItems } from "./ingest.js";
 
@@ -16,7 +18,7 @@ type TriggerBatchInput = z.output<typeof TriggerBatchInputSchema>;
  * (which names every run) is only sent once all of it is committed.
  */
 export async function triggerBatch(
-  { db, config }: Deps,
+  { db, config, bus }: Deps,
   environment: AuthenticatedEnvironment,
   input: TriggerBatchInput,
 ): Promise<TriggerBatchResult> {
@@ -44,10 +46,15 @@ export async function triggerBatch(
     return { batchId: batch.id, runs: items.map((i) => i.run_id!), isCached: true };
   };
   const cached = await cachedBatch();
-  if (cached) return cached;
+  if (cached) {
+    // A parent running again (after a resume, or a retry) asks for its batch again: while the
+    // batch is unfinished it must wait for it once more.
+    if (input.parentRunId && input.resumeParentOnCompletion) await parkUntilDone(db, environment.id, input.parentRunId, cached.batchId);
+    return cached;
+  }
 
   try {
-    return await db.transaction().execute(async (trx) => {
+    const result = await db.transaction().execute(async (trx) => {
       const now = new Date();
       const batch = await trx
         .insertInto("batches")
@@ -71,11 +78,16 @@ export async function triggerBatch(
       await appendEvents(trx, [
         { environment_id: environment.id, batch_id: batch.id, run_id: null, type: "batch.status", data: JSON.stringify({ status: "PENDING" }) },
       ]);
+      if (input.parentRunId && input.resumeParentOnCompletion) {
+        await parkParent(trx, environment.id, input.parentRunId, batch.id, now);
+      }
       const items = input.items.map((item, index) => ({ ...item, index }));
       const { runIds } = await ingestItems(trx, batch, items, now);
       await finishProcessing(trx, { ...batch, enqueued_count: count }, now);
       return { batchId: batch.id, runs: runIds, isCached: false };
     });
+    wakeWorkers(bus, environment.id);
+    return result;
   } catch (err) {
     if (isUniqueViolation(err)) {
       const winner = await cachedBatch();
@@ -83,4 +95,12 @@ export async function triggerBatch(
     }
     throw err;
   }
+}
+
+/** Parks the parent if the batch is still running; the batch row lock orders this against completion. */
+async function parkUntilDone(db: Deps["db"], environmentId: string, parentRunId: string, batchId: string) {
+  await db.transaction().execute(async (trx) => {
+    const batch = await trx.selectFrom("batches").select("status").where("id", "=", batchId).forUpdate().executeTakeFirstOrThrow();
+    if (batch.status !== "COMPLETED" && batch.status !== "ABORTED") await parkParent(trx, environmentId, parentRunId, batchId, new Date());
+  });
 }

@@ -16,7 +16,11 @@ export function buildApp(deps: Deps): FastifyInstance {
     logger: deps.config.logLevel === "silent" ? false : { level: deps.config.logLevel },
     bodyLimit: deps.config.limits.maxJsonBodyBytes,
     // Routes are matched case-sensitively and without trailing-slash games, as Trigger.dev does.
-    routerOptions: { ignoreTrailingSlash: false },
+    // tRPC batches name every procedure of a batch in the path (`/trpc/a,b,c`).
+    routerOptions: { ignoreTrailingSlash: false, maxParamLength: 10_000 },
+    // Close cuts open connections: a worker's long-polling dequeue must not hold a shutdown up
+    // (the worker retries elsewhere; a run already claimed comes back when its lease expires).
+    forceCloseConnections: true,
   });
 
   // Bodies are read as JSON whatever their Content-Type says (curl's default form type included),
@@ -48,6 +52,7 @@ export function buildApp(deps: Deps): FastifyInstance {
   app.setNotFoundHandler((req, reply) => reply.status(404).send({ error: `Not found: ${req.method} ${req.url.split("?")[0]}` }));
 
   app.get("/healthz", async () => ({ status: "ok" }));
+
 
   app.register(fastifyTRPCPlugin, {
     prefix: "/trpc",

@@ -1,4 +1,6 @@
+import superjson from "superjson";
 import type { Batch, Run, RunStatus } from "../../shared/schemas.js";
+import type { BatchResultItem } from "../../shared/worker.js";
 import { FINAL_RUN_STATUSES } from "../../shared/schemas.js";
 
 /** `GET /api/v1/batches/{id}` as the seed documents it: absent fields are left out, never null. */
@@ -84,5 +86,38 @@ export function runV3(run: Run) {
     ...(run.error !== undefined ? { error: run.error } : {}),
     relatedRuns: {},
     attemptCount: run.attemptCount,
+  };
+}
+
+/**
+ * `GET /api/v1/batches/{id}/results`, Trigger.dev's `BatchTaskRunExecutionResult`: one entry per
+ * finished run, in index order; output serialized with its type, errors as built-in errors.
+ */
+export function batchResultsV1(results: { id: string; items: BatchResultItem[] }) {
+  return {
+    id: results.id,
+    items: results.items
+      .filter((item) => item.runId !== undefined && item.status !== undefined && FINAL_RUN_STATUSES.includes(item.status))
+      .map((item) =>
+        item.ok
+          ? {
+              ok: true,
+              id: item.runId,
+              taskIdentifier: item.taskIdentifier,
+              ...(item.output !== undefined ? { output: superjson.stringify(item.output) } : {}),
+              outputType: "application/super+json",
+            }
+          : {
+              ok: false,
+              id: item.runId,
+              taskIdentifier: item.taskIdentifier,
+              error: {
+                type: "BUILT_IN_ERROR",
+                name: item.error?.name ?? "Error",
+                message: item.error?.message ?? `Run ${item.status}`,
+                stackTrace: item.error?.stackTrace ?? "",
+              },
+            },
+      ),
   };
 }

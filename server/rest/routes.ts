@@ -2,7 +2,7 @@ import type { FastifyInstance } from "fastify";
 import type { Deps } from "../deps.js";
 import { streamBatchItems } from "./batch-items.js";
 import { header, objectBody, restHandler, setTokenHeaders } from "./context.js";
-import { batchV1, batchV2, runV3 } from "./present.js";
+import { batchResultsV1, batchV1, batchV2, runV3 } from "./present.js";
 
 type BatchParams = { Params: { batchId: string } };
 type TaskParams = { Params: { taskId: string } };
@@ -104,6 +104,22 @@ export function registerRestRoutes(app: FastifyInstance, deps: Deps) {
       });
       setTokenHeaders(reply, await call.who(), `read:runs:${result.id}`);
       return reply.status(200).send({ id: result.id, isCached: result.isCached });
+    }),
+  );
+
+  app.post<RunParams>(
+    "/api/v2/runs/:runId/cancel",
+    route(async (req, reply, call) => {
+      const { id } = await call.trpc.run.cancel({ runId: (req.params as RunParams["Params"]).runId });
+      return reply.send({ id });
+    }),
+  );
+
+  app.get<BatchParams>(
+    "/api/v1/batches/:batchId/results",
+    route(async (req, reply, call) => {
+      const results = await call.trpc.batch.results({ batchId: (req.params as BatchParams["Params"]).batchId });
+      return reply.send(batchResultsV1(results));
     }),
   );
 

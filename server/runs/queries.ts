@@ -70,7 +70,7 @@ export async function listRuns(
     .select([
       "id", "environment_id", "task_identifier", "status", "payload_type", "queue", "concurrency_key",
       "idempotency_key", "idempotency_key_expires_at", "tags", "metadata", "ttl_seconds", "delay_until",
-      "expires_at", "attempt", "max_attempts", "batch_id", "batch_index", "parent_run_id",
+      "expires_at", "retry_at", "attempt", "max_attempts", "batch_id", "batch_index", "parent_run_id",
       "resume_parent_on_completion", "trigger_function", "is_test", "lease_owner", "lease_expires_at",
       "output_type", "error", "created_at", "updated_at", "started_at", "finished_at", "expired_at",
     ])

@@ -13,6 +13,8 @@ import {
 import { appendItems } from "../../batches/append-items.js";
 import { createBatch } from "../../batches/create.js";
 import { getBatch, listBatches } from "../../batches/queries.js";
+import { batchResults } from "../../batches/results.js";
+import { cancelBatch } from "../../runs/cancel.js";
 import { triggerBatch } from "../../batches/trigger.js";
 import { authedProcedure, router } from "../init.js";
 
@@ -41,4 +43,12 @@ export const batchRouter = router({
     .input(ListBatchesInputSchema)
     .output(ListBatchesResultSchema)
     .query(({ ctx, input }) => listBatches(ctx.deps, ctx.environment, input)),
+
+  results: authedProcedure
+    .input(z.object({ batchId: z.string().min(1) }))
+    .query(({ ctx, input }) => batchResults(ctx.deps, ctx.environment, input.batchId)),
+
+  cancel: authedProcedure
+    .input(z.object({ batchId: z.string().min(1) }))
+    .mutation(({ ctx, input }) => cancelBatch(ctx.deps, ctx.environment, input.batchId)),
 });

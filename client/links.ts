@@ -1,0 +1,21 @@
+import { createTRPCClient, httpBatchLink, httpLink, splitLink } from "@trpc/client";
+import superjson from "superjson";
+import type { AppRouter } from "../server/trpc/routers/_app.js";
+
+/**
+ * A tRPC client for a worker: the long-polling `worker.dequeue` travels alone (`httpLink`), so a
+ * waiting dequeue never holds back the reports batched with it; everything else is batched.
+ */
+export function createWorkerTransport(url: string, apiKey: string) {
+  const base = `${url.replace(/\/+$/, "")}/trpc`;
+  const headers = () => ({ authorization: `Bearer ${apiKey}` });
+  return createTRPCClient<AppRouter>({
+    links: [
+      splitLink({
+        condition: (op) => op.path === "worker.dequeue",
+        true: httpLink({ url: base, transformer: superjson, headers }),
+        false: httpBatchLink({ url: base, transformer: superjson, headers, maxItems: 100 }),
+      }),
+    ],
+  });
+}

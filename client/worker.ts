@@ -1,0 +1,240 @@
+import { randomBytes } from "node:crypto";
+import type { BatchResultItem, ClaimedRun } from "../shared/worker.js";
+import type { TaskItemInput } from "../shared/schemas.js";
+import { createWorkerTransport } from "./links.js";
+
+/** What a handler learns about the run it executes. */
+export type RunInfo = Omit<ClaimedRun, "payload" | "payloadType" | "leaseExpiresAt">;
+
+export interface TaskContext {
+  run: RunInfo;
+  /** Aborted when the run is canceled, its lease is lost, or the worker stops without finishing it. */
+  signal: AbortSignal;
+  /**
+   * Triggers a batch of `task` and waits for every run of it, returning their results in item
+   * order. The run is parked (WAITING) meanwhile and queued again when the batch completes: the
+   * handler then runs again from the top and this call returns the results at once. So code
+   * before the call runs again on resume; keep it idempotent, and do not catch the error this
+   * call throws to park the run.
+   */
+  batchTriggerAndWait(task: string, items: Array<Omit<TaskItemInput, "task">>): Promise<BatchResultItem[]>;
+}
+
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+export type TaskHandler = (payload: any, ctx: TaskContext) => unknown;
+
+export interface WorkerOptions {
+  url: string;
+  apiKey: string;
+  tasks: Record<string, TaskHandler>;
+  /** Runs executed at once by this worker (default 10). */
+  concurrency?: number;
+  workerId?: string;
+  /** How long one dequeue waits for work before asking again (default 10 s). */
+  pollWaitMs?: number;
+  onError?: (error: unknown) => void;
+}
+
+export interface Worker {
+  readonly id: string;
+  /** Resolves once the worker has registered its tasks with the server. */
+  readonly ready: Promise<void>;
+  /** Runs being executed right now. */
+  readonly activeRuns: number;
+  /**
+   * Stops taking runs, waits up to `graceMs` (default 30 s) for running handlers to finish and
+   * report, then gives the rest back to the queue (they are retried elsewhere, no attempt used).
+   */
+  stop(options?: { graceMs?: number }): Promise<void>;
+}
+
+/** Thrown by a handler to fail its run without further attempts. */
+export class AbortTaskRunError extends Error {
+  override name = "AbortTaskRunError";
+}
+
+/** Unwinds a handler whose run was parked by batchTriggerAndWait. */
+class RunParked extends Error {
+  constructor(readonly batchId: string) {
+    super(`run parked until batch ${batchId} completes`);
+  }
+}
+
+interface ActiveRun {
+  controller: AbortController;
+  /** Set when the server no longer holds the run for us: its report would be ignored. */
+  lost: boolean;
+}
+
+function runInfo({ payload: _payload, payloadType: _type, leaseExpiresAt: _lease, ...info }: ClaimedRun): RunInfo {
+  return info;
+}
+
+/** Resolves after `ms`, or at once when `signal` aborts. */
+const sleep = (ms: number, signal?: AbortSignal) =>
+  new Promise<void>((resolve) => {
+    if (signal?.aborted) return resolve();
+    const timer = setTimeout(resolve, ms);
+    signal?.addEventListener("abort", () => (clearTimeout(timer), resolve()), { once: true });
+  });
+
+/**
+ * A report that fails in transit is sent again (a repeat after the run finished is simply not
+ * accepted). Without this a network blip would leave the run to its lease and run it twice.
+ */
+async function withRetries<T>(send: () => Promise<T>, signal: AbortSignal, attempts = 5): Promise<T> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await send();
+    } catch (err) {
+      if (attempt >= attempts) throw err;
+      await sleep(100 * 2 ** attempt, attempt > 2 ? signal : undefined);
+    }
+  }
+}
+
+function serializeError(err: unknown) {
+  if (err instanceof Error) return { name: err.name, message: err.message, ...(err.stack ? { stackTrace: err.stack } : {}) };
+  return { name: "Error", message: typeof err === "string" ? err : JSON.stringify(err) ?? String(err) };
+}
+
+/**
+ * A worker: registers the tasks it serves, pulls runs (several at once, long-polling when idle),
+ * heartbeats while handlers run, and reports each outcome. Delivery is at least once: a run whose
+ * lease expires (the worker died or stalled) is executed again elsewhere.
+ */
+export function createWorker(options: WorkerOptions): Worker {
+  const client = createWorkerTransport(options.url, options.apiKey);
+  const id = options.workerId ?? `worker_${randomBytes(8).toString("hex")}`;
+  const tasks = Object.keys(options.tasks);
+  const concurrency = options.concurrency ?? 10;
+  const pollWaitMs = options.pollWaitMs ?? 10_000;
+  const onError = options.onError ?? ((err: unknown) => console.error("salvo worker:", err));
+  const active = new Map<string, ActiveRun>();
+  const stopping = new AbortController();
+  let slotFreed: (() => void) | undefined;
+  let leaseMs = 30_000;
+
+  const ready = client.worker.register.mutate({ workerId: id, tasks }).then((r) => {
+    leaseMs = r.leaseMs;
+  });
+
+  async function execute(run: ClaimedRun) {
+    const state: ActiveRun = { controller: new AbortController(), lost: false };
+    active.set(run.id, state);
+    let calls = 0;
+    const ctx: TaskContext = {
+      run: runInfo(run),
+      signal: state.controller.signal,
+      async batchTriggerAndWait(task, items) {
+        // The same key on every execution of this run finds the same batch again after a resume.
+        const idempotencyKey = `${run.id}:batchTriggerAndWait:${calls++}`;
+        const batch = await client.batch.trigger.mutate({
+          items: items.map((item) => ({ ...item, task })),
+          parentRunId: run.id,
+          resumeParentOnCompletion: true,
+          idempotencyKey,
+        });
+        if (batch.isCached) {
+          const { status } = await client.batch.get.query({ batchId: batch.batchId });
+          if (status === "COMPLETED" || status === "ABORTED") {
+            return (await client.batch.results.query({ batchId: batch.batchId })).items;
+          }
+        }
+        throw new RunParked(batch.batchId);
+      },
+    };
+    try {
+      let outcome: { ok: true; output: unknown } | { ok: false; error: unknown };
+      try {
+        outcome = { ok: true, output: await options.tasks[run.taskIdentifier]!(run.payload, ctx) };
+      } catch (error) {
+        outcome = { ok: false, error };
+      }
+      if (state.lost || (!outcome.ok && outcome.error instanceof RunParked)) return;
+      const report = outcome.ok
+        ? () => client.worker.complete.mutate({ workerId: id, runId: run.id, output: outcome.output })
+        : () =>
+            client.worker.fail.mutate({
+              workerId: id,
+              runId: run.id,
+              error: serializeError(outcome.error),
+              ...(outcome.error instanceof AbortTaskRunError ? { retry: false } : {}),
+            });
+      await withRetries(report, stopping.signal).catch(onError);
+    } finally {
+      active.delete(run.id);
+      slotFreed?.();
+    }
+  }
+
+  async function heartbeatLoop() {
+    while (!stopping.signal.aborted) {
+      await sleep(Math.max(50, Math.floor(leaseMs / 3)), stopping.signal);
+      const runIds = [...active.keys()];
+      if (runIds.length === 0) continue;
+      try {
+        const { lost } = await client.worker.heartbeat.mutate({ workerId: id, runIds });
+        for (const runId of lost) {
+          const state = active.get(runId);
+          if (!state) continue;
+          state.lost = true;
+          state.controller.abort(new Error("run canceled or lease lost"));
+        }
+      } catch (err) {
+        onError(err);
+      }
+    }
+  }
+
+  async function pullLoop() {
+    await ready;
+    let failures = 0;
+    while (!stopping.signal.aborted) {
+      const free = concurrency - active.size;
+      if (free <= 0) {
+        await new Promise<void>((resolve) => (slotFreed = resolve));
+        slotFreed = undefined;
+        continue;
+      }
+      try {
+        const runs = await client.worker.dequeue.mutate(
+          { workerId: id, tasks, max: free, waitMs: pollWaitMs },
+          { signal: stopping.signal },
+        );
+        failures = 0;
+        for (const run of runs) void execute(run);
+      } catch (err) {
+        if (stopping.signal.aborted) break;
+        onError(err);
+        await sleep(Math.min(10_000, 250 * 2 ** Math.min(failures++, 6)), stopping.signal);
+      }
+    }
+  }
+
+  const loops = ready.then(() => Promise.all([pullLoop(), heartbeatLoop()]));
+  loops.catch(onError);
+
+  return {
+    id,
+    ready,
+    get activeRuns() {
+      return active.size;
+    },
+    async stop({ graceMs = 30_000 } = {}) {
+      stopping.abort();
+      slotFreed?.();
+      const deadline = Date.now() + graceMs;
+      while (active.size > 0 && Date.now() < deadline) await sleep(25);
+      const leftover = [...active.entries()];
+      for (const [, state] of leftover) {
+        state.lost = true;
+        state.controller.abort(new Error("worker stopped"));
+      }
+      if (leftover.length > 0) {
+        await client.worker.release.mutate({ workerId: id, runIds: leftover.map(([runId]) => runId) }).catch(onError);
+      }
+      await loops.catch(() => {});
+    },
+  };
+}

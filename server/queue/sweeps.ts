@@ -1,0 +1,156 @@
+import type { BackgroundTask } from "../background.js";
+import type { Deps } from "../deps.js";
+import { recordTransitions, retryDelayMs, TRANSITION_COLUMNS, type TransitionedRun } from "../runs/transitions.js";
+import { wakeWorkers } from "./wake.js";
+
+/** Rows one sweep statement handles; a sweep repeats while it keeps finding full batches. */
+const SWEEP_BATCH = 1000;
+const MAX_ROUNDS = 50;
+
+/**
+ * Runs one sweep statement repeatedly (each in its own transaction) until it finds fewer due
+ * rows than it can take. Every statement picks its rows with `FOR UPDATE SKIP LOCKED`, so any
+ * number of server processes can sweep at once without stepping on each other.
+ */
+async function sweep(deps: Deps, step: (now: Date) => Promise<TransitionedRun[]>): Promise<TransitionedRun[]> {
+  const all: TransitionedRun[] = [];
+  for (let round = 0; round < MAX_ROUNDS; round++) {
+    const rows = await step(new Date());
+    all.push(...rows);
+    if (rows.length < SWEEP_BATCH) break;
+  }
+  return all;
+}
+
+const sweepInterval = (deps: Deps) => deps.config.execution.sweepIntervalMs;
+
+function wakeEnvironments(deps: Deps, runs: TransitionedRun[]) {
+  for (const env of new Set(runs.map((r) => r.environment_id))) wakeWorkers(deps.bus, env);
+}
+
+/** DELAYED runs whose time has come, and REATTEMPTING runs past their backoff, become QUEUED. */
+export const promoteDueRuns: BackgroundTask = {
+  name: "promote-due-runs",
+  intervalMs: sweepInterval,
+  async run(deps) {
+    const promoted = await sweep(deps, (now) =>
+      deps.db.transaction().execute(async (trx) => {
+        const rows = await trx
+          .updateTable("runs")
+          .set({ status: "QUEUED", updated_at: now })
+          .where("id", "in", (eb) =>
+            eb
+              .selectFrom("runs")
+              .select("id")
+              .where((w) =>
+                w.or([
+                  w.and([w("status", "=", "DELAYED"), w("delay_until", "<=", now)]),
+                  w.and([w("status", "=", "REATTEMPTING"), w("retry_at", "<=", now)]),
+                ]),
+              )
+              .limit(SWEEP_BATCH)
+              .forUpdate()
+              .skipLocked(),
+          )
+          .where("status", "in", ["DELAYED", "REATTEMPTING"])
+          .returning(TRANSITION_COLUMNS)
+          .execute();
+        await recordTransitions(trx, rows, now);
+        return rows;
+      }),
+    );
+    wakeEnvironments(deps, promoted);
+  },
+};
+
+/** A run with a TTL that has not started by then becomes EXPIRED and never executes. */
+export const expireRuns: BackgroundTask = {
+  name: "expire-runs",
+  intervalMs: sweepInterval,
+  async run(deps) {
+    // A run that finished may complete a batch and so queue its waiting parent: wake after commit.
+    const expired = await sweep(deps, (now) =>
+      deps.db.transaction().execute(async (trx) => {
+        const rows = await trx
+          .updateTable("runs")
+          .set({ status: "EXPIRED", expired_at: now, finished_at: now, updated_at: now })
+          .where("id", "in", (eb) =>
+            eb
+              .selectFrom("runs")
+              .select("id")
+              .where("status", "in", ["QUEUED", "DELAYED"])
+              .where("expires_at", "<=", now)
+              .limit(SWEEP_BATCH)
+              .forUpdate()
+              .skipLocked(),
+          )
+          .where("status", "in", ["QUEUED", "DELAYED"])
+          .returning(TRANSITION_COLUMNS)
+          .execute();
+        await recordTransitions(trx, rows, now);
+        return rows;
+      }),
+    );
+    wakeEnvironments(deps, expired);
+  },
+};
+
+/**
+ * A run whose worker stopped heartbeating (crashed, killed, partitioned) goes back for its next
+ * attempt after a backoff, or FAILS when its attempts are used up. This is what makes delivery
+ * at-least-once: the lost worker may in fact have finished the work.
+ */
+export const reclaimExpiredLeases: BackgroundTask = {
+  name: "reclaim-expired-leases",
+  intervalMs: sweepInterval,
+  async run(deps) {
+    const { defaultMaxAttempts, retryBaseMs, retryMaxMs } = deps.config.execution;
+    const reclaimed = await sweep(deps, (now) =>
+      deps.db.transaction().execute(async (trx) => {
+        const due = await trx
+          .selectFrom("runs")
+          .select(["id", "attempt", "max_attempts"])
+          .where("status", "=", "EXECUTING")
+          .where("lease_expires_at", "<", now)
+          .limit(SWEEP_BATCH)
+          .forUpdate()
+          .skipLocked()
+          .execute();
+        if (due.length === 0) return [];
+        const error = JSON.stringify({
+          name: "LeaseExpired",
+          message: "The worker stopped heartbeating before it reported a result (it crashed, was killed or lost its connection)",
+        });
+        const retrying = due.filter((r) => r.attempt < (r.max_attempts ?? defaultMaxAttempts));
+        const failing = due.filter((r) => r.attempt >= (r.max_attempts ?? defaultMaxAttempts));
+        const rows: TransitionedRun[] = [];
+        for (const run of retrying) {
+          const retryAt = new Date(now.getTime() + retryDelayMs(run.attempt, retryBaseMs, retryMaxMs));
+          rows.push(
+            await trx
+              .updateTable("runs")
+              .set({ status: "REATTEMPTING", retry_at: retryAt, error, lease_owner: null, lease_expires_at: null, updated_at: now })
+              .where("id", "=", run.id)
+              .returning(TRANSITION_COLUMNS)
+              .executeTakeFirstOrThrow(),
+          );
+        }
+        if (failing.length > 0) {
+          rows.push(
+            ...(await trx
+              .updateTable("runs")
+              .set({ status: "FAILED", error, finished_at: now, lease_owner: null, lease_expires_at: null, updated_at: now })
+              .where("id", "in", failing.map((r) => r.id))
+              .returning(TRANSITION_COLUMNS)
+              .execute()),
+          );
+        }
+        await recordTransitions(trx, rows, now);
+        return rows;
+      }),
+    );
+    wakeEnvironments(deps, reclaimed);
+  },
+};
+
+export const EXECUTION_TASKS = [promoteDueRuns, expireRuns, reclaimExpiredLeases];

@@ -1,0 +1,59 @@
+import type { Transaction } from "kysely";
+import { FINAL_RUN_STATUSES } from "../../shared/schemas.js";
+import type { Database } from "../../db/schema.js";
+import type { AuthenticatedEnvironment } from "../auth/authenticate.js";
+import type { Deps } from "../deps.js";
+import { notFound } from "../errors.js";
+import { wakeWorkers } from "../queue/wake.js";
+import { recordTransitions, TRANSITION_COLUMNS } from "./transitions.js";
+
+/**
+ * Cancels a run that has not finished (a finished one is left as it is). An executing run's
+ * worker learns it at its next heartbeat, and its late report is then ignored.
+ */
+export async function cancelRun(deps: Deps, env: AuthenticatedEnvironment, runId: string): Promise<{ id: string; canceled: boolean }> {
+  const result = await deps.db.transaction().execute(async (trx) => {
+    const rows = await cancelUnfinished(trx, env.id, "id", runId);
+    if (rows.length === 0) {
+      const exists = await trx.selectFrom("runs").select("id").where("id", "=", runId).where("environment_id", "=", env.id).executeTakeFirst();
+      if (!exists) throw notFound(`Run ${runId} not found`);
+      return { canceled: false, resumed: 0 };
+    }
+    const { resumedParents } = await recordTransitions(trx, rows, new Date());
+    return { canceled: true, resumed: resumedParents };
+  });
+  if (result.resumed > 0) wakeWorkers(deps.bus, env.id);
+  return { id: runId, canceled: result.canceled };
+}
+
+/** Cancels every unfinished run the batch created (runs it only shares through an idempotency key are left alone). */
+export async function cancelBatch(deps: Deps, env: AuthenticatedEnvironment, batchId: string): Promise<{ id: string; canceledRuns: number }> {
+  const result = await deps.db.transaction().execute(async (trx) => {
+    const batch = await trx
+      .selectFrom("batches")
+      .select("id")
+      .where("id", "=", batchId)
+      .where("environment_id", "=", env.id)
+      .forUpdate()
+      .executeTakeFirst();
+    if (!batch) throw notFound(`Batch ${batchId} not found`);
+    const rows = await cancelUnfinished(trx, env.id, "batch_id", batchId);
+    const { resumedParents } = await recordTransitions(trx, rows, new Date());
+    return { canceled: rows.length, resumed: resumedParents };
+  });
+  if (result.resumed > 0) wakeWorkers(deps.bus, env.id);
+  return { id: batchId, canceledRuns: result.canceled };
+}
+
+/** Moves the unfinished runs matching `column = value` to CANCELED, returning what changed. */
+function cancelUnfinished(trx: Transaction<Database>, environmentId: string, column: "id" | "batch_id", value: string) {
+  const now = new Date();
+  return trx
+    .updateTable("runs")
+    .set({ status: "CANCELED", finished_at: now, lease_owner: null, lease_expires_at: null, updated_at: now })
+    .where(column, "=", value)
+    .where("environment_id", "=", environmentId)
+    .where("status", "not in", FINAL_RUN_STATUSES)
+    .returning(TRANSITION_COLUMNS)
+    .execute();
+}

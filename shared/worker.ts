@@ -1,0 +1,72 @@
+import { z } from "zod";
+import { RunStatusSchema, SerializedErrorSchema, TaskIdentifierSchema } from "./schemas.js";
+
+export const WorkerIdSchema = z.string().min(1).max(128);
+const RunIdsSchema = z.array(z.string().min(1)).max(1000);
+
+export const RegisterWorkerInputSchema = z.object({
+  workerId: WorkerIdSchema,
+  tasks: z.array(TaskIdentifierSchema).min(1, "a worker serves at least one task").max(1000),
+});
+
+export const DequeueInputSchema = z.object({
+  workerId: WorkerIdSchema,
+  tasks: z.array(TaskIdentifierSchema).min(1).max(1000),
+  /** Most runs to hand over at once. */
+  max: z.number().int().min(1).max(1000).default(1),
+  /** How long to wait for work when there is none (bounded by the server). */
+  waitMs: z.number().int().min(0).max(60_000).default(0),
+});
+
+export const HeartbeatInputSchema = z.object({ workerId: WorkerIdSchema, runIds: RunIdsSchema });
+
+export const CompleteRunInputSchema = z.object({
+  workerId: WorkerIdSchema,
+  runId: z.string().min(1),
+  output: z.unknown().optional(),
+});
+
+export const FailRunInputSchema = z.object({
+  workerId: WorkerIdSchema,
+  runId: z.string().min(1),
+  error: SerializedErrorSchema,
+  /** False when the handler asked not to be retried. */
+  retry: z.boolean().optional(),
+});
+
+export const ReleaseRunsInputSchema = z.object({ workerId: WorkerIdSchema, runIds: RunIdsSchema });
+
+export const UpdateQueueInputSchema = z.object({
+  name: z.string().min(1).max(128),
+  concurrencyLimit: z.number().int().min(0).max(1000).nullable().optional(),
+  paused: z.boolean().optional(),
+});
+
+export const BatchResultItemSchema = z.object({
+  index: z.number().int(),
+  taskIdentifier: z.string(),
+  runId: z.string().optional(),
+  status: RunStatusSchema.optional(),
+  ok: z.boolean(),
+  output: z.unknown().optional(),
+  error: SerializedErrorSchema.optional(),
+});
+export type BatchResultItem = z.infer<typeof BatchResultItemSchema>;
+
+/** A run as a worker receives it from `worker.dequeue`: the payload already decoded. */
+export interface ClaimedRun {
+  id: string;
+  taskIdentifier: string;
+  payload: unknown;
+  payloadType: string;
+  attempt: number;
+  maxAttempts: number;
+  queue: string;
+  concurrencyKey?: string;
+  tags: string[];
+  metadata?: Record<string, unknown>;
+  batchId?: string;
+  batchIndex?: number;
+  parentRunId?: string;
+  leaseExpiresAt: Date;
+}
