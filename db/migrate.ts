@@ -2,6 +2,7 @@ import type { Kysely } from "kysely";
 import { type Migration, type MigrationProvider, Migrator } from "kysely/migration";
 import * as initial from "./migrations/0001_initial.js";
 import * as keyEncryption from "./migrations/0002_key_encryption.js";
+import * as packets from "./migrations/0005_packets.js";
 import * as bench from "./migrations/0006_bench.js";
 import * as execution from "./migrations/0008_execution.js";
 
@@ -12,6 +13,7 @@ import * as execution from "./migrations/0008_execution.js";
 const MIGRATIONS: Record<string, Migration> = {
   "0001_initial": initial,
   "0002_key_encryption": keyEncryption,
+  "0005_packets": packets,
   "0006_bench": bench,
   "0008_execution": execution,
 };

@@ -118,6 +118,8 @@ export interface RunsTable {
   started_at: NullableTimestamp;
   finished_at: NullableTimestamp;
   expired_at: NullableTimestamp;
+  /** The SDK's `x-trigger-request-idempotency-key` of the single trigger that made this run. */
+  request_idempotency_key: string | null;
 }
 
 /** Append-only outbox: one row per state change, written in the transaction that made it. */
@@ -131,6 +133,16 @@ export interface EventsTable {
   created_at: Generated<Date>;
 }
 
+/** An offloaded payload, uploaded through a signed URL (db/migrations/0005_packets.ts). */
+export interface PacketsTable {
+  environment_id: string;
+  path: string;
+  content_type: string;
+  data: Uint8Array;
+  size: number;
+  created_at: Generated<Date>;
+}
+
 export interface Database {
   environments: EnvironmentsTable;
   api_keys: ApiKeysTable;
@@ -140,6 +152,7 @@ export interface Database {
   runs: RunsTable;
   events: EventsTable;
   settings: SettingsTable;
+  packets: PacketsTable;
   workers: WorkersTable;
 }
 

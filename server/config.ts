@@ -26,6 +26,9 @@ const ConfigSchema = z.object({
   SALVO_MAX_ITEM_BYTES: intFrom("SALVO_MAX_ITEM_BYTES", 3 * 1024 * 1024),
   SALVO_MAX_JSON_BODY_BYTES: intFrom("SALVO_MAX_JSON_BODY_BYTES", 32 * 1024 * 1024),
   SALVO_INGEST_CHUNK_ITEMS: intFrom("SALVO_INGEST_CHUNK_ITEMS", 2_000),
+  SALVO_PUBLIC_URL: z.url({ message: "SALVO_PUBLIC_URL must be a URL like https://salvo.example.com" }).optional(),
+  SALVO_MAX_PACKET_BYTES: intFrom("SALVO_MAX_PACKET_BYTES", 10 * 1024 * 1024),
+  SALVO_PACKET_URL_TTL_SECONDS: intFrom("SALVO_PACKET_URL_TTL_SECONDS", 3600),
   SALVO_LEASE_MS: intFrom("SALVO_LEASE_MS", 30_000, 100),
   SALVO_DEFAULT_MAX_ATTEMPTS: intFrom("SALVO_DEFAULT_MAX_ATTEMPTS", 3),
   SALVO_RETRY_BASE_MS: intFrom("SALVO_RETRY_BASE_MS", 1_000, 0),
@@ -55,6 +58,15 @@ export interface Config {
     maxJsonBodyBytes: number;
     /** Items written per transaction while a stream is read: the backpressure unit. */
     ingestChunkItems: number;
+  };
+  /** Packets: offloaded payloads, reached through signed URLs (see server/packets/). */
+  packets: {
+    /** Origin put in front of signed packet URLs; absent: the origin the request came to. */
+    publicUrl?: string;
+    /** Largest packet upload, in bytes. */
+    maxBytes: number;
+    /** How long a signed packet URL stays valid. */
+    urlTtlSeconds: number;
   };
   execution: {
     /** How long a claimed run stays with its worker without a heartbeat. */
@@ -97,6 +109,11 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       maxItemBytes: c.SALVO_MAX_ITEM_BYTES,
       maxJsonBodyBytes: c.SALVO_MAX_JSON_BODY_BYTES,
       ingestChunkItems: c.SALVO_INGEST_CHUNK_ITEMS,
+    },
+    packets: {
+      publicUrl: c.SALVO_PUBLIC_URL?.replace(/\/+$/, ""),
+      maxBytes: c.SALVO_MAX_PACKET_BYTES,
+      urlTtlSeconds: c.SALVO_PACKET_URL_TTL_SECONDS,
     },
     execution: {
       leaseMs: c.SALVO_LEASE_MS,

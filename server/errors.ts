@@ -4,6 +4,7 @@ import { TRPCError } from "@trpc/server";
 export const badRequest = (message: string) => new TRPCError({ code: "BAD_REQUEST", message });
 export const notFound = (message: string) => new TRPCError({ code: "NOT_FOUND", message });
 export const unprocessable = (message: string) => new TRPCError({ code: "UNPROCESSABLE_CONTENT", message });
+export const forbidden = (message: string) => new TRPCError({ code: "FORBIDDEN", message });
 export const conflict = (message: string) => new TRPCError({ code: "CONFLICT", message });
 
 /** A problem with one item of a list input; `position` is its place in that list. */

@@ -87,6 +87,8 @@ export const TriggerBatchInputSchema = z.object({
   parentRunId: z.string().min(1).optional(),
   resumeParentOnCompletion: z.boolean().optional(),
   idempotencyKey: z.string().min(1).max(2048).optional(),
+  /** The SDK's per-call retry key (`x-trigger-request-idempotency-key`): a replay gets the first answer. */
+  requestIdempotencyKey: z.string().min(1).max(256).optional(),
 });
 export const TriggerBatchResultSchema = z.object({
   batchId: z.string(),
@@ -183,6 +185,9 @@ export const ListRunsResultSchema = z.object({
   nextCursor: z.string().optional(),
 });
 
-export const TriggerTaskInputSchema = TaskItemSchema;
+export const TriggerTaskInputSchema = TaskItemSchema.extend({
+  /** The SDK's per-call retry key (`x-trigger-request-idempotency-key`): a replay gets the first run. */
+  requestIdempotencyKey: z.string().min(1).max(256).optional(),
+});
 export const TriggerTaskResultSchema = z.object({ id: z.string(), isCached: z.boolean() });
 export type TriggerTaskResult = z.infer<typeof TriggerTaskResultSchema>;

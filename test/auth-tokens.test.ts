@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { signHs256 } from "../server/auth/jwt.js";
+import { JWT_AUDIENCE, JWT_ISSUER, signHs256 as sign } from "../server/auth/jwt.js";
 import { verifyPublicToken } from "../server/auth/tokens.js";
 import { KeyVault } from "../server/auth/vault.js";
 import { startTestSalvo, type TestSalvo } from "./support/salvo.js";
@@ -10,6 +10,8 @@ beforeAll(async () => {
 });
 afterAll(() => salvo?.close());
 
+/** Signs with the issuer and audience public tokens carry (overridable). */
+const signHs256 = (claims: Record<string, unknown>, key: string) => sign({ iss: JWT_ISSUER, aud: JWT_AUDIENCE, ...claims }, key);
 const verify = (token: string) => verifyPublicToken(salvo.deps.db, salvo.deps.vault, token);
 const now = () => Math.floor(Date.now() / 1000);
 
@@ -35,6 +37,8 @@ describe("public access tokens", () => {
     const other = await salvo.newEnvironment();
     await expect(verify(signHs256({ sub: salvo.env.environmentId, pub: true, exp: now() + 60 }, other.secretKey))).rejects.toThrow("invalid");
     await expect(verify(signHs256({ sub: salvo.env.environmentId, exp: now() + 60 }, salvo.key))).rejects.toThrow("invalid");
+    await expect(verify(signHs256({ sub: salvo.env.environmentId, pub: true, exp: now() + 60, iss: "someone-else" }, salvo.key))).rejects.toThrow("invalid");
+    await expect(verify(signHs256({ sub: salvo.env.environmentId, pub: true, exp: now() + 60, aud: "https://elsewhere" }, salvo.key))).rejects.toThrow("invalid");
   });
 
   it("keeps keys encrypted: only the vault's master secret opens them", () => {

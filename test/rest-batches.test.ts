@@ -44,7 +44,7 @@ describe("POST /api/v3/batches", () => {
     for (const runCount of [0, -1]) {
       const { res, body } = await createBatch({ runCount });
       expect(res.status).toBe(400);
-      expect(body).toEqual({ error: "runCount must be a positive integer" });
+      expect(body).toEqual({ error: "runCount must be a positive integer", message: "runCount must be a positive integer" });
     }
     const { res, body } = await createBatch({ runCount: 100_001 });
     expect(res.status).toBe(400);
@@ -78,6 +78,6 @@ describe("POST /api/v3/batches/{id}/items", () => {
     const { body: batch } = await createBatch({ runCount: 1 });
     const res = await streamItems(String(batch.id), '{"index":0,"task":"t"}', "application/json");
     expect(res.status).toBe(415);
-    expect(await res.json()).toEqual({ error: "Content-Type must be application/x-ndjson or application/ndjson" });
+    expect(await res.json()).toMatchObject({ error: "Content-Type must be application/x-ndjson or application/ndjson" });
   });
 });

@@ -1,3 +1,4 @@
+import { forbidden } from "../errors.js";
 import type { Caller } from "./authenticate.js";
 
 /** What a read touches: a batch, or a run (with what a scope may name about it). */
@@ -24,4 +25,12 @@ export function canRead(caller: Caller, target: ReadTarget): boolean {
     any("tags", target.tags) ||
     (target.batchId !== undefined && any("batch", [target.batchId]))
   );
+}
+
+/** `canRead`, or a 403 saying which scope would have allowed the read. */
+export function assertCanRead(caller: Caller, target: ReadTarget): void {
+  if (canRead(caller, target)) return;
+  const [what, scope] =
+    target.kind === "batch" ? [`batch ${target.batchId}`, `read:batch:${target.batchId}`] : [`run ${target.runId}`, `read:runs:${target.runId}`];
+  throw forbidden(`This public access token may not read ${what}: it needs a scope such as ${scope}`);
 }

@@ -2,6 +2,7 @@ import { createHmac, timingSafeEqual } from "node:crypto";
 import { TRPCError } from "@trpc/server";
 import type { Kysely } from "kysely";
 import type { Database } from "../../db/schema.js";
+import { JWT_AUDIENCE, JWT_ISSUER } from "./jwt.js";
 import type { KeyVault } from "./vault.js";
 
 export interface PublicTokenClaims {
@@ -26,6 +27,7 @@ function decodePart(part: string): Record<string, unknown> {
 
 /**
  * Verifies a public access token: HS256, `pub: true`, `sub` = an environment id, not expired,
+ * Trigger.dev's issuer and audience,
  * and signed with one of that environment's live secret keys (Salvo's own tokens and the ones
  * the SDK signs itself are both signed with the secret key).
  */
@@ -37,6 +39,10 @@ export async function verifyPublicToken(db: Kysely<Database>, vault: KeyVault, t
   const claims = decodePart(payloadPart);
   if (claims.pub !== true || typeof claims.sub !== "string") throw invalid();
   if (typeof claims.exp !== "number" || claims.exp * 1000 <= Date.now()) throw invalid("Public Access Token has expired");
+  // Issuer and audience as Trigger.dev (and the SDK, when it signs) set them: a token minted for
+  // some other purpose with the same key is not a public access token.
+  const audiences = Array.isArray(claims.aud) ? claims.aud : [claims.aud];
+  if (claims.iss !== JWT_ISSUER || !audiences.includes(JWT_AUDIENCE)) throw invalid();
   const scopes = Array.isArray(claims.scopes) ? claims.scopes.filter((s): s is string => typeof s === "string") : [];
 
   const keys = await db

@@ -1,4 +1,4 @@
-import { createCipheriv, createDecipheriv, createHash, randomBytes } from "node:crypto";
+import { createCipheriv, createDecipheriv, createHash, createHmac, randomBytes } from "node:crypto";
 import type { Kysely } from "kysely";
 import type { Database } from "../../db/schema.js";
 
@@ -19,6 +19,15 @@ export class KeyVault {
     const cipher = createCipheriv("aes-256-gcm", this.#key, iv);
     const data = Buffer.concat([cipher.update(plaintext, "utf8"), cipher.final()]);
     return ["v1", iv.toString("base64url"), cipher.getAuthTag().toString("base64url"), data.toString("base64url")].join(".");
+  }
+
+  /**
+   * An HMAC-SHA256 of `message` under a key derived from the master secret for `purpose` only, so
+   * a signature made for one use (e.g. packet URLs) can never be replayed as another.
+   */
+  mac(purpose: string, message: string): Buffer {
+    const key = createHmac("sha256", this.#key).update(`salvo/${purpose}`).digest();
+    return createHmac("sha256", key).update(message).digest();
   }
 
   /** Undefined when the text was not made by this vault's master secret. */

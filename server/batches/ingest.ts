@@ -2,6 +2,7 @@ import { sql, type Transaction } from "kysely";
 import type { IndexedItem } from "../../shared/schemas.js";
 import type { BatchRow, Database } from "../../db/schema.js";
 import { createRuns } from "../runs/create.js";
+import { assertStoredPacketsExist } from "../runs/packets.js";
 import { prepareRun, type RunContext } from "../runs/prepare.js";
 
 export interface IngestResult {
@@ -23,6 +24,7 @@ export async function ingestItems(
   items: IndexedItem[],
   now: Date,
 ): Promise<IngestResult> {
+  await assertStoredPacketsExist(trx, batch.environment_id, items);
   const fresh = new Map<number, IndexedItem>();
   let deduplicated = 0;
   for (const item of items) {

@@ -28,13 +28,14 @@ export async function triggerBatch(
   if (count > max) throw badRequest(`Too many items. Maximum allowed batch size is ${max}.`);
 
   const cachedBatch = async (): Promise<TriggerBatchResult | undefined> => {
-    if (!input.idempotencyKey) return undefined;
-    const batch = await db
-      .selectFrom("batches")
-      .select("id")
-      .where("environment_id", "=", environment.id)
-      .where("idempotency_key", "=", input.idempotencyKey)
-      .executeTakeFirst();
+    // A retried request (same SDK request key) gets the first answer; a repeated batch
+    // idempotency key gets the batch marked as cached.
+    const lookup = async (column: "request_idempotency_key" | "idempotency_key", key: string | undefined) =>
+      key === undefined
+        ? undefined
+        : db.selectFrom("batches").select("id").where("environment_id", "=", environment.id).where(column, "=", key).executeTakeFirst();
+    const replay = await lookup("request_idempotency_key", input.requestIdempotencyKey);
+    const batch = replay ?? (await lookup("idempotency_key", input.idempotencyKey));
     if (!batch) return undefined;
     const items = await db
       .selectFrom("batch_items")
@@ -43,7 +44,7 @@ export async function triggerBatch(
       .where("run_id", "is not", null)
       .orderBy("batch_index")
       .execute();
-    return { batchId: batch.id, runs: items.map((i) => i.run_id!), isCached: true };
+    return { batchId: batch.id, runs: items.map((i) => i.run_id!), isCached: replay === undefined };
   };
   const cached = await cachedBatch();
   if (cached) {
@@ -64,7 +65,7 @@ export async function triggerBatch(
           status: "PENDING",
           run_count: count,
           idempotency_key: input.idempotencyKey ?? null,
-          request_idempotency_key: null,
+          request_idempotency_key: input.requestIdempotencyKey ?? null,
           parent_run_id: input.parentRunId ?? null,
           resume_parent_on_completion: input.resumeParentOnCompletion ?? false,
           successful_run_count: null,

@@ -1,6 +1,7 @@
 import { type FastifyTRPCPluginOptions, fastifyTRPCPlugin } from "@trpc/server/adapters/fastify";
 import Fastify, { type FastifyInstance } from "fastify";
 import type { Deps } from "../deps.js";
+import { errorBody, shouldRetryHeader } from "../rest/errors.js";
 import { registerRestRoutes } from "../rest/routes.js";
 import type { Context } from "../trpc/init.js";
 import { type AppRouter, appRouter } from "../trpc/routers/_app.js";
@@ -41,15 +42,16 @@ export function buildApp(deps: Deps): FastifyInstance {
 
   app.setErrorHandler((err: HttpError, req, reply) => {
     const status = err.statusCode && err.statusCode >= 400 && err.statusCode < 500 ? err.statusCode : 500;
-    if (status === 500) {
-      req.log.error({ err }, "unhandled error");
-      reply.header("x-should-retry", "false");
-    }
+    if (status === 500) req.log.error({ err }, "unhandled error");
     const message =
       status === 413 ? "Request body too large" : status === 500 ? "Internal Server Error" : err.message;
-    return reply.status(status).send({ error: message });
+    const retry = shouldRetryHeader(status);
+    if (retry) reply.header("x-should-retry", retry);
+    return reply.status(status).send(errorBody(message));
   });
-  app.setNotFoundHandler((req, reply) => reply.status(404).send({ error: `Not found: ${req.method} ${req.url.split("?")[0]}` }));
+  app.setNotFoundHandler((req, reply) =>
+    reply.status(404).header("x-should-retry", "false").send(errorBody(`Not found: ${req.method} ${req.url.split("?")[0]}`)),
+  );
 
   app.get("/healthz", async () => ({ status: "ok" }));
 

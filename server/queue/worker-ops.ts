@@ -4,7 +4,7 @@ import type { ClaimedRun } from "../../shared/worker.js";
 import type { Database, RunRow } from "../../db/schema.js";
 import type { AuthenticatedEnvironment } from "../auth/authenticate.js";
 import type { Deps } from "../deps.js";
-import { decodePacket } from "../runs/packets.js";
+import { resolvePacket } from "../runs/packets.js";
 import { recordTransitions, retryDelayMs, TRANSITION_COLUMNS } from "../runs/transitions.js";
 import { claimRuns } from "./claim.js";
 import { wakeWorkers, workChannel } from "./wake.js";
@@ -27,11 +27,12 @@ export async function registerWorker({ db, config }: Deps, env: AuthenticatedEnv
   return { workerId: input.workerId, leaseMs: config.execution.leaseMs };
 }
 
-function present(row: RunRow, defaultMaxAttempts: number): ClaimedRun {
+async function present(db: Kysely<Database>, row: RunRow, defaultMaxAttempts: number): Promise<ClaimedRun> {
   return {
     id: row.id,
     taskIdentifier: row.task_identifier,
-    payload: decodePacket({ data: row.payload, type: row.payload_type }),
+    // An offloaded payload (application/store) is fetched from the packet store first.
+    payload: await resolvePacket(db, row.environment_id, { data: row.payload, type: row.payload_type }),
     payloadType: row.payload_type,
     attempt: row.attempt,
     maxAttempts: row.max_attempts ?? defaultMaxAttempts,
@@ -80,7 +81,7 @@ export async function dequeue(
       );
       const left = deadline - Date.now();
       if (claimed.length > 0 || left <= 0 || signal?.aborted) {
-        return claimed.map((row) => present(row, config.execution.defaultMaxAttempts));
+        return Promise.all(claimed.map((row) => present(db, row, config.execution.defaultMaxAttempts)));
       }
       if (!woken) {
         await new Promise<void>((resolve) => {

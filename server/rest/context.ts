@@ -14,14 +14,20 @@ export interface RestCall {
   trpc: ReturnType<typeof createCaller>;
   /** The authenticated caller (memoized; rejects with 401 for a bad key). */
   who: () => Promise<Caller>;
+  /** The same, also accepting public access tokens: for read routes, after the procedure checked scopes. */
+  reader: () => Promise<Caller>;
 }
 
-/** Wraps a REST handler: one tRPC caller per request, and every failure mapped to `{error}`. */
+/** Wraps a REST handler: one tRPC caller per request, and every failure mapped to `{error, message}`. */
 export function restHandler(deps: Deps, handler: (req: FastifyRequest, reply: FastifyReply, call: RestCall) => Promise<unknown>) {
   return async (req: FastifyRequest, reply: FastifyReply) => {
     const ctx: Context = { deps, authorization: req.headers.authorization };
     try {
-      return await handler(req, reply, { trpc: createCaller(ctx), who: () => authenticateContext(ctx) });
+      return await handler(req, reply, {
+        trpc: createCaller(ctx),
+        who: () => authenticateContext(ctx),
+        reader: () => authenticateContext(ctx, { allowPublicTokens: true }),
+      });
     } catch (err) {
       return sendError(reply, err, req.log);
     }

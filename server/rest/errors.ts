@@ -2,6 +2,7 @@ import { TRPCError } from "@trpc/server";
 import { getHTTPStatusCodeFromError } from "@trpc/server/http";
 import type { FastifyBaseLogger, FastifyReply } from "fastify";
 import { ZodError } from "zod";
+import { isTransientDbError } from "../../db/errors.js";
 
 /** Zod issues as one line a person can act on: `items[0].options.tags: at most 5 tags`. */
 export function describeZodError(error: ZodError, prefix = ""): string {
@@ -24,19 +25,34 @@ export function toHttpError(err: unknown): { status: number; message: string } {
     if (status < 500) return { status, message: err.message };
   }
   if (err instanceof ZodError) return { status: 400, message: `Invalid request: ${describeZodError(err)}` };
+  if (isTransientDbError(err)) return { status: 503, message: "The database is unavailable for a moment; retry the request" };
   return { status: 500, message: "Internal Server Error" };
 }
 
 /**
- * Error bodies are `{"error": "..."}`: the SDK builds its error messages from that field only.
- * Server faults say `x-should-retry: false`, as Trigger.dev does, so the SDK fails fast instead
- * of retrying something that will not get better.
+ * `x-should-retry` for a failure: the SDK obeys it before any rule of its own. Only a 503 (a
+ * transient database failure) is worth retrying; a 500 will not get better, and neither will a
+ * 4xx the caller has to fix. 408, 409 and 429 are left to the client's own rules (it retries
+ * them, with the rate-limit headers for 429).
  */
+export function shouldRetryHeader(status: number): "true" | "false" | undefined {
+  if (status === 503) return "true";
+  if (status === 408 || status === 409 || status === 429) return undefined;
+  return status >= 400 ? "false" : undefined;
+}
+
+/**
+ * Every error body is `{"error": "...", "message": "..."}` with the same text in both: the SDK
+ * builds its error messages from `error` only, while the seeds' v3 documents declare `{message}`.
+ */
+export function errorBody(message: string) {
+  return { error: message, message };
+}
+
 export function sendError(reply: FastifyReply, err: unknown, log: FastifyBaseLogger) {
   const { status, message } = toHttpError(err);
-  if (status >= 500) {
-    log.error({ err }, "request failed");
-    reply.header("x-should-retry", "false");
-  }
-  return reply.status(status).send({ error: message });
+  if (status >= 500) log.error({ err }, "request failed");
+  const retry = shouldRetryHeader(status);
+  if (retry) reply.header("x-should-retry", retry);
+  return reply.status(status).send(errorBody(message));
 }

@@ -2,6 +2,7 @@ import superjson from "superjson";
 import type { Batch, Run, RunStatus } from "../../shared/schemas.js";
 import type { BatchResultItem } from "../../shared/worker.js";
 import { FINAL_RUN_STATUSES } from "../../shared/schemas.js";
+import { STORE_TYPE, toJsonForm } from "../runs/packets.js";
 
 /** `GET /api/v1/batches/{id}` as the seed documents it: absent fields are left out, never null. */
 export function batchV1(batch: Batch) {
@@ -48,8 +49,14 @@ export function batchV2(batch: Batch) {
 const QUEUED: RunStatus[] = ["QUEUED", "DELAYED", "REATTEMPTING"];
 const FAILED: RunStatus[] = ["FAILED", "CRASHED", "SYSTEM_FAILURE", "EXPIRED", "TIMED_OUT"];
 
-/** `GET /api/v3/runs/{id}`, what the SDK's `runs.retrieve` parses (`RetrieveRunResponse`). */
-export function runV3(run: Run) {
+/**
+ * `GET /api/v3/runs/{id}`, what the SDK's `runs.retrieve` parses (`RetrieveRunResponse`).
+ * `payload`/`output` are the decoded values in plain JSON, as Trigger.dev gives them; an offloaded
+ * payload is only a `payloadPresignedUrl` (see `runPacketLinks` in rest/packets.ts).
+ */
+export function runV3(run: Run, links: { payloadPresignedUrl?: string; outputPresignedUrl?: string } = {}) {
+  const payload = run.payload !== undefined && run.payloadType !== STORE_TYPE ? toJsonForm(run.payload).json : undefined;
+  const output = run.output !== undefined ? toJsonForm(run.output).json : undefined;
   const finished = FINAL_RUN_STATUSES.includes(run.status);
   return {
     id: run.id,
@@ -81,8 +88,10 @@ export function runV3(run: Run) {
     depth: run.parentRunId !== undefined ? 1 : 0,
     triggerFunction: run.triggerFunction,
     ...(run.batchId !== undefined ? { batchId: run.batchId } : {}),
-    ...(run.payload !== undefined ? { payload: run.payload } : {}),
-    ...(run.output !== undefined ? { output: run.output } : {}),
+    ...(payload !== undefined ? { payload } : {}),
+    ...(links.payloadPresignedUrl !== undefined ? { payloadPresignedUrl: links.payloadPresignedUrl } : {}),
+    ...(output !== undefined ? { output } : {}),
+    ...(links.outputPresignedUrl !== undefined ? { outputPresignedUrl: links.outputPresignedUrl } : {}),
     ...(run.error !== undefined ? { error: run.error } : {}),
     relatedRuns: {},
     attemptCount: run.attemptCount,

@@ -1,6 +1,9 @@
 import type { FastifyInstance } from "fastify";
 import type { Deps } from "../deps.js";
+import { registerAuthTokenRoutes } from "./auth-tokens.js";
 import { streamBatchItems } from "./batch-items.js";
+import { registerLegacyBatchRoute } from "./legacy-batch.js";
+import { registerPacketRoutes, runPacketLinks } from "./packets.js";
 import { header, objectBody, restHandler, setTokenHeaders } from "./context.js";
 import { batchResultsV1, batchV1, batchV2, runV3 } from "./present.js";
 
@@ -65,15 +68,7 @@ export function registerRestRoutes(app: FastifyInstance, deps: Deps) {
   );
 
   // Older SDKs' one-shot batch (`batchTriggerV3`).
-  app.post(
-    "/api/v2/tasks/batch",
-    route(async (req, reply, call) => {
-      const body = objectBody(req);
-      const result = await call.trpc.batch.trigger(body as never);
-      setTokenHeaders(reply, await call.who(), `read:batch:${result.batchId}`);
-      return reply.status(202).send({ id: result.batchId, isCached: result.isCached, runCount: result.runs.length });
-    }),
-  );
+  registerLegacyBatchRoute(app, deps);
 
   // ---- reading batches ------------------------------------------------------------------------
   app.get<BatchParams>(
@@ -101,6 +96,7 @@ export function registerRestRoutes(app: FastifyInstance, deps: Deps) {
         task: (req.params as TaskParams["Params"]).taskId,
         payload: body.payload,
         options: body.options as never,
+        requestIdempotencyKey: header(req, "x-trigger-request-idempotency-key"),
       });
       setTokenHeaders(reply, await call.who(), `read:runs:${result.id}`);
       return reply.status(200).send({ id: result.id, isCached: result.isCached });
@@ -127,7 +123,11 @@ export function registerRestRoutes(app: FastifyInstance, deps: Deps) {
     "/api/v3/runs/:runId",
     route(async (req, reply, call) => {
       const run = await call.trpc.run.get({ runId: (req.params as RunParams["Params"]).runId });
-      return reply.send(runV3(run));
+      return reply.send(runV3(run, runPacketLinks(deps, req, (await call.reader()).environment.id, run)));
     }),
   );
+
+  // ---- the rest of what the published SDK calls --------------------------------------------------
+  registerPacketRoutes(app, deps);
+  registerAuthTokenRoutes(app, deps);
 }

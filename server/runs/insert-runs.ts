@@ -33,11 +33,22 @@ const COLUMNS = [
   ["resume_parent_on_completion", "boolean"],
   ["trigger_function", "text"],
   ["is_test", "boolean"],
+  ["request_idempotency_key", "text"],
   ["created_at", "timestamptz"],
   ["updated_at", "timestamptz"],
 ] as const;
 
 type Column = (typeof COLUMNS)[number][0];
+
+/**
+ * Columns a run is never created with (they change as it executes). Any other column of the runs
+ * table must be in COLUMNS: a column added to the table but not here fails to compile below,
+ * instead of being silently dropped from every insert.
+ */
+type SetLater = "attempt" | "lease_owner" | "lease_expires_at" | "output" | "output_type" | "error" | "started_at" | "finished_at" | "expired_at" | "retry_at";
+type Unsent = Exclude<keyof PreparedRun["row"], Column | SetLater>;
+const everyColumnSent: [Unsent] extends [never] ? true : { missingFromColumns: Unsent } = true;
+void everyColumnSent;
 
 const NAMES = sql.raw(COLUMNS.map(([name]) => name).join(", "));
 const RECORD = sql.raw(COLUMNS.map(([name, type]) => `${name} ${type}`).join(", "));
@@ -85,6 +96,7 @@ function jsonRow(row: PreparedRun["row"], iso: (value: unknown) => string | null
     resume_parent_on_completion: row.resume_parent_on_completion ?? false,
     trigger_function: row.trigger_function,
     is_test: row.is_test ?? false,
+    request_idempotency_key: row.request_idempotency_key ?? null,
     created_at: iso(row.created_at),
     updated_at: iso(row.updated_at),
   };

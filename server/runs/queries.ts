@@ -6,9 +6,9 @@ import type { AuthenticatedEnvironment } from "../auth/authenticate.js";
 import type { Deps } from "../deps.js";
 import { notFound } from "../errors.js";
 import { decodeCursor, encodeCursor } from "../pagination.js";
-import { decodePacket } from "./packets.js";
+import { decodePacket, resolvePacket, STORE_TYPE } from "./packets.js";
 
-type SummaryRow = Omit<RunRow, "payload" | "output">;
+type SummaryRow = Omit<RunRow, "payload" | "output" | "request_idempotency_key">;
 
 function summarize(row: SummaryRow): RunSummary {
   const opt = <K extends string, V>(key: K, value: V | null) => (value !== null ? ({ [key]: value } as Record<K, V>) : {});
@@ -57,7 +57,15 @@ export async function getRun({ db }: Deps, environment: AuthenticatedEnvironment
     .where("environment_id", "=", environment.id)
     .executeTakeFirst();
   if (!row) throw notFound(`Run ${runId} not found`);
-  return presentRun(row);
+  const run = presentRun(row);
+  // Offloaded payloads and outputs are fetched, so callers get the value whatever its size.
+  if (row.payload_type === STORE_TYPE) {
+    run.payload = await resolvePacket(db, environment.id, { data: row.payload, type: row.payload_type });
+  }
+  if (row.output_type === STORE_TYPE) {
+    run.output = await resolvePacket(db, environment.id, { data: row.output, type: row.output_type });
+  }
+  return run;
 }
 
 export async function listRuns(

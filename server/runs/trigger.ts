@@ -3,12 +3,31 @@ import type { AuthenticatedEnvironment } from "../auth/authenticate.js";
 import type { Deps } from "../deps.js";
 import { wakeWorkers } from "../queue/wake.js";
 import { createRuns } from "./create.js";
+import { assertStoredPacketsExist } from "./packets.js";
 import { prepareRun } from "./prepare.js";
 
-/** A single run, outside any batch; a live idempotency key returns the existing run. */
-export async function triggerTask({ db, bus }: Deps, environment: AuthenticatedEnvironment, item: TaskItem): Promise<TriggerTaskResult> {
+/**
+ * A single run, outside any batch; a live idempotency key returns the existing run, and a
+ * request key seen before (the SDK retrying a trigger whose answer was lost) the first answer.
+ */
+export async function triggerTask(
+  { db, bus }: Deps,
+  environment: AuthenticatedEnvironment,
+  item: TaskItem & { requestIdempotencyKey?: string },
+): Promise<TriggerTaskResult> {
+  if (item.requestIdempotencyKey) {
+    const replay = await db
+      .selectFrom("runs")
+      .select("id")
+      .where("environment_id", "=", environment.id)
+      .where("request_idempotency_key", "=", item.requestIdempotencyKey)
+      .executeTakeFirst();
+    if (replay) return { id: replay.id, isCached: false };
+  }
+  await assertStoredPacketsExist(db, environment.id, [item]);
   const result = await db.transaction().execute(async (trx) => {
     const prepared = prepareRun(item, { environmentId: environment.id, now: new Date(), triggerFunction: "trigger" });
+    prepared.row.request_idempotency_key = item.requestIdempotencyKey ?? null;
     const [outcome] = await createRuns(trx, [prepared]);
     return { id: outcome!.runId, isCached: outcome!.isCached };
   });

@@ -16,7 +16,8 @@ import { getBatch, listBatches } from "../../batches/queries.js";
 import { batchResults } from "../../batches/results.js";
 import { cancelBatch } from "../../runs/cancel.js";
 import { triggerBatch } from "../../batches/trigger.js";
-import { authedProcedure, router } from "../init.js";
+import { assertCanRead } from "../../auth/scopes.js";
+import { authedProcedure, readerProcedure, router } from "../init.js";
 
 export const batchRouter = router({
   create: authedProcedure
@@ -34,10 +35,15 @@ export const batchRouter = router({
     .output(TriggerBatchResultSchema)
     .mutation(({ ctx, input }) => triggerBatch(ctx.deps, ctx.environment, input)),
 
-  get: authedProcedure
+  // Public access tokens may read a batch their scopes cover (e.g. the x-trigger-jwt of its create).
+  get: readerProcedure
     .input(z.object({ batchId: z.string().min(1) }))
     .output(BatchSchema)
-    .query(({ ctx, input }) => getBatch(ctx.deps, ctx.environment, input.batchId)),
+    .query(async ({ ctx, input }) => {
+      const batch = await getBatch(ctx.deps, ctx.environment, input.batchId);
+      assertCanRead(ctx.caller, { kind: "batch", batchId: batch.id });
+      return batch;
+    }),
 
   list: authedProcedure
     .input(ListBatchesInputSchema)

@@ -2,13 +2,19 @@ import { z } from "zod";
 import { ListRunsInputSchema, ListRunsResultSchema, RunSchema } from "../../../shared/schemas.js";
 import { cancelRun } from "../../runs/cancel.js";
 import { getRun, listRuns } from "../../runs/queries.js";
-import { authedProcedure, router } from "../init.js";
+import { assertCanRead } from "../../auth/scopes.js";
+import { authedProcedure, readerProcedure, router } from "../init.js";
 
 export const runRouter = router({
-  get: authedProcedure
+  // Public access tokens may read a run their scopes cover (its id, task, a tag, or its batch).
+  get: readerProcedure
     .input(z.object({ runId: z.string().min(1) }))
     .output(RunSchema)
-    .query(({ ctx, input }) => getRun(ctx.deps, ctx.environment, input.runId)),
+    .query(async ({ ctx, input }) => {
+      const run = await getRun(ctx.deps, ctx.environment, input.runId);
+      assertCanRead(ctx.caller, { kind: "run", runId: run.id, taskIdentifier: run.taskIdentifier, tags: run.tags, batchId: run.batchId });
+      return run;
+    }),
 
   list: authedProcedure
     .input(ListRunsInputSchema)
