@@ -4,6 +4,7 @@ import * as initial from "./migrations/0001_initial.js";
 import * as keyEncryption from "./migrations/0002_key_encryption.js";
 import * as packets from "./migrations/0005_packets.js";
 import * as limits from "./migrations/0004_limits.js";
+import * as bench from "./migrations/0006_bench.js";
 import * as execution from "./migrations/0008_execution.js";
 
 /**
@@ -15,6 +16,7 @@ const MIGRATIONS: Record<string, Migration> = {
   "0002_key_encryption": keyEncryption,
   "0005_packets": packets,
   "0004_limits": limits,
+  "0006_bench": bench,
   "0008_execution": execution,
 };
 

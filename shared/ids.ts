@@ -9,14 +9,26 @@ const UNBIASED_LIMIT = 256 - (256 % FRIENDLY_ALPHABET.length);
 
 export type IdPrefix = "batch" | "run" | "env";
 
+// Random bytes are drawn in blocks: one `randomBytes` call per id costs more than the id itself
+// when a batch mints thousands of them.
+const POOL_SIZE = 16 * 1024;
+let pool = randomBytes(POOL_SIZE);
+let poolOffset = 0;
+
+function randomByte(): number {
+  if (poolOffset === POOL_SIZE) {
+    pool = randomBytes(POOL_SIZE);
+    poolOffset = 0;
+  }
+  return pool[poolOffset++]!;
+}
+
 export function friendlyId(prefix: IdPrefix): string {
   let out = "";
   while (out.length < ID_LENGTH) {
-    for (const byte of randomBytes(ID_LENGTH * 2)) {
-      if (byte >= UNBIASED_LIMIT) continue;
-      out += FRIENDLY_ALPHABET[byte % FRIENDLY_ALPHABET.length];
-      if (out.length === ID_LENGTH) break;
-    }
+    const byte = randomByte();
+    if (byte >= UNBIASED_LIMIT) continue;
+    out += FRIENDLY_ALPHABET[byte % FRIENDLY_ALPHABET.length];
   }
   return `${prefix}_${out}`;
 }

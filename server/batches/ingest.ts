@@ -1,4 +1,4 @@
-import type { Transaction } from "kysely";
+import { sql, type Transaction } from "kysely";
 import type { IndexedItem } from "../../shared/schemas.js";
 import type { BatchRow, Database } from "../../db/schema.js";
 import { createRuns } from "../runs/create.js";
@@ -12,8 +12,6 @@ export interface IngestResult {
   /** Run id per accepted item, in the order the items were given. */
   runIds: string[];
 }
-
-const ITEM_SLICE = 5000;
 
 /**
  * Turns items of a batch into runs, one per index: an index already present (from an earlier
@@ -36,15 +34,19 @@ export async function ingestItems(
     else fresh.set(item.index, item);
   }
   if (fresh.size > 0 && batch.enqueued_count > 0) {
-    const present = await trx
-      .selectFrom("batch_items")
-      .select("batch_index")
-      .where("batch_id", "=", batch.id)
-      .where("batch_index", "in", [...fresh.keys()])
-      .execute();
+    // A range scan of the primary key, not one probe per index: a stream sends indexes in
+    // order, so a new chunk's range is usually empty and this reads nothing.
+    let low = Infinity;
+    let high = -Infinity;
+    for (const index of fresh.keys()) {
+      if (index < low) low = index;
+      if (index > high) high = index;
+    }
+    const { rows: present } = await sql<{ batch_index: number }>`
+      select batch_index from batch_items
+      where batch_id = ${batch.id} and batch_index between ${low} and ${high}`.execute(trx);
     for (const { batch_index } of present) {
-      fresh.delete(batch_index);
-      deduplicated++;
+      if (fresh.delete(batch_index)) deduplicated++;
     }
   }
   const accepted = [...fresh.values()];
@@ -61,17 +63,12 @@ export async function ingestItems(
     triggerFunction: batch.resume_parent_on_completion ? "batchTriggerAndWait" : "batchTrigger",
   };
   const outcomes = await createRuns(trx, toRun.map((item) => prepareRun(item, ctx, item.index)));
-  const rows = toRun.map((item, i) => ({
-    batch_id: batch.id,
-    batch_index: item.index,
-    task_identifier: item.task,
-    run_id: outcomes[i]!.runId,
-    error: null,
-    error_code: null,
-  }));
-  for (let start = 0; start < rows.length; start += ITEM_SLICE) {
-    await trx.insertInto("batch_items").values(rows.slice(start, start + ITEM_SLICE)).execute();
-  }
+  // One statement and one parameter for the whole chunk, as runs are written (runs/insert-runs.ts).
+  const rows = toRun.map((item, i) => ({ batch_index: item.index, task_identifier: item.task, run_id: outcomes[i]!.runId }));
+  await sql`
+    insert into batch_items (batch_id, batch_index, task_identifier, run_id)
+    select ${batch.id}, batch_index, task_identifier, run_id
+    from json_to_recordset(${JSON.stringify(rows)}::json) as t(batch_index integer, task_identifier text, run_id text)`.execute(trx);
   const alreadyFinished = outcomes.filter((o) => o.isFinal).length;
   await trx
     .updateTable("batches")

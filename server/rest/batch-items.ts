@@ -10,10 +10,16 @@ import { readNdjson } from "./ndjson.js";
 
 const NDJSON_TYPE = /^application\/(x-)?ndjson\b/i;
 
+/** A chunk is written once it holds this many bytes of items, even if it has fewer items than the chunk size. */
+const MAX_CHUNK_BYTES = 8 * 1024 * 1024;
+
 /**
  * `POST /api/v3/batches/{batchId}/items`: reads the NDJSON body a chunk of items at a time and
- * hands each chunk to `batch.appendItems`; the next chunk is not read until the previous one is
- * committed. Errors name the line they come from.
+ * hands each chunk to `batch.appendItems`. Reading and writing overlap by one chunk: while a
+ * chunk is being committed the next one is read and parsed, and it is only handed over once the
+ * previous one is committed. So at most two chunks are held (each bounded by items and bytes),
+ * and a slow database still slows the reading down: that is the backpressure. Errors name the
+ * line they come from.
  */
 export async function streamBatchItems(deps: Deps, req: FastifyRequest<{ Params: { batchId: string } }>, reply: FastifyReply, call: RestCall) {
   await call.who();
@@ -29,29 +35,56 @@ export async function streamBatchItems(deps: Deps, req: FastifyRequest<{ Params:
   let last: AppendItemsResult | undefined;
   let items: unknown[] = [];
   let lines: number[] = [];
+  let bytes = 0;
+  // The chunk being committed, and its failure (caught at once, so it is never an unhandled rejection).
+  let inflight: Promise<void> | undefined;
+  let failure: unknown;
 
-  const flush = async () => {
+  const write = async (chunk: unknown[], chunkLines: number[]) => {
     try {
-      last = await call.trpc.batch.appendItems({ batchId, items: items as never });
+      const result = await call.trpc.batch.appendItems({ batchId, items: chunk as never });
+      accepted += result.itemsAccepted;
+      deduplicated += result.itemsDeduplicated;
+      last = result;
     } catch (err) {
-      throw withLineNumber(err, lines);
+      throw withLineNumber(err, chunkLines);
     }
-    accepted += last.itemsAccepted;
-    deduplicated += last.itemsDeduplicated;
+  };
+  const submit = () => {
+    inflight = write(items, lines).catch((err) => void (failure ??= err));
     items = [];
     lines = [];
+    bytes = 0;
+  };
+  /** Waits for the chunk in flight; rethrows its failure. */
+  const settle = async () => {
+    await inflight;
+    inflight = undefined;
+    if (failure !== undefined) throw failure;
   };
 
-  for await (const { lineNumber, value } of readNdjson(body, deps.config.limits.maxItemBytes)) {
-    items.push(value);
-    lines.push(lineNumber);
-    if (items.length >= chunkSize) {
-      await flush();
-      // Sealed (now or by an earlier request): the rest of the stream cannot change anything.
-      if (last!.sealed) break;
+  try {
+    for await (const line of readNdjson(body, deps.config.limits.maxItemBytes)) {
+      items.push(line.value);
+      lines.push(line.lineNumber);
+      bytes += line.bytes;
+      if (items.length >= chunkSize || bytes >= MAX_CHUNK_BYTES) {
+        await settle();
+        // Sealed (now or by an earlier request): the rest of the stream cannot change anything.
+        if (last?.sealed) break;
+        submit();
+      }
     }
+    await settle();
+    if (!last?.sealed && (items.length > 0 || last === undefined)) {
+      submit();
+      await settle();
+    }
+  } catch (err) {
+    // A bad line while a chunk is in flight: that earlier chunk is answered for first.
+    await inflight;
+    throw failure ?? err;
   }
-  if (!last?.sealed && (items.length > 0 || last === undefined)) await flush();
 
   const result = last!;
   return reply.status(200).send(

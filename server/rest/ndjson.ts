@@ -4,6 +4,8 @@ export interface NdjsonLine {
   /** 1-based physical line number, as error messages name it. */
   lineNumber: number;
   value: unknown;
+  /** Size of the line in bytes, so a consumer can bound what it holds by bytes, not only by lines. */
+  bytes: number;
 }
 
 const NEWLINE = 0x0a;
@@ -33,7 +35,7 @@ export async function* readNdjson(body: AsyncIterable<Uint8Array>, maxLineBytes:
     }
     if (text === "") return undefined;
     try {
-      return { lineNumber, value: JSON.parse(text) };
+      return { lineNumber, value: JSON.parse(text), bytes: bytes.length };
     } catch (err) {
       throw badRequest(`Invalid JSON at line ${lineNumber}: ${(err as Error).message}`);
     }

@@ -1,7 +1,8 @@
-import type { Transaction } from "kysely";
+import { sql, type Transaction } from "kysely";
 import { FINAL_RUN_STATUSES, type RunStatus } from "../../shared/schemas.js";
 import type { Database } from "../../db/schema.js";
-import { appendEvents } from "../events/outbox.js";
+import { appendEvents, type NewEvent } from "../events/outbox.js";
+import { insertRuns } from "./insert-runs.js";
 import type { PreparedRun } from "./prepare.js";
 
 export interface RunOutcome {
@@ -14,15 +15,23 @@ export interface RunOutcome {
 
 /** Runs in these states give their idempotency key up: a retry should get a fresh run, not a dead one. */
 const KEY_RELEASING_STATUSES = ["FAILED", "EXPIRED", "CRASHED", "SYSTEM_FAILURE", "TIMED_OUT"];
-/** Postgres allows 65,535 bind parameters per statement; runs have ~30 columns. */
-const INSERT_SLICE = 1000;
+/** Insert, resolve the rows a unique index skipped, insert the released ones again: this many rounds at most. */
+const MAX_INSERT_ROUNDS = 3;
 
 const keyOf = (task: string, key: string) => `${task}\u0000${key}`;
 
 /**
  * Inserts runs in one transaction, honoring idempotency keys: an item whose key names a live run
  * of the same task in the environment resolves to that run instead of creating one. Returns one
- * outcome per prepared run, in order. Every new run gets a `run.created` event.
+ * outcome per prepared run, in order.
+ *
+ * Optimistic: every row is inserted first (`ON CONFLICT DO NOTHING`), and only the rows a unique
+ * index skipped are looked up, so the common case (new keys) costs one statement, not a look-up
+ * plus an insert. A skipped row whose key holds a live run resolves to it; one whose key holds a
+ * dead run (failed, expired, key TTL over) releases the key and is inserted again.
+ *
+ * Events: runs of a batch get one `runs.created` event per call (per chunk of the stream) with
+ * exact counts; a run outside any batch gets its own `run.created` event. See `creationEvents`.
  */
 export async function createRuns(trx: Transaction<Database>, prepared: PreparedRun[]): Promise<RunOutcome[]> {
   if (prepared.length === 0) return [];
@@ -33,78 +42,120 @@ export async function createRuns(trx: Transaction<Database>, prepared: PreparedR
   // Items sharing a key within this call resolve to the first of them.
   const firstByKey = new Map<string, number>();
   const aliasOf = new Map<number, number>();
+  let pending: number[] = [];
   prepared.forEach(({ row }, i) => {
-    if (!row.idempotency_key) return;
-    const k = keyOf(row.task_identifier, row.idempotency_key);
-    const first = firstByKey.get(k);
-    if (first === undefined) firstByKey.set(k, i);
-    else aliasOf.set(i, first);
+    if (row.idempotency_key) {
+      const k = keyOf(row.task_identifier, row.idempotency_key);
+      const first = firstByKey.get(k);
+      if (first !== undefined) return void aliasOf.set(i, first);
+      firstByKey.set(k, i);
+    }
+    pending.push(i);
   });
 
-  const resolveExisting = async (keys: Map<string, number>) => {
-    if (keys.size === 0) return;
-    const items = [...keys.values()].map((i) => prepared[i]!.row);
-    const existing = await trx
-      .selectFrom("runs")
-      .select(["id", "task_identifier", "idempotency_key", "idempotency_key_expires_at", "status"])
-      .where("environment_id", "=", environmentId)
-      .where("task_identifier", "in", [...new Set(items.map((r) => r.task_identifier))])
-      .where("idempotency_key", "in", [...new Set(items.map((r) => r.idempotency_key!))])
-      // Locked until commit, so a run cannot finish unseen between this read and the batch item
-      // that will point at it (the finish would otherwise not count for this batch).
-      .forShare()
-      .execute();
-    const released: string[] = [];
-    for (const run of existing) {
-      const i = keys.get(keyOf(run.task_identifier, run.idempotency_key!));
-      if (i === undefined) continue;
-      const expired = run.idempotency_key_expires_at !== null && run.idempotency_key_expires_at <= now;
-      if (expired || KEY_RELEASING_STATUSES.includes(run.status)) released.push(run.id);
-      else outcomes[i] = { runId: run.id, isCached: true, isFinal: FINAL_RUN_STATUSES.includes(run.status as RunStatus) };
+  const created: PreparedRun["row"][] = [];
+  for (let round = 0; pending.length > 0; round++) {
+    if (round === MAX_INSERT_ROUNDS) {
+      throw new Error("idempotency keys kept conflicting with concurrent requests; retry the request");
     }
-    if (released.length > 0) {
-      await trx.updateTable("runs").set({ idempotency_key: null, idempotency_key_expires_at: null }).where("id", "in", released).execute();
+    const inserted = await insertRuns(trx, pending.map((i) => prepared[i]!.row));
+    const skipped: number[] = [];
+    for (const i of pending) {
+      const row = prepared[i]!.row;
+      if (inserted.has(row.id)) {
+        outcomes[i] = { runId: row.id, isCached: false, isFinal: false };
+        created.push(row);
+      } else skipped.push(i);
     }
-  };
-  await resolveExisting(firstByKey);
-
-  const toInsert = prepared.filter((_, i) => outcomes[i] === undefined && !aliasOf.has(i));
-  const inserted = new Set<string>();
-  for (let start = 0; start < toInsert.length; start += INSERT_SLICE) {
-    const slice = toInsert.slice(start, start + INSERT_SLICE).map((p) => p.row);
-    // A concurrent transaction may commit the same key between our look-up and this insert; the
-    // unique index then skips our row and we resolve to the winner below.
-    const rows = await trx.insertInto("runs").values(slice).onConflict((oc) => oc.doNothing()).returning("id").execute();
-    for (const r of rows) inserted.add(r.id);
+    pending = await resolveSkipped(trx, environmentId, now, prepared, skipped, outcomes);
   }
-  const lost = new Map<string, number>();
-  prepared.forEach(({ row }, i) => {
-    if (outcomes[i] !== undefined || aliasOf.has(i)) return;
-    if (inserted.has(row.id)) outcomes[i] = { runId: row.id, isCached: false, isFinal: false };
-    else lost.set(keyOf(row.task_identifier, row.idempotency_key!), i);
-  });
-  await resolveExisting(lost);
   for (const [i, first] of aliasOf) {
-    const target = outcomes[first];
-    if (target) outcomes[i] = { runId: target.runId, isCached: true, isFinal: target.isFinal };
-  }
-  if (outcomes.some((o) => o === undefined)) {
-    throw new Error("an idempotency key conflicted with a run that could not be found; retry the request");
+    outcomes[i] = { runId: outcomes[first]!.runId, isCached: true, isFinal: outcomes[first]!.isFinal };
   }
 
   await upsertQueues(trx, environmentId, prepared);
-  const created = prepared.filter((p) => inserted.has(p.row.id)).map((p) => p.row);
-  await appendEvents(
-    trx,
-    created.map((r) => ({
-      environment_id: environmentId,
-      batch_id: r.batch_id ?? null,
-      run_id: r.id,
-      type: "run.created",
-      data: JSON.stringify({ status: r.status, taskIdentifier: r.task_identifier }),
-    })),
-  );
+  await appendEvents(trx, creationEvents(environmentId, created));
   return outcomes as RunOutcome[];
+}
+
+/**
+ * Rows a unique index skipped: a live run holding the key becomes the item's outcome; a dead one
+ * gives its key up. Returns the items to insert again.
+ */
+async function resolveSkipped(
+  trx: Transaction<Database>,
+  environmentId: string,
+  now: Date,
+  prepared: PreparedRun[],
+  skipped: number[],
+  outcomes: (RunOutcome | undefined)[],
+): Promise<number[]> {
+  if (skipped.length === 0) return [];
+  const byKey = new Map<string, number>();
+  for (const i of skipped) {
+    const row = prepared[i]!.row;
+    // Without a key only a taken (batch_id, batch_index) can skip a row, which the batch lock rules out.
+    if (!row.idempotency_key) throw new Error(`run ${row.id} could not be inserted: its batch index is taken`);
+    byKey.set(keyOf(row.task_identifier, row.idempotency_key), i);
+  }
+  const keys = JSON.stringify(skipped.map((i) => ({ task: prepared[i]!.row.task_identifier, key: prepared[i]!.row.idempotency_key })));
+  const { rows: existing } = await sql<{ id: string; task_identifier: string; idempotency_key: string; idempotency_key_expires_at: Date | null; status: string }>`
+    select id, task_identifier, idempotency_key, idempotency_key_expires_at, status from runs
+    where environment_id = ${environmentId}
+      and (task_identifier, idempotency_key) in (select task, key from json_to_recordset(${keys}::json) as k(task text, key text))
+    -- Locked until commit, so a run cannot finish unseen between this read and the batch item
+    -- that will point at it.
+    for share`.execute(trx);
+  const released: string[] = [];
+  const retry: number[] = [];
+  for (const run of existing) {
+    const i = byKey.get(keyOf(run.task_identifier, run.idempotency_key));
+    if (i === undefined) continue;
+    const expiresAt = run.idempotency_key_expires_at === null ? null : new Date(run.idempotency_key_expires_at);
+    if ((expiresAt !== null && expiresAt <= now) || KEY_RELEASING_STATUSES.includes(run.status)) {
+      released.push(run.id);
+      retry.push(i);
+    } else outcomes[i] = { runId: run.id, isCached: true, isFinal: FINAL_RUN_STATUSES.includes(run.status as RunStatus) };
+    byKey.delete(keyOf(run.task_identifier, run.idempotency_key));
+  }
+  // A key whose holder vanished between the insert and this look-up (rolled back) is free again.
+  retry.push(...byKey.values());
+  if (released.length > 0) {
+    await trx.updateTable("runs").set({ idempotency_key: null, idempotency_key_expires_at: null }).where("id", "in", released).execute();
+  }
+  return retry;
+}
+
+/**
+ * Runs of a batch are announced per call with one `runs.created` event carrying exact counts
+ * (`count`, `byStatus`, `byTask`), so a chunk of 5,000 items writes one event row, not 5,000;
+ * summing `count` over a batch's `runs.created` events gives its number of runs. A run outside
+ * any batch gets its own `run.created` event, so watchers of a single run see its creation.
+ */
+function creationEvents(environmentId: string, created: PreparedRun["row"][]): NewEvent[] {
+  const events: NewEvent[] = [];
+  const batches = new Map<string, { count: number; byStatus: Record<string, number>; byTask: Record<string, number> }>();
+  for (const r of created) {
+    if (r.batch_id) {
+      let summary = batches.get(r.batch_id);
+      if (!summary) batches.set(r.batch_id, (summary = { count: 0, byStatus: {}, byTask: {} }));
+      summary.count++;
+      summary.byStatus[r.status] = (summary.byStatus[r.status] ?? 0) + 1;
+      summary.byTask[r.task_identifier] = (summary.byTask[r.task_identifier] ?? 0) + 1;
+    } else {
+      events.push({
+        environment_id: environmentId,
+        batch_id: null,
+        run_id: r.id,
+        type: "run.created",
+        data: JSON.stringify({ status: r.status, taskIdentifier: r.task_identifier }),
+      });
+    }
+  }
+  for (const [batchId, summary] of batches) {
+    events.push({ environment_id: environmentId, batch_id: batchId, run_id: null, type: "runs.created", data: JSON.stringify(summary) });
+  }
+  return events;
 }
 
 /** Every queue a run names exists; a limit given with an item becomes the queue's limit. */

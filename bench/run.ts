@@ -1,0 +1,114 @@
+/**
+ * `npm run bench`: Salvo against pg-boss, graphile-worker, BullMQ and a plain COPY, on the local
+ * Postgres and Redis, every system measured in this same run. Prints one markdown table per
+ * scenario and writes them to bench/results/latest.md. See bench/config.ts for the knobs.
+ */
+import { writeFileSync } from "node:fs";
+import os from "node:os";
+import pg from "pg";
+import { benchConfig as cfg } from "./config.js";
+import { freshDatabase } from "./databases.js";
+import { BullPeer } from "./peers/bullmq.js";
+import { CopyFloor } from "./peers/copy-floor.js";
+import { GraphilePeer } from "./peers/graphile.js";
+import { PgBossPeer } from "./peers/pgboss.js";
+import { SalvoDrain } from "./peers/salvo-drain.js";
+import { startSalvoProcess } from "./salvo-server.js";
+import { drainScenario } from "./scenarios/drain.js";
+import { oneShotScenario } from "./scenarios/one-shot.js";
+import { streamScenario } from "./scenarios/stream.js";
+
+const started = Date.now();
+const log = (msg: string) => console.error(`[bench ${((Date.now() - started) / 1000).toFixed(0)}s] ${msg}`);
+
+async function postgresVersion(url: string): Promise<string> {
+  const client = new pg.Client({ connectionString: url });
+  await client.connect();
+  try {
+    const { rows } = await client.query<{ server_version: string }>("show server_version");
+    return rows[0]!.server_version;
+  } finally {
+    await client.end();
+  }
+}
+
+async function main() {
+  log(`fresh databases next to ${new URL(cfg.databaseUrl).pathname.slice(1)}${cfg.quick ? " (BENCH_QUICK)" : ""}`);
+  const [salvoDb, bossDb, graphileDb, copyDb] = await Promise.all(
+    ["salvo", "pgboss", "graphile", "copy"].map((s) => freshDatabase(cfg.databaseUrl, s)),
+  );
+  const startSalvo = (env: Record<string, string> = {}) =>
+    startSalvoProcess({ databaseUrl: salvoDb!, redisUrl: cfg.redisUrl, port: cfg.salvoPort, env });
+
+  const pgBoss = await PgBossPeer.open(bossDb!);
+  const graphile = await GraphilePeer.open(graphileDb!);
+  const bull = await BullPeer.open(cfg.redisUrl);
+  const copy = await CopyFloor.open(copyDb!);
+  const sections: string[] = [];
+  try {
+    if (cfg.only.has(1)) {
+      log("scenario 1: one-shot batch");
+      const salvo = await startSalvo();
+      try {
+        sections.push(await oneShotScenario(cfg, { salvo, pgBoss, graphile, bull, copy }));
+      } finally {
+        await salvo.stop();
+      }
+      console.log(sections.at(-1) + "\n");
+    }
+
+    if (cfg.only.has(2)) {
+      log("scenario 2: two-phase stream");
+      sections.push(await streamScenario(cfg, startSalvo, copy));
+      console.log(sections.at(-1) + "\n");
+    }
+
+    if (cfg.only.has(3)) {
+      log("scenario 3: drain");
+      // A Salvo of its own: the runs scenarios 1 and 2 queued would otherwise be claimed first.
+      const drainDb = await freshDatabase(cfg.databaseUrl, "salvo_drain");
+      const salvo = await startSalvoProcess({ databaseUrl: drainDb, redisUrl: cfg.redisUrl, port: cfg.salvoPort });
+      try {
+        sections.push(
+          await drainScenario(
+            cfg,
+            [
+              ["Salvo (`createWorker`, concurrency 10)", new SalvoDrain(salvo)],
+              ["graphile-worker", graphile],
+              ["pg-boss", pgBoss],
+              ["BullMQ", bull],
+            ],
+            "Salvo's runs are the items of two-phase batches (1,000 each), done when every batch is `COMPLETED`.",
+          ),
+        );
+      } finally {
+        await salvo.stop();
+      }
+      console.log(sections.at(-1) + "\n");
+    }
+
+    sections.push("### 4. Fan-out latency\n\nNot measured yet: it depends on issue 4 (subscriptions at scale).");
+  } finally {
+    await Promise.allSettled([pgBoss.close(), graphile.close(), bull.close(), copy.close()]);
+  }
+
+  const header = [
+    "## Benchmark results",
+    "",
+    `${new Date().toISOString()} · ${os.cpus().length} × ${os.cpus()[0]?.model.trim()} · ${Math.round(os.totalmem() / 2 ** 30)} GiB · ` +
+      `Node ${process.version} · Postgres ${await postgresVersion(cfg.databaseUrl)} · ${cfg.quick ? "BENCH_QUICK=1" : "full run"} · ` +
+      `took ${((Date.now() - started) / 1000).toFixed(0)} s`,
+    "",
+  ].join("\n");
+  const report = [header, ...sections].join("\n\n") + "\n";
+  writeFileSync(new URL("./results/latest.md", import.meta.url), report);
+  log("wrote bench/results/latest.md");
+}
+
+main().then(
+  () => process.exit(0),
+  (err) => {
+    console.error(err);
+    process.exit(1);
+  },
+);

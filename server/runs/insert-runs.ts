@@ -1,0 +1,133 @@
+import { sql, type Transaction } from "kysely";
+import { isUniqueViolation } from "../../db/errors.js";
+import type { Database } from "../../db/schema.js";
+import type { PreparedRun } from "./prepare.js";
+
+/**
+ * The columns a new run is written with, and their SQL types. The rows travel as one JSON text
+ * parameter that Postgres turns back into rows with `json_to_recordset`: one statement with one
+ * bind parameter per chunk, however many rows. JSON.stringify is native and fast, where the
+ * driver's per-element escaping of array parameters (or tens of thousands of VALUES parameters)
+ * costs more than the insert itself; node-postgres and PGlite send a string the same way.
+ */
+const COLUMNS = [
+  ["id", "text"],
+  ["environment_id", "text"],
+  ["task_identifier", "text"],
+  ["status", "text"],
+  ["payload", "text"],
+  ["payload_type", "text"],
+  ["queue", "text"],
+  ["concurrency_key", "text"],
+  ["idempotency_key", "text"],
+  ["idempotency_key_expires_at", "timestamptz"],
+  ["tags", "text[]"],
+  ["metadata", "jsonb"],
+  ["ttl_seconds", "integer"],
+  ["delay_until", "timestamptz"],
+  ["expires_at", "timestamptz"],
+  ["max_attempts", "integer"],
+  ["batch_id", "text"],
+  ["batch_index", "integer"],
+  ["parent_run_id", "text"],
+  ["resume_parent_on_completion", "boolean"],
+  ["trigger_function", "text"],
+  ["is_test", "boolean"],
+  ["request_idempotency_key", "text"],
+  ["created_at", "timestamptz"],
+  ["updated_at", "timestamptz"],
+] as const;
+
+type Column = (typeof COLUMNS)[number][0];
+
+/**
+ * Columns a run is never created with (they change as it executes). Any other column of the runs
+ * table must be in COLUMNS: a column added to the table but not here fails to compile below,
+ * instead of being silently dropped from every insert.
+ */
+type SetLater = "attempt" | "lease_owner" | "lease_expires_at" | "output" | "output_type" | "error" | "started_at" | "finished_at" | "expired_at" | "retry_at";
+type Unsent = Exclude<keyof PreparedRun["row"], Column | SetLater>;
+const everyColumnSent: [Unsent] extends [never] ? true : { missingFromColumns: Unsent } = true;
+void everyColumnSent;
+
+const NAMES = sql.raw(COLUMNS.map(([name]) => name).join(", "));
+const RECORD = sql.raw(COLUMNS.map(([name, type]) => `${name} ${type}`).join(", "));
+
+/**
+ * Dates as ISO text, each distinct instant converted once per call: the rows of a chunk share
+ * their timestamps (created_at, updated_at, the idempotency key's expiry), and Date#toISOString
+ * was a tenth of the server's CPU time while streaming.
+ */
+function isoCache() {
+  const texts = new Map<number, string>();
+  return (value: unknown): string | null => {
+    if (value === null || value === undefined) return null;
+    if (!(value instanceof Date)) return String(value);
+    let text = texts.get(value.getTime());
+    if (text === undefined) texts.set(value.getTime(), (text = value.toISOString()));
+    return text;
+  };
+}
+
+/** The row as JSON wants it: dates as ISO text, metadata as a value. */
+function jsonRow(row: PreparedRun["row"], iso: (value: unknown) => string | null): Record<Column, unknown> {
+  return {
+    id: row.id,
+    environment_id: row.environment_id,
+    task_identifier: row.task_identifier,
+    status: row.status,
+    payload: row.payload ?? null,
+    payload_type: row.payload_type,
+    queue: row.queue,
+    concurrency_key: row.concurrency_key ?? null,
+    idempotency_key: row.idempotency_key ?? null,
+    idempotency_key_expires_at: iso(row.idempotency_key_expires_at),
+    tags: row.tags ?? [],
+    // prepareRun serializes metadata to text; as a value here it reaches the jsonb column as JSON,
+    // not as a JSON string. (Only items with metadata pay for the round trip.)
+    metadata: row.metadata === null || row.metadata === undefined ? null : JSON.parse(String(row.metadata)),
+    ttl_seconds: row.ttl_seconds ?? null,
+    delay_until: iso(row.delay_until),
+    expires_at: iso(row.expires_at),
+    max_attempts: row.max_attempts ?? null,
+    batch_id: row.batch_id ?? null,
+    batch_index: row.batch_index ?? null,
+    parent_run_id: row.parent_run_id ?? null,
+    resume_parent_on_completion: row.resume_parent_on_completion ?? false,
+    trigger_function: row.trigger_function,
+    is_test: row.is_test ?? false,
+    request_idempotency_key: row.request_idempotency_key ?? null,
+    created_at: iso(row.created_at),
+    updated_at: iso(row.updated_at),
+  };
+}
+
+/**
+ * Inserts the runs in one statement; a row that hits a unique index (a live idempotency key, or a
+ * taken `(batch_id, batch_index)`) is skipped. Returns the ids inserted.
+ *
+ * Almost every insert collides with nothing, so it is first tried as a plain INSERT inside a
+ * savepoint: `ON CONFLICT` probes every unique index once more per row before inserting it and
+ * `RETURNING` sends every id back, together about a fifth of the statement's time (measured with
+ * 1,000 rows). Only when that fails on a unique index is it rolled back and redone with
+ * `ON CONFLICT DO NOTHING RETURNING id`.
+ */
+export async function insertRuns(trx: Transaction<Database>, rows: PreparedRun["row"][]): Promise<Set<string>> {
+  if (rows.length === 0) return new Set();
+  const iso = isoCache();
+  const records = sql`json_to_recordset(${JSON.stringify(rows.map((row) => jsonRow(row, iso)))}::json) as t(${RECORD})`;
+  await sql`savepoint insert_runs`.execute(trx);
+  try {
+    await sql`insert into runs (${NAMES}) select ${NAMES} from ${records}`.execute(trx);
+    await sql`release savepoint insert_runs`.execute(trx);
+    return new Set(rows.map((r) => r.id));
+  } catch (err) {
+    if (!isUniqueViolation(err)) throw err;
+    await sql`rollback to savepoint insert_runs`.execute(trx);
+  }
+  const { rows: inserted } = await sql<{ id: string }>`
+    insert into runs (${NAMES}) select ${NAMES} from ${records}
+    on conflict do nothing
+    returning id`.execute(trx);
+  return new Set(inserted.map((r) => r.id));
+}
