@@ -2,6 +2,7 @@ import type { Kysely } from "kysely";
 import { type Migration, type MigrationProvider, Migrator } from "kysely/migration";
 import * as initial from "./migrations/0001_initial.js";
 import * as keyEncryption from "./migrations/0002_key_encryption.js";
+import * as events from "./migrations/0003_events.js";
 
 /**
  * Migrations are listed here (not read from disk) so they ship inside any bundle of the server.
@@ -10,6 +11,7 @@ import * as keyEncryption from "./migrations/0002_key_encryption.js";
 const MIGRATIONS: Record<string, Migration> = {
   "0001_initial": initial,
   "0002_key_encryption": keyEncryption,
+  "0003_events": events,
 };
 
 class StaticMigrationProvider implements MigrationProvider {

@@ -115,6 +115,8 @@ export interface EventsTable {
   type: string;
   data: Json;
   created_at: Generated<Date>;
+  /** The writing transaction's id (xid8, as text): with `id`, the order subscriptions read in. */
+  tx_id: Generated<string>;
 }
 
 export interface Database {

@@ -26,6 +26,8 @@ const ConfigSchema = z.object({
   SALVO_MAX_ITEM_BYTES: intFrom("SALVO_MAX_ITEM_BYTES", 3 * 1024 * 1024),
   SALVO_MAX_JSON_BODY_BYTES: intFrom("SALVO_MAX_JSON_BODY_BYTES", 32 * 1024 * 1024),
   SALVO_INGEST_CHUNK_ITEMS: intFrom("SALVO_INGEST_CHUNK_ITEMS", 500),
+  SALVO_EVENT_RETENTION_HOURS: intFrom("SALVO_EVENT_RETENTION_HOURS", 72),
+  SALVO_EVENT_POLL_MS: intFrom("SALVO_EVENT_POLL_MS", 2000, 50),
   SALVO_LOG_LEVEL: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).default("info"),
 });
 
@@ -49,6 +51,12 @@ export interface Config {
     maxJsonBodyBytes: number;
     /** Items written per transaction while a stream is read: the backpressure unit. */
     ingestChunkItems: number;
+  };
+  events: {
+    /** Events older than this are pruned; a subscriber resuming from before it misses them. */
+    retentionHours: number;
+    /** Subscriptions re-read this often when no wake-up came (lost wake-ups, Redis down). */
+    pollMs: number;
   };
   logLevel: string;
 }
@@ -79,6 +87,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       maxJsonBodyBytes: c.SALVO_MAX_JSON_BODY_BYTES,
       ingestChunkItems: c.SALVO_INGEST_CHUNK_ITEMS,
     },
+    events: { retentionHours: c.SALVO_EVENT_RETENTION_HOURS, pollMs: c.SALVO_EVENT_POLL_MS },
     logLevel: c.SALVO_LOG_LEVEL,
   };
 }

@@ -2,6 +2,7 @@ import type { AppendItemsResult, IndexedItem } from "../../shared/schemas.js";
 import type { AuthenticatedEnvironment } from "../auth/authenticate.js";
 import type { Deps } from "../deps.js";
 import { badItem, notFound, unprocessable } from "../errors.js";
+import { notifyEvents } from "../events/notify.js";
 import { finishProcessing } from "./finalize.js";
 import { ingestItems } from "./ingest.js";
 
@@ -10,11 +11,11 @@ import { ingestItems } from "./ingest.js";
  * index arrives. Idempotent by index; once sealed, further calls change nothing.
  */
 export async function appendItems(
-  { db }: Deps,
+  { db, bus }: Deps,
   environment: AuthenticatedEnvironment,
   input: { batchId: string; items: IndexedItem[] },
 ): Promise<AppendItemsResult> {
-  return db.transaction().execute(async (trx) => {
+  const result = await db.transaction().execute(async (trx): Promise<AppendItemsResult> => {
     // The row lock serializes concurrent streams of one batch: no double seal, no lost count.
     const batch = await trx
       .selectFrom("batches")
@@ -50,4 +51,6 @@ export async function appendItems(
       expectedCount: batch.run_count,
     };
   });
+  notifyEvents(bus, environment.id);
+  return result;
 }

@@ -6,6 +6,7 @@ import type { AuthenticatedEnvironment } from "../auth/authenticate.js";
 import type { Deps } from "../deps.js";
 import { badRequest } from "../errors.js";
 import { appendEvents } from "../events/outbox.js";
+import { notifyEvents } from "../events/notify.js";
 import { isUniqueViolation } from "../../db/errors.js";
 
 type CreateBatchInput = z.output<typeof CreateBatchInputSchema>;
@@ -19,7 +20,7 @@ const answer = (batch: BatchRow, isCached: boolean): CreateBatchResult => ({
 
 /** Phase 1 of the two-phase API: a PENDING batch waiting for `runCount` items. */
 export async function createBatch(
-  { db, config }: Deps,
+  { db, config, bus }: Deps,
   environment: AuthenticatedEnvironment,
   input: CreateBatchInput,
 ): Promise<CreateBatchResult> {
@@ -78,6 +79,7 @@ export async function createBatch(
       ]);
       return row;
     });
+    notifyEvents(bus, environment.id);
     return answer(batch, false);
   } catch (err) {
     // Two identical requests raced and the other one committed first: answer as it would have.

@@ -6,6 +6,7 @@ import type { AuthenticatedEnvironment } from "../auth/authenticate.js";
 import type { Deps } from "../deps.js";
 import { badRequest } from "../errors.js";
 import { appendEvents } from "../events/outbox.js";
+import { notifyEvents } from "../events/notify.js";
 import { finishProcessing } from "./finalize.js";
 import { ingestItems } from "./ingest.js";
 
@@ -16,7 +17,7 @@ type TriggerBatchInput = z.output<typeof TriggerBatchInputSchema>;
  * (which names every run) is only sent once all of it is committed.
  */
 export async function triggerBatch(
-  { db, config }: Deps,
+  { db, config, bus }: Deps,
   environment: AuthenticatedEnvironment,
   input: TriggerBatchInput,
 ): Promise<TriggerBatchResult> {
@@ -47,7 +48,7 @@ export async function triggerBatch(
   if (cached) return cached;
 
   try {
-    return await db.transaction().execute(async (trx) => {
+    const result = await db.transaction().execute(async (trx) => {
       const now = new Date();
       const batch = await trx
         .insertInto("batches")
@@ -76,6 +77,8 @@ export async function triggerBatch(
       await finishProcessing(trx, { ...batch, enqueued_count: count }, now);
       return { batchId: batch.id, runs: runIds, isCached: false };
     });
+    notifyEvents(bus, environment.id);
+    return result;
   } catch (err) {
     if (isUniqueViolation(err)) {
       const winner = await cachedBatch();

@@ -14,7 +14,11 @@ import { appendItems } from "../../batches/append-items.js";
 import { createBatch } from "../../batches/create.js";
 import { getBatch, listBatches } from "../../batches/queries.js";
 import { triggerBatch } from "../../batches/trigger.js";
-import { authedProcedure, router } from "../init.js";
+import { watchAllBatches, watchBatch } from "../../events/subscriptions.js";
+import { authedProcedure, readerProcedure, router } from "../init.js";
+
+/** Resume point: tRPC fills it from Last-Event-ID when EventSource reconnects; clients may also pass it. */
+const lastEventId = z.string().max(64).nullish();
 
 export const batchRouter = router({
   create: authedProcedure
@@ -41,4 +45,18 @@ export const batchRouter = router({
     .input(ListBatchesInputSchema)
     .output(ListBatchesResultSchema)
     .query(({ ctx, input }) => listBatches(ctx.deps, ctx.environment, input)),
+
+  /** Live progress of one batch (SSE): a snapshot, then every change until it is final. Secret key or a token that can read the batch. */
+  watch: readerProcedure
+    .input(z.object({ batchId: z.string().min(1), lastEventId }))
+    .subscription(async function* ({ ctx, input, signal }) {
+      yield* await watchBatch(ctx.deps, ctx.caller, input, signal ?? new AbortController().signal);
+    }),
+
+  /** Every batch event of the environment (SSE). Secret key only. */
+  watchAll: authedProcedure
+    .input(z.object({ lastEventId }).optional())
+    .subscription(async function* ({ ctx, input, signal }) {
+      yield* watchAllBatches(ctx.deps, ctx.caller, input ?? {}, signal ?? new AbortController().signal);
+    }),
 });

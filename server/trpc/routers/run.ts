@@ -1,7 +1,11 @@
 import { z } from "zod";
 import { ListRunsInputSchema, ListRunsResultSchema, RunSchema } from "../../../shared/schemas.js";
 import { getRun, listRuns } from "../../runs/queries.js";
-import { authedProcedure, router } from "../init.js";
+import { watchAllRuns, watchRun } from "../../events/subscriptions.js";
+import { authedProcedure, readerProcedure, router } from "../init.js";
+
+/** Resume point: tRPC fills it from Last-Event-ID when EventSource reconnects; clients may also pass it. */
+const lastEventId = z.string().max(64).nullish();
 
 export const runRouter = router({
   get: authedProcedure
@@ -13,4 +17,22 @@ export const runRouter = router({
     .input(ListRunsInputSchema)
     .output(ListRunsResultSchema)
     .query(({ ctx, input }) => listRuns(ctx.deps, ctx.environment, input)),
+
+  /** Live state of one run (SSE): a snapshot, then every change until it is final. Secret key or a token that can read the run. */
+  watch: readerProcedure
+    .input(z.object({ runId: z.string().min(1), lastEventId }))
+    .subscription(async function* ({ ctx, input, signal }) {
+      yield* await watchRun(ctx.deps, ctx.caller, input, signal ?? new AbortController().signal);
+    }),
+
+  /** Every per-run event of the environment (SSE), optionally filtered by task, tag or batch. Secret key only. */
+  watchAll: authedProcedure
+    .input(
+      z
+        .object({ taskIdentifier: z.string().min(1).optional(), tag: z.string().min(1).optional(), batchId: z.string().min(1).optional(), lastEventId })
+        .optional(),
+    )
+    .subscription(async function* ({ ctx, input, signal }) {
+      yield* watchAllRuns(ctx.deps, ctx.caller, input ?? {}, signal ?? new AbortController().signal);
+    }),
 });
