@@ -1,4 +1,5 @@
 import type { BackgroundTask } from "./background.js";
+import { pruneEventsTask } from "./events/retention.js";
 
 /** Every periodic task the server runs. Each area adds its own here. */
-export const BACKGROUND_TASKS: BackgroundTask[] = [];
+export const BACKGROUND_TASKS: BackgroundTask[] = [pruneEventsTask];
