@@ -58,7 +58,9 @@ export async function runFanoutBench(opts: FanoutOptions = {}): Promise<FanoutRe
               if (++started === subscribers) allStarted();
               return;
             }
-            if (data.kind === "event" && data.event.type === "run.status") latencies.push(Date.now() - data.event.createdAt.getTime());
+            if (data.kind !== "events") return;
+            const now = Date.now();
+            for (const e of data.events) if (e.type === "run.status") latencies.push(now - e.createdAt.getTime());
           },
           onComplete: () => {
             if (++finished === subscribers) allDone();
@@ -70,7 +72,9 @@ export async function runFanoutBench(opts: FanoutOptions = {}): Promise<FanoutRe
         },
       );
     });
+    const t0 = Date.now();
     await ready;
+    if (process.env.FANOUT_DEBUG) console.log(`${subscribers} subscribed in ${Date.now() - t0} ms`);
     for (const runId of runs) {
       await setRunStatus(salvo.deps, salvo.env.environmentId, [runId], "COMPLETED");
       await new Promise((r) => setTimeout(r, intervalMs));

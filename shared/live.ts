@@ -3,7 +3,10 @@ import type { BatchStatus, RunStatus } from "./schemas.js";
 /**
  * What live-status subscriptions yield (`batch.watch`, `run.watch`, `batch.watchAll`,
  * `run.watchAll`). Each message is sent as `tracked(id, message)`: the id is an opaque event
- * position (`"<tx>:<seq>"`); pass the last one you saw as `lastEventId` to resume right after it.
+ * position (`"<tx>:<seq>"`), that of the message's last event; pass the last one you saw as
+ * `lastEventId` to resume right after it. Events that became readable together (one transaction,
+ * one wake-up) travel in one message, in order, at most a few hundred at a time: a 1,000-run
+ * batch created in two chunks is two messages, not a thousand.
  */
 
 /** One row of the event outbox. `type` is open-ended: `batch.status`, `run.created`, `runs.created`, `run.status`... */
@@ -58,14 +61,28 @@ export interface RunState {
   updatedAt: Date;
 }
 
-/** `batch.watch`: a snapshot first (unless resuming), then one message per event of the batch. */
+/** `batch.watch`: a snapshot first (unless resuming), then the batch's events with its progress after them. */
 export type BatchWatchMessage =
   | { kind: "snapshot"; batch: BatchProgress }
-  | { kind: "event"; event: LiveEvent; batch: BatchProgress };
+  | { kind: "events"; events: LiveEvent[]; batch: BatchProgress };
 
-/** `run.watch` and `run.watchAll`. `run` is absent only if the run no longer exists. */
+/** `run.watch`: a snapshot first (unless resuming), then the run's events with its state after them. */
 export type RunWatchMessage =
   | { kind: "snapshot"; run: RunState }
-  | { kind: "event"; event: LiveEvent; run?: RunState };
+  | { kind: "events"; events: LiveEvent[]; run?: RunState };
+
+/** `batch.watchAll`: events of the environment's batches, with each batch's progress after them. */
+export interface AllBatchesMessage {
+  kind: "events";
+  events: LiveEvent[];
+  batches: Record<string, BatchProgress>;
+}
+
+/** `run.watchAll`: events of the environment's runs, with each run's state after them. */
+export interface AllRunsMessage {
+  kind: "events";
+  events: LiveEvent[];
+  runs: Record<string, RunState>;
+}
 
 export const FINAL_BATCH_STATUSES: readonly BatchStatus[] = ["COMPLETED", "ABORTED"];

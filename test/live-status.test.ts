@@ -32,7 +32,7 @@ async function collect<M>(iterator: AsyncGenerator<Watched<M>>, until?: (m: Watc
 }
 
 const eventsOf = (messages: Watched<BatchWatchMessage>[]) =>
-  messages.flatMap((m) => (m.message.kind === "event" ? [m.message.event] : []));
+  messages.flatMap((m) => (m.message.kind === "events" ? m.message.events : []));
 
 describe("batch.watch", () => {
   it("sends the current state, then every change in order, and ends when the batch is final", async () => {
@@ -53,8 +53,9 @@ describe("batch.watch", () => {
     expect(events.at(-1)).toMatchObject({ type: "batch.status", data: { status: "COMPLETED" } });
     const last = messages.at(-1)!.message;
     expect(last.batch).toMatchObject({ status: "COMPLETED", final: true, runs: { total: 3, finished: 3, failed: 0 } });
-    // Ids strictly increase in the order sent.
-    const ids = messages.map((m) => m.id.split(":").map(BigInt));
+    // Ids strictly increase in the order sent; a message carries its last event's id.
+    for (const m of messages.slice(1)) expect(m.id).toBe(eventsOf([m]).at(-1)!.id);
+    const ids = events.map((e) => e.id.split(":").map(BigInt));
     for (let i = 1; i < ids.length; i++) expect(ids[i]![0]! > ids[i - 1]![0]! || (ids[i]![0] === ids[i - 1]![0] && ids[i]![1]! > ids[i - 1]![1]!)).toBe(true);
   });
 
@@ -62,12 +63,13 @@ describe("batch.watch", () => {
     const { id, runs } = await makeBatch(4);
     await setRunStatus(salvo.deps, salvo.env.environmentId, runs.slice(0, 2), "COMPLETED");
     // A first subscriber reads from the snapshot, then stops after the first run event.
-    const first = await collect(watchBatch(client, id, { lastEventId: "0:0" }), (m) => m.message.kind === "event" && m.message.event.type === "run.status");
+    const first = await collect(watchBatch(client, id, { lastEventId: "0:0" }), (m) => m.message.kind === "events" && m.message.events.some((e) => e.type === "run.status"));
     const resumeAt = first.at(-1)!.id;
     await setRunStatus(salvo.deps, salvo.env.environmentId, runs.slice(2), "FAILED");
     const rest = await collect(watchBatch(client, id, { lastEventId: resumeAt }));
     const all = await collect(watchBatch(client, id, { lastEventId: "0:0" }));
-    expect([...first, ...rest].map((m) => m.id)).toEqual(all.map((m) => m.id));
+    expect(eventsOf([...first, ...rest]).map((e) => e.id)).toEqual(eventsOf(all).map((e) => e.id));
+    expect(rest[0]!.message.kind).toBe("events");
     expect(all.at(-1)!.message.batch).toMatchObject({ status: "COMPLETED", runs: { finished: 4, failed: 2 } });
   });
 

@@ -1,5 +1,7 @@
 import { TRPCError } from "@trpc/server";
 import {
+  type AllBatchesMessage,
+  type AllRunsMessage,
   type BatchWatchMessage,
   FINAL_BATCH_STATUSES,
   FINAL_RUN_STATUSES,
@@ -59,7 +61,7 @@ export async function watchBatch(
       scope: { environmentId, batchId: input.batchId },
       needs: { batches: true, runs: false },
       match: (item) => item.batchId === input.batchId && item.batch !== undefined,
-      message: (item) => ({ kind: "event", event: liveEvent(item), batch: item.batch! }),
+      message: (items) => ({ kind: "events", events: items.map(liveEvent), batch: items.at(-1)!.batch! }),
       isLast: endsBatch,
       snapshot: async () => {
         const batch = await progress();
@@ -87,7 +89,10 @@ export async function watchRun(deps: Deps, caller: Caller, input: { runId: strin
       scope: { environmentId, runId: input.runId },
       needs: { batches: false, runs: true },
       match: (item) => item.runId === input.runId,
-      message: (item) => ({ kind: "event", event: liveEvent(item), ...(item.run ? { run: item.run } : {}) }),
+      message: (items) => {
+        const run = items.at(-1)!.run;
+        return { kind: "events", events: items.map(liveEvent), ...(run ? { run } : {}) };
+      },
       isLast: endsRun,
       snapshot: async () => {
         const now = await state();
@@ -103,13 +108,17 @@ export async function watchRun(deps: Deps, caller: Caller, input: { runId: strin
 /** Every batch event of the environment, with the batch's progress after it. Never ends by itself. */
 export function watchAllBatches(deps: Deps, caller: Caller, input: { lastEventId?: string | null }, signal: AbortSignal) {
   const after = resumeFrom(input.lastEventId);
-  return watchEvents<BatchWatchMessage & { kind: "event" }>(
+  return watchEvents<AllBatchesMessage>(
     deps,
     {
       scope: { environmentId: caller.environment.id },
       needs: { batches: true, runs: false },
       match: (item) => item.batchId !== null && item.batch !== undefined,
-      message: (item) => ({ kind: "event", event: liveEvent(item), batch: item.batch! }),
+      message: (items) => ({
+        kind: "events",
+        events: items.map(liveEvent),
+        batches: Object.fromEntries(items.map((i) => [i.batchId!, i.batch!])),
+      }),
       isLast: () => false,
     },
     after,
@@ -137,13 +146,17 @@ export function watchAllRuns(
     if (input.tag !== undefined && !(item.run?.tags ?? []).includes(input.tag)) return false;
     return true;
   };
-  return watchEvents<RunWatchMessage & { kind: "event" }>(
+  return watchEvents<AllRunsMessage>(
     deps,
     {
       scope: { environmentId: caller.environment.id, ...(input.batchId !== undefined ? { batchId: input.batchId } : {}) },
       needs: { batches: false, runs: true },
       match: matches,
-      message: (item) => ({ kind: "event", event: liveEvent(item), ...(item.run ? { run: item.run } : {}) }),
+      message: (items) => ({
+        kind: "events",
+        events: items.map(liveEvent),
+        runs: Object.fromEntries(items.flatMap((i) => (i.run ? [[i.run.id, i.run]] : []))),
+      }),
       isLast: () => false,
     },
     after,

@@ -11,7 +11,8 @@ export interface WatchSpec<M> {
   needs: Needs;
   /** Whether an event of the environment belongs to this subscription (the scope, plus filters). */
   match(item: LiveItem): boolean;
-  message(item: LiveItem): M;
+  /** One message for events that became readable together (in order, never empty). */
+  message(items: LiveItem[]): M;
   /** The subscription ends after yielding this event (e.g. the batch became final). */
   isLast(item: LiveItem): boolean;
   /** Current state, sent first to a subscriber that is not resuming. */
@@ -21,6 +22,8 @@ export interface WatchSpec<M> {
 /** A slow subscriber gets at most this many buffered events; past it, it re-reads from Postgres. */
 const INBOX_LIMIT = 20_000;
 const BACKLOG_PAGE = 1000;
+/** Most events in one message. */
+const GROUP = 250;
 
 /** Buffers what the feed delivers for one subscriber until its generator takes it. */
 class Inbox implements FeedListener {
@@ -100,11 +103,9 @@ export async function* watchEvents<M>(
       for (let more = true; more && !signal.aborted; ) {
         const page = await readEvents(deps.db, spec.scope, cursor, BACKLOG_PAGE);
         const items = page.events.length > 0 ? await enrich(deps.db, environmentId, page.events, spec.needs) : [];
-        for (const item of items) {
-          cursor = item.position;
-          if (!spec.match(item)) continue;
-          yield tracked(item.id, spec.message(item));
-          if (spec.isLast(item)) return;
+        for (const group of groups(items.filter(spec.match), spec.isLast)) {
+          yield tracked(group.at(-1)!.id, spec.message(group));
+          if (spec.isLast(group.at(-1)!)) return;
         }
         cursor = page.next;
         more = page.more;
@@ -123,15 +124,30 @@ export async function* watchEvents<M>(
           inbox.overflowed = false;
           break;
         }
-        for (const item of inbox.take()) {
-          if (comparePositions(item.position, cursor) <= 0) continue;
-          cursor = item.position;
-          yield tracked(item.id, spec.message(item));
-          if (spec.isLast(item)) return;
+        const fresh = inbox.take().filter((item) => comparePositions(item.position, cursor) > 0);
+        if (fresh.length === 0) continue;
+        cursor = fresh.at(-1)!.position;
+        for (const group of groups(fresh, spec.isLast)) {
+          yield tracked(group.at(-1)!.id, spec.message(group));
+          if (spec.isLast(group.at(-1)!)) return;
         }
       }
     }
   } finally {
     leave();
   }
+}
+
+/** Consecutive runs of at most GROUP items; a group ends at a last event (nothing after it is sent). */
+function* groups(items: LiveItem[], isLast: (item: LiveItem) => boolean): Generator<LiveItem[]> {
+  let group: LiveItem[] = [];
+  for (const item of items) {
+    group.push(item);
+    if (isLast(item)) break;
+    if (group.length === GROUP) {
+      yield group;
+      group = [];
+    }
+  }
+  if (group.length > 0) yield group;
 }
