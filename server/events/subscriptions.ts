@@ -26,14 +26,23 @@ function resumeFrom(lastEventId: string | null | undefined): Position | undefine
   return position;
 }
 
-const liveEvent = (item: LiveItem): LiveEvent => ({
-  id: item.id,
-  type: item.type,
-  ...(item.batchId !== null ? { batchId: item.batchId } : {}),
-  ...(item.runId !== null ? { runId: item.runId } : {}),
-  data: item.data,
-  createdAt: item.createdAt,
-});
+/** The feed hands the same item to every local subscriber: build its public form once. */
+const publicForms = new WeakMap<LiveItem, LiveEvent>();
+function liveEvent(item: LiveItem): LiveEvent {
+  let event = publicForms.get(item);
+  if (!event) {
+    event = {
+      id: item.id,
+      type: item.type,
+      ...(item.batchId !== null ? { batchId: item.batchId } : {}),
+      ...(item.runId !== null ? { runId: item.runId } : {}),
+      data: item.data,
+      createdAt: item.createdAt,
+    };
+    publicForms.set(item, event);
+  }
+  return event;
+}
 
 const endsBatch = (item: LiveItem) =>
   item.type === "batch.status" && FINAL_BATCH_STATUSES.includes(item.data.status as BatchStatus);
