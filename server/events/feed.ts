@@ -25,6 +25,10 @@ const SUBSCRIBE_TIMEOUT_MS = 1000;
 class EnvironmentFeed {
   readonly listeners = new Set<FeedListener>();
   #head: Position = START;
+  /** Every event up to here has been read (and handed to the listeners there were then). */
+  get head(): Position {
+    return this.#head;
+  }
   #reading = false;
   #again = false;
   #closed = false;
@@ -133,8 +137,11 @@ class EventFeeds {
   readonly #feeds = new Map<string, { feed: EnvironmentFeed; ready: Promise<void> }>();
   constructor(private readonly deps: Deps) {}
 
-  /** Resolves once the listener is receiving: every event committed from then on reaches it. Returns `leave`. */
-  async join(environmentId: string, listener: FeedListener): Promise<() => void> {
+  /**
+   * Resolves once the listener is receiving: every event after the returned `head` reaches it,
+   * and state read after this resolves includes every event up to `head`.
+   */
+  async join(environmentId: string, listener: FeedListener): Promise<{ head: Position; leave: () => void }> {
     let entry = this.#feeds.get(environmentId);
     if (!entry) {
       const feed = new EnvironmentFeed(this.deps, environmentId);
@@ -156,7 +163,7 @@ class EventFeeds {
       leave();
       throw err;
     }
-    return leave;
+    return { head: feed.head, leave };
   }
 }
 

@@ -62,7 +62,13 @@ export async function watchBatch(
   const environmentId = caller.environment.id;
   const after = resumeFrom(input.lastEventId);
   const progress = async () => (await readBatchProgress(deps.db, environmentId, [input.batchId])).get(input.batchId);
-  if (!(await progress())) throw notFound(`Batch ${input.batchId} not found`);
+  const exists = await deps.db
+    .selectFrom("batches")
+    .select("id")
+    .where("id", "=", input.batchId)
+    .where("environment_id", "=", environmentId)
+    .executeTakeFirst();
+  if (!exists) throw notFound(`Batch ${input.batchId} not found`);
   if (!canRead(caller, { kind: "batch", batchId: input.batchId })) throw forbidden(`batch ${input.batchId}`);
   return watchEvents<BatchWatchMessage>(
     deps,

@@ -3,7 +3,7 @@ import type { Deps } from "../deps.js";
 import { type LiveItem, type Needs, enrich } from "./enrich.js";
 import { eventFeeds, type FeedListener } from "./feed.js";
 import { type Position, comparePositions, encodePosition } from "./position.js";
-import { type EventScope, currentHorizon, readEvents } from "./read.js";
+import { type EventScope, readEvents } from "./read.js";
 
 /** What one kind of subscription reads, and how it turns events into messages. */
 export interface WatchSpec<M> {
@@ -80,13 +80,15 @@ export async function* watchEvents<M>(
 ): AsyncGenerator<TrackedEnvelope<M>, void, unknown> {
   const { environmentId } = spec.scope;
   const inbox = new Inbox(spec.needs, spec.match);
-  const leave = await eventFeeds(deps).join(environmentId, inbox);
+  const { head, leave } = await eventFeeds(deps).join(environmentId, inbox);
   try {
     let cursor: Position;
     let finalAtStart = false;
+    // A fresh subscriber starts at the feed's head: the state read now includes every event up to
+    // it, and the feed hands over every event after it, so there is no backlog to read.
+    let catchUp = after !== undefined;
     if (after === undefined) {
-      // The horizon is taken before the state is read, so the state includes every event before it.
-      cursor = await currentHorizon(deps.db);
+      cursor = head;
       if (spec.snapshot) {
         const first = await spec.snapshot();
         yield tracked(encodePosition(cursor), first.message);
@@ -98,21 +100,24 @@ export async function* watchEvents<M>(
     }
 
     for (;;) {
-      // Catch up from Postgres.
-      let pending = false;
-      for (let more = true; more && !signal.aborted; ) {
-        const page = await readEvents(deps.db, spec.scope, cursor, BACKLOG_PAGE);
-        const items = page.events.length > 0 ? await enrich(deps.db, environmentId, page.events, spec.needs) : [];
-        for (const group of groups(items.filter(spec.match), spec.isLast)) {
-          yield tracked(group.at(-1)!.id, spec.message(group));
-          if (spec.isLast(group.at(-1)!)) return;
+      if (catchUp) {
+        // Catch up from Postgres.
+        let pending = false;
+        for (let more = true; more && !signal.aborted; ) {
+          const page = await readEvents(deps.db, spec.scope, cursor, BACKLOG_PAGE);
+          const items = page.events.length > 0 ? await enrich(deps.db, environmentId, page.events, spec.needs) : [];
+          for (const group of groups(items.filter(spec.match), spec.isLast)) {
+            yield tracked(group.at(-1)!.id, spec.message(group));
+            if (spec.isLast(group.at(-1)!)) return;
+          }
+          cursor = page.next;
+          more = page.more;
+          pending = page.pending;
         }
-        cursor = page.next;
-        more = page.more;
-        pending = page.pending;
+        // Resuming a subscription that had already ended, with nothing left to send.
+        if (finalAtStart && !pending) return;
       }
-      // Resuming a subscription that had already ended, with nothing left to send.
-      if (finalAtStart && !pending) return;
+      catchUp = true;
 
       // Follow the live feed.
       for (;;) {
