@@ -33,6 +33,7 @@ class EnvironmentFeed {
   #again = false;
   #closed = false;
   #busOk = false;
+  #subscribing = false;
   #unsubscribe: (() => Promise<void>) | undefined;
   #poll: NodeJS.Timeout | undefined;
   #retry: NodeJS.Timeout | undefined;
@@ -48,16 +49,19 @@ class EnvironmentFeed {
     await this.#subscribe();
     this.#head = await currentHorizon(this.deps.db);
     this.#poll = setInterval(() => {
-      if (!this.#busOk) void this.#subscribe();
+      if (!this.#busOk && !this.#subscribing) void this.#subscribe();
       this.wake();
     }, this.deps.config.events.pollMs);
     this.#poll.unref();
   }
 
+  /** One attempt at a time; until one succeeds, the poll is what keeps subscribers current. */
   async #subscribe(): Promise<void> {
+    this.#subscribing = true;
     const subscribing = this.deps.bus.subscribe(eventsChannel(this.environmentId), () => this.wake());
     subscribing.then(
       (unsubscribe) => {
+        this.#subscribing = false;
         if (this.#closed) void unsubscribe().catch(() => {});
         else {
           this.#unsubscribe = unsubscribe;
@@ -65,6 +69,7 @@ class EnvironmentFeed {
         }
       },
       () => {
+        this.#subscribing = false;
         this.#busOk = false;
       },
     );
