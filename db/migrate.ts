@@ -6,6 +6,7 @@ import * as packets from "./migrations/0005_packets.js";
 import * as limits from "./migrations/0004_limits.js";
 import * as bench from "./migrations/0006_bench.js";
 import * as execution from "./migrations/0008_execution.js";
+import * as events from "./migrations/0003_events.js";
 
 /**
  * Migrations are listed here (not read from disk) so they ship inside any bundle of the server.
@@ -18,6 +19,7 @@ const MIGRATIONS: Record<string, Migration> = {
   "0004_limits": limits,
   "0006_bench": bench,
   "0008_execution": execution,
+  "0003_events": events,
 };
 
 class StaticMigrationProvider implements MigrationProvider {

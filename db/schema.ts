@@ -131,6 +131,8 @@ export interface EventsTable {
   type: string;
   data: Json;
   created_at: Generated<Date>;
+  /** The writing transaction's id (xid8, as text): with `id`, the order subscriptions read in. */
+  tx_id: Generated<string>;
 }
 
 /** An offloaded payload, uploaded through a signed URL (db/migrations/0005_packets.ts). */

@@ -1,6 +1,7 @@
 import type { BackgroundTask } from "./background.js";
-import { EXECUTION_TASKS } from "./queue/sweeps.js";
+import { pruneEventsTask } from "./events/retention.js";
 import { expireUnsealedBatches } from "./limits/seal-timeout.js";
+import { EXECUTION_TASKS } from "./queue/sweeps.js";
 
 /** Every periodic task the server runs. Each area adds its own here. */
-export const BACKGROUND_TASKS: BackgroundTask[] = [...EXECUTION_TASKS, expireUnsealedBatches];
+export const BACKGROUND_TASKS: BackgroundTask[] = [...EXECUTION_TASKS, expireUnsealedBatches, pruneEventsTask];

@@ -44,6 +44,8 @@ const ConfigSchema = z.object({
     .int("SALVO_MAX_QUEUED_RUNS must be a whole number")
     .min(1, "SALVO_MAX_QUEUED_RUNS must be at least 1")
     .optional(),
+  SALVO_EVENT_RETENTION_HOURS: intFrom("SALVO_EVENT_RETENTION_HOURS", 72),
+  SALVO_EVENT_POLL_MS: intFrom("SALVO_EVENT_POLL_MS", 2000, 50),
   SALVO_LOG_LEVEL: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).default("info"),
 });
 
@@ -96,6 +98,12 @@ export interface Config {
     /** Longest a `worker.dequeue` call waits for work before answering empty. */
     dequeueMaxWaitMs: number;
   };
+  events: {
+    /** Events older than this are pruned; a subscriber resuming from before it misses them. */
+    retentionHours: number;
+    /** Subscriptions re-read this often when no wake-up came (lost wake-ups, Redis down). */
+    pollMs: number;
+  };
   logLevel: string;
 }
 
@@ -145,6 +153,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       sweepIntervalMs: c.SALVO_SWEEP_INTERVAL_MS,
       dequeueMaxWaitMs: c.SALVO_DEQUEUE_MAX_WAIT_MS,
     },
+    events: { retentionHours: c.SALVO_EVENT_RETENTION_HOURS, pollMs: c.SALVO_EVENT_POLL_MS },
     logLevel: c.SALVO_LOG_LEVEL,
   };
 }

@@ -3,3 +3,4 @@ export * from "./durations.js";
 export * from "./options.js";
 export * from "./schemas.js";
 export * from "./worker.js";
+export * from "./live.js";

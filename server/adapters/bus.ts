@@ -56,7 +56,18 @@ export class RedisBus implements Bus {
     const unsubscribeLocal = await this.#local.subscribe(channel, listener);
     const count = (this.#counts.get(channel) ?? 0) + 1;
     this.#counts.set(channel, count);
-    if (count === 1) await this.#sub.subscribe(channel);
+    if (count === 1) {
+      try {
+        await this.#sub.subscribe(channel);
+      } catch (err) {
+        // Redis unreachable: undo, so a later attempt subscribes for real instead of counting on this one.
+        await unsubscribeLocal();
+        const left = (this.#counts.get(channel) ?? 1) - 1;
+        if (left > 0) this.#counts.set(channel, left);
+        else this.#counts.delete(channel);
+        throw err;
+      }
+    }
     return async () => {
       await unsubscribeLocal();
       const left = (this.#counts.get(channel) ?? 1) - 1;

@@ -2,7 +2,7 @@ import type { AppendItemsResult, IndexedItem } from "../../shared/schemas.js";
 import type { AuthenticatedEnvironment } from "../auth/authenticate.js";
 import type { Deps } from "../deps.js";
 import { badItem, notFound, unprocessable } from "../errors.js";
-import { wakeWorkers } from "../queue/wake.js";
+import { notifyEvents } from "../events/notify.js";
 import { finishProcessing } from "./finalize.js";
 import { ingestItems } from "./ingest.js";
 
@@ -15,7 +15,7 @@ export async function appendItems(
   environment: AuthenticatedEnvironment,
   input: { batchId: string; items: IndexedItem[] },
 ): Promise<AppendItemsResult> {
-  const result = await db.transaction().execute(async (trx) => {
+  const result = await db.transaction().execute(async (trx): Promise<AppendItemsResult> => {
     // The row lock serializes concurrent streams of one batch: no double seal, no lost count.
     const batch = await trx
       .selectFrom("batches")
@@ -53,6 +53,6 @@ export async function appendItems(
       expectedCount: batch.run_count,
     };
   });
-  if (result.itemsAccepted > 0) wakeWorkers(bus, environment.id);
+  notifyEvents(bus, environment.id);
   return result;
 }

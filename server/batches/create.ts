@@ -6,6 +6,7 @@ import type { AuthenticatedEnvironment } from "../auth/authenticate.js";
 import type { Deps } from "../deps.js";
 import { badRequest } from "../errors.js";
 import { appendEvents } from "../events/outbox.js";
+import { notifyEvents } from "../events/notify.js";
 import { isUniqueViolation } from "../../db/errors.js";
 import { parkParent } from "../runs/resume.js";
 import { chargeBatchItems } from "../limits/batch-rate-limit.js";
@@ -86,6 +87,7 @@ export async function createBatch(
       }
       return row;
     });
+    notifyEvents(deps.bus, environment.id);
     return answer(batch, false);
   } catch (err) {
     // Two identical requests raced and the other one committed first: answer as it would have.

@@ -6,8 +6,8 @@ import type { AuthenticatedEnvironment } from "../auth/authenticate.js";
 import type { Deps } from "../deps.js";
 import { badRequest } from "../errors.js";
 import { appendEvents } from "../events/outbox.js";
-import { wakeWorkers } from "../queue/wake.js";
 import { parkParent } from "../runs/resume.js";
+import { notifyEvents } from "../events/notify.js";
 import { finishProcessing } from "./finalize.js";
 import { ingestItems } from "./ingest.js";
 import { chargeBatchItems } from "../limits/batch-rate-limit.js";
@@ -93,7 +93,7 @@ export async function triggerBatch(
       await finishProcessing(trx, { ...batch, enqueued_count: count }, now);
       return { batchId: batch.id, runs: runIds, isCached: false };
     });
-    wakeWorkers(bus, environment.id);
+    notifyEvents(bus, environment.id);
     return result;
   } catch (err) {
     if (isUniqueViolation(err)) {

@@ -62,7 +62,12 @@ export function buildApp(deps: Deps): FastifyInstance {
     prefix: "/trpc",
     trpcOptions: {
       router: appRouter,
-      createContext: ({ req }): Context => ({ deps, authorization: req.headers.authorization }),
+      // EventSource cannot send headers from a browser: subscriptions may carry the key or token in
+      // tRPC's connectionParams instead (`{ authorization: "Bearer …" }` or `{ token: "…" }`).
+      createContext: ({ req, info }): Context => ({
+        deps,
+        authorization: req.headers.authorization ?? authorizationFromParams(info.connectionParams),
+      }),
       onError: ({ error, path }) => {
         if (error.code === "INTERNAL_SERVER_ERROR") app.log.error({ err: error, path }, "tRPC procedure failed");
       },
@@ -73,4 +78,11 @@ export function buildApp(deps: Deps): FastifyInstance {
   registerCors(app);
   registerRestRoutes(app, deps);
   return app;
+}
+
+function authorizationFromParams(params: Record<string, string | undefined> | null): string | undefined {
+  if (!params) return undefined;
+  if (typeof params.authorization === "string") return params.authorization;
+  if (typeof params.token === "string") return `Bearer ${params.token}`;
+  return undefined;
 }

@@ -61,7 +61,8 @@ export async function abortUnsealedBatches(deps: Pick<Deps, "db" | "config" | "b
         resumed.push(b.environment_id);
       }
     }
-    return { aborted: rows.length, resumedEnvironments: resumed };
+    // Every aborted batch wrote an event (and some resumed parents): wake each environment once.
+    return { aborted: rows.length, resumedEnvironments: [...resumed, ...rows.map((b) => b.environment_id)] };
   });
   for (const env of new Set(resumedEnvironments)) wakeWorkers(deps.bus, env);
   return aborted;

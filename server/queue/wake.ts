@@ -1,12 +1,14 @@
 import type { Bus } from "../adapters/bus.js";
-
-/** The channel on which an environment's idle workers wait for runs. */
-export const workChannel = (environmentId: string) => `salvo:work:${environmentId}`;
+import { eventsChannel, notifyEvents } from "../events/notify.js";
 
 /**
- * Tells waiting workers that runs became available. Call after the commit that queued them.
- * Best effort: a worker that misses it finds the runs at the end of its bounded wait.
+ * Idle workers wait on the same wake-up as subscribers: every change that can make a run
+ * claimable (runs queued, a slot freed, a parent resumed, a queue resumed) writes events, and the
+ * commit that wrote them calls `notifyEvents`. One channel, one call after each commit.
  */
+export const workChannel = eventsChannel;
+
+/** For changes that write no event but may make runs claimable (a queue's limit raised). */
 export function wakeWorkers(bus: Bus, environmentId: string): void {
-  bus.publish(workChannel(environmentId), "1").catch(() => {});
+  notifyEvents(bus, environmentId);
 }

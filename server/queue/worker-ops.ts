@@ -80,6 +80,8 @@ export async function dequeue(
           now: new Date(),
         }),
       );
+      // The claim wrote EXECUTING events: tell subscribers (and, harmlessly, idle workers).
+      if (claimed.length > 0) wakeWorkers(bus, env.id);
       const left = deadline - Date.now();
       if (claimed.length > 0 || left <= 0 || signal?.aborted) {
         return Promise.all(claimed.map((row) => present(db, row, config.execution.defaultMaxAttempts)));

@@ -22,7 +22,7 @@ export async function cancelRun(deps: Deps, env: AuthenticatedEnvironment, runId
     const { resumedParents } = await recordTransitions(trx, rows, new Date());
     return { canceled: true, resumed: resumedParents };
   });
-  if (result.resumed > 0) wakeWorkers(deps.bus, env.id);
+  if (result.canceled) wakeWorkers(deps.bus, env.id);
   return { id: runId, canceled: result.canceled };
 }
 
@@ -41,7 +41,7 @@ export async function cancelBatch(deps: Deps, env: AuthenticatedEnvironment, bat
     const { resumedParents } = await recordTransitions(trx, rows, new Date());
     return { canceled: rows.length, resumed: resumedParents };
   });
-  if (result.resumed > 0) wakeWorkers(deps.bus, env.id);
+  if (result.canceled > 0) wakeWorkers(deps.bus, env.id);
   return { id: batchId, canceledRuns: result.canceled };
 }
 

@@ -1,7 +1,7 @@
 import type { TaskItem, TriggerTaskResult } from "../../shared/schemas.js";
 import type { AuthenticatedEnvironment } from "../auth/authenticate.js";
 import type { Deps } from "../deps.js";
-import { wakeWorkers } from "../queue/wake.js";
+import { notifyEvents } from "../events/notify.js";
 import { createRuns } from "./create.js";
 import { assertStoredPacketsExist } from "./packets.js";
 import { prepareRun } from "./prepare.js";
@@ -33,6 +33,6 @@ export async function triggerTask(
     const [outcome] = await createRuns(trx, [prepared]);
     return { id: outcome!.runId, isCached: outcome!.isCached };
   });
-  if (!result.isCached) wakeWorkers(bus, environment.id);
+  notifyEvents(bus, environment.id);
   return result;
 }

@@ -18,6 +18,10 @@ import { cancelBatch } from "../../runs/cancel.js";
 import { triggerBatch } from "../../batches/trigger.js";
 import { assertCanRead } from "../../auth/scopes.js";
 import { authedProcedure, readerProcedure, router } from "../init.js";
+import { watchAllBatches, watchBatch } from "../../events/subscriptions.js";
+
+/** Resume point: tRPC fills it from Last-Event-ID when EventSource reconnects; clients may also pass it. */
+const lastEventId = z.string().max(64).nullish();
 
 export const batchRouter = router({
   create: authedProcedure
@@ -57,4 +61,18 @@ export const batchRouter = router({
   cancel: authedProcedure
     .input(z.object({ batchId: z.string().min(1) }))
     .mutation(({ ctx, input }) => cancelBatch(ctx.deps, ctx.environment, input.batchId)),
+
+  /** Live progress of one batch (SSE): a snapshot, then every change until it is final. Secret key or a token that can read the batch. */
+  watch: readerProcedure
+    .input(z.object({ batchId: z.string().min(1), lastEventId }))
+    .subscription(async function* ({ ctx, input, signal }) {
+      yield* await watchBatch(ctx.deps, ctx.caller, input, signal ?? new AbortController().signal);
+    }),
+
+  /** Every batch event of the environment (SSE). Secret key only. */
+  watchAll: authedProcedure
+    .input(z.object({ lastEventId }).optional())
+    .subscription(async function* ({ ctx, input, signal }) {
+      yield* watchAllBatches(ctx.deps, ctx.caller, input ?? {}, signal ?? new AbortController().signal);
+    }),
 });

@@ -4,6 +4,10 @@ import { cancelRun } from "../../runs/cancel.js";
 import { getRun, listRuns } from "../../runs/queries.js";
 import { assertCanRead } from "../../auth/scopes.js";
 import { authedProcedure, readerProcedure, router } from "../init.js";
+import { watchAllRuns, watchRun } from "../../events/subscriptions.js";
+
+/** Resume point: tRPC fills it from Last-Event-ID when EventSource reconnects; clients may also pass it. */
+const lastEventId = z.string().max(64).nullish();
 
 export const runRouter = router({
   // Public access tokens may read a run their scopes cover (its id, task, a tag, or its batch).
@@ -24,4 +28,22 @@ export const runRouter = router({
   cancel: authedProcedure
     .input(z.object({ runId: z.string().min(1) }))
     .mutation(({ ctx, input }) => cancelRun(ctx.deps, ctx.environment, input.runId)),
+
+  /** Live state of one run (SSE): a snapshot, then every change until it is final. Secret key or a token that can read the run. */
+  watch: readerProcedure
+    .input(z.object({ runId: z.string().min(1), lastEventId }))
+    .subscription(async function* ({ ctx, input, signal }) {
+      yield* await watchRun(ctx.deps, ctx.caller, input, signal ?? new AbortController().signal);
+    }),
+
+  /** Every per-run event of the environment (SSE), optionally filtered by task, tag or batch. Secret key only. */
+  watchAll: authedProcedure
+    .input(
+      z
+        .object({ taskIdentifier: z.string().min(1).optional(), tag: z.string().min(1).optional(), batchId: z.string().min(1).optional(), lastEventId })
+        .optional(),
+    )
+    .subscription(async function* ({ ctx, input, signal }) {
+      yield* watchAllRuns(ctx.deps, ctx.caller, input ?? {}, signal ?? new AbortController().signal);
+    }),
 });
