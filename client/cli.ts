@@ -27,6 +27,9 @@ const USAGE = `usage: salvo <command>
   key create --env <envId>   add a secret key to an environment; prints it (shown only once)
   key list                   every key: id, environment, prefix, revoked or not
   key revoke <keyId>         revoke a key: requests with it get 401 from then on
+  batch watch <batchId>      live progress bar of a batch until it is final (SALVO_URL, SALVO_API_KEY)
+  batch trigger <task> --file items.ndjson
+                             stream a file of items through the two-phase API with a progress bar
 
 Database: DATABASE_URL, else embedded PGlite in SALVO_DATA_DIR (default ./.salvo).
 PGlite's directory cannot be opened while a server uses it: stop the server first.
@@ -41,6 +44,11 @@ type Deps = Awaited<ReturnType<typeof loadDeps>>;
 type Db = Connection & { lib: Deps };
 
 async function main(argv: string[], out = console.log, err = console.error): Promise<number> {
+  // `batch …` commands talk to a running server over HTTP (SALVO_URL, SALVO_API_KEY), not to the database.
+  if (argv[0] === "batch" && (argv[1] === "watch" || argv[1] === "trigger")) {
+    const command = argv[1] === "watch" ? await import("./commands/batch-watch.js") : await import("./commands/batch-trigger.js");
+    return command.run(argv.slice(2));
+  }
   let parsed;
   try {
     parsed = parseArgs({
