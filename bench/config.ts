@@ -18,7 +18,7 @@ export const benchConfig = {
   databaseUrl: process.env.BENCH_DATABASE_URL ?? process.env.DATABASE_URL ?? "postgres://postgres@127.0.0.1:5432/salvo_bench",
   redisUrl: process.env.BENCH_REDIS_URL ?? process.env.REDIS_URL ?? "redis://127.0.0.1:6379",
   /** BENCH_ONLY=1,2 runs only those scenarios (all by default). */
-  only: new Set((process.env.BENCH_ONLY ?? "1,2,3").split(",").map((s) => Number(s.trim()))),
+  only: new Set((process.env.BENCH_ONLY ?? "1,2,3,4").split(",").map((s) => Number(s.trim()))),
   /** Port of the Salvo server process the bench starts. */
   salvoPort: int("BENCH_SALVO_PORT", 3931),
   oneShot: {

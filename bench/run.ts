@@ -13,6 +13,7 @@ import { CopyFloor } from "./peers/copy-floor.js";
 import { GraphilePeer } from "./peers/graphile.js";
 import { PgBossPeer } from "./peers/pgboss.js";
 import { SalvoDrain } from "./peers/salvo-drain.js";
+import { runFanoutBench } from "./fanout.js";
 import { startSalvoProcess } from "./salvo-server.js";
 import { drainScenario } from "./scenarios/drain.js";
 import { oneShotScenario } from "./scenarios/one-shot.js";
@@ -87,7 +88,26 @@ async function main() {
       console.log(sections.at(-1) + "\n");
     }
 
-    sections.push("### 4. Fan-out latency\n\nNot measured yet: it depends on issue 4 (subscriptions at scale).");
+    if (cfg.only.has(4)) {
+      log("scenario 4: fan-out");
+      // The fan-out bench runs its server in this process, on a database of its own and Redis.
+      process.env.DATABASE_URL = await freshDatabase(cfg.databaseUrl, "salvo_fanout");
+      process.env.REDIS_URL = cfg.redisUrl;
+      const subscribers = cfg.quick ? 100 : 1000;
+      const r = await runFanoutBench({ subscribers, events: 20, intervalMs: 200 });
+      sections.push(
+        [
+          "### 4. Fan-out latency",
+          "",
+          `Event-to-subscriber latency: ${r.subscribers} \`batch.watch\` subscribers (SSE, one process), ${r.events} run transitions 200 ms apart, Postgres + Redis.`,
+          "",
+          "| subscribers | events | p50 ms | p99 ms | goal p99 < 50 ms |",
+          "| --- | --- | --- | --- | --- |",
+          `| ${r.subscribers} | ${r.events} | ${r.p50Ms.toFixed(0)} | ${r.p99Ms.toFixed(0)} | ${r.p99Ms < 50 ? "met" : "not met"} |`,
+        ].join("\n"),
+      );
+      console.log(sections.at(-1) + "\n");
+    }
   } finally {
     await Promise.allSettled([pgBoss.close(), graphile.close(), bull.close(), copy.close()]);
   }
