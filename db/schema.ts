@@ -1,6 +1,5 @@
 import type { ColumnType, Generated, Insertable, Selectable } from "kysely";
 
-type Timestamp = ColumnType<Date, Date | string | undefined, Date | string>;
 type NullableTimestamp = ColumnType<Date | null, Date | string | null | undefined, Date | string | null>;
 type Json = ColumnType<unknown, string | undefined | null, string | null>;
 

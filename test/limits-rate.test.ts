@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { setEnvironmentRateLimit } from "../server/limits/batch-rate-limit.js";
-import { startTestSalvo, type TestSalvo, errorBody } from "./support/salvo.js";
+import { startTestSalvo, type TestSalvo } from "./support/salvo.js";
 
 // A small bucket so tests reach the limit quickly: 10 items, +5 every 1.5 s.
 const LIMITS = {

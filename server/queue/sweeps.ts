@@ -1,3 +1,4 @@
+import { sql } from "kysely";
 import type { BackgroundTask } from "../background.js";
 import type { Deps } from "../deps.js";
 import { recordTransitions, retryDelayMs, TRANSITION_COLUMNS, type TransitionedRun } from "../runs/transitions.js";
@@ -12,7 +13,7 @@ const MAX_ROUNDS = 50;
  * rows than it can take. Every statement picks its rows with `FOR UPDATE SKIP LOCKED`, so any
  * number of server processes can sweep at once without stepping on each other.
  */
-async function sweep(deps: Deps, step: (now: Date) => Promise<TransitionedRun[]>): Promise<TransitionedRun[]> {
+async function sweep(step: (now: Date) => Promise<TransitionedRun[]>): Promise<TransitionedRun[]> {
   const all: TransitionedRun[] = [];
   for (let round = 0; round < MAX_ROUNDS; round++) {
     const rows = await step(new Date());
@@ -33,7 +34,7 @@ export const promoteDueRuns: BackgroundTask = {
   name: "promote-due-runs",
   intervalMs: sweepInterval,
   async run(deps) {
-    const promoted = await sweep(deps, (now) =>
+    const promoted = await sweep((now) =>
       deps.db.transaction().execute(async (trx) => {
         const rows = await trx
           .updateTable("runs")
@@ -69,7 +70,7 @@ export const expireRuns: BackgroundTask = {
   intervalMs: sweepInterval,
   async run(deps) {
     // A run that finished may complete a batch and so queue its waiting parent: wake after commit.
-    const expired = await sweep(deps, (now) =>
+    const expired = await sweep((now) =>
       deps.db.transaction().execute(async (trx) => {
         const rows = await trx
           .updateTable("runs")
@@ -105,7 +106,7 @@ export const reclaimExpiredLeases: BackgroundTask = {
   intervalMs: sweepInterval,
   async run(deps) {
     const { defaultMaxAttempts, retryBaseMs, retryMaxMs } = deps.config.execution;
-    const reclaimed = await sweep(deps, (now) =>
+    const reclaimed = await sweep((now) =>
       deps.db.transaction().execute(async (trx) => {
         const due = await trx
           .selectFrom("runs")
@@ -124,16 +125,17 @@ export const reclaimExpiredLeases: BackgroundTask = {
         const retrying = due.filter((r) => r.attempt < (r.max_attempts ?? defaultMaxAttempts));
         const failing = due.filter((r) => r.attempt >= (r.max_attempts ?? defaultMaxAttempts));
         const rows: TransitionedRun[] = [];
-        for (const run of retrying) {
-          const retryAt = new Date(now.getTime() + retryDelayMs(run.attempt, retryBaseMs, retryMaxMs));
-          rows.push(
-            await trx
-              .updateTable("runs")
-              .set({ status: "REATTEMPTING", retry_at: retryAt, error, lease_owner: null, lease_expires_at: null, updated_at: now })
-              .where("id", "=", run.id)
-              .returning(TRANSITION_COLUMNS)
-              .executeTakeFirstOrThrow(),
-          );
+        if (retrying.length > 0) {
+          // One statement for all of them; each run's backoff is computed here (retryDelayMs).
+          const retryAt = retrying.map((r) => ({ id: r.id, at: new Date(now.getTime() + retryDelayMs(r.attempt, retryBaseMs, retryMaxMs)).toISOString() }));
+          const { rows: retried } = await sql<TransitionedRun>`
+            update runs
+            set status = 'REATTEMPTING', retry_at = v.at, error = ${error}::jsonb,
+                lease_owner = null, lease_expires_at = null, updated_at = ${now}
+            from json_to_recordset(${JSON.stringify(retryAt)}::json) as v(id text, at timestamptz)
+            where runs.id = v.id
+            returning runs.id, runs.environment_id, runs.batch_id, runs.task_identifier, runs.status, runs.attempt`.execute(trx);
+          rows.push(...retried);
         }
         if (failing.length > 0) {
           rows.push(

@@ -1,3 +1,5 @@
+import type { z } from "zod";
+import type { SerializedErrorSchema } from "../../shared/schemas.js";
 import superjson from "superjson";
 import { type Kysely, sql, type Transaction } from "kysely";
 import type { ClaimedRun } from "../../shared/worker.js";
@@ -10,11 +12,8 @@ import { recordTransitions, retryDelayMs, TRANSITION_COLUMNS, type TransitionedR
 import { claimRuns } from "./claim.js";
 import { wakeWorkers, workChannel } from "./wake.js";
 
-export interface SerializedError {
-  message: string;
-  name?: string;
-  stackTrace?: string;
-}
+/** The error a worker reports, as the shared contract defines it. */
+export type SerializedError = z.infer<typeof SerializedErrorSchema>;
 
 /** The longest a single wait sleeps without re-checking: covers a missed wake-up (Redis down). */
 const RECHECK_MS = 2_000;
@@ -142,7 +141,6 @@ export async function reportOutcomes(deps: Deps, env: AuthenticatedEnvironment, 
     const now = new Date();
     const changed: TransitionedRun[] = [];
     if (input.completed.length > 0) {
-      const rows = input.completed.map((c) => ({ id: c.runId, output: c.output === undefined ? null : superjson.stringify(c.output) }));
       changed.push(...(await completeMany(trx, env.id, input.workerId, input.completed, now)));
     }
     const willRetry: string[] = [];
