@@ -1,10 +1,18 @@
 import { sql, type Transaction } from "kysely";
 import type { IndexedItem } from "../../shared/schemas.js";
 import type { BatchRow, Database } from "../../db/schema.js";
+import { bulkRows } from "../../db/bulk-rows.js";
 import { createRuns } from "../runs/create.js";
 import { assertStoredPacketsExist } from "../runs/packets.js";
 import { prepareRun, type RunContext } from "../runs/prepare.js";
 import { admitUnderQueueCap, type QueueCapOptions } from "../limits/queue-cap.js";
+
+const LEDGER_COLUMNS = [
+  ["batch_id", "text"],
+  ["batch_index", "integer"],
+  ["task_identifier", "text"],
+  ["run_id", "text"],
+] as const;
 
 export interface IngestResult {
   accepted: number;
@@ -63,12 +71,9 @@ export async function ingestItems(
     triggerFunction: batch.resume_parent_on_completion ? "batchTriggerAndWait" : "batchTrigger",
   };
   const outcomes = await createRuns(trx, toRun.map((item) => prepareRun(item, ctx, item.index)));
-  // One statement and one parameter for the whole chunk, as runs are written (runs/insert-runs.ts).
-  const rows = toRun.map((item, i) => ({ batch_index: item.index, task_identifier: item.task, run_id: outcomes[i]!.runId }));
-  await sql`
-    insert into batch_items (batch_id, batch_index, task_identifier, run_id)
-    select ${batch.id}, batch_index, task_identifier, run_id
-    from json_to_recordset(${JSON.stringify(rows)}::json) as t(batch_index integer, task_identifier text, run_id text)`.execute(trx);
+  // One statement for the whole chunk, as runs are written.
+  const rows = toRun.map((item, i) => ({ batch_id: batch.id, batch_index: item.index, task_identifier: item.task, run_id: outcomes[i]!.runId }));
+  await sql`insert into batch_items (batch_id, batch_index, task_identifier, run_id) ${bulkRows(LEDGER_COLUMNS, rows)}`.execute(trx);
   const alreadyFinished = outcomes.filter((o) => o.isFinal).length;
   await trx
     .updateTable("batches")

@@ -1,14 +1,12 @@
 import { sql, type Transaction } from "kysely";
+import { bulkRows } from "../../db/bulk-rows.js";
 import { isUniqueViolation } from "../../db/errors.js";
 import type { Database } from "../../db/schema.js";
 import type { PreparedRun } from "./prepare.js";
 
 /**
- * The columns a new run is written with, and their SQL types. The rows travel as one JSON text
- * parameter that Postgres turns back into rows with `json_to_recordset`: one statement with one
- * bind parameter per chunk, however many rows. JSON.stringify is native and fast, where the
- * driver's per-element escaping of array parameters (or tens of thousands of VALUES parameters)
- * costs more than the insert itself; node-postgres and PGlite send a string the same way.
+ * The columns a new run is written with, and their SQL types. A chunk's rows travel as one
+ * statement with a few bind parameters however many rows there are (db/bulk-rows.ts).
  */
 const COLUMNS = [
   ["id", "text"],
@@ -51,7 +49,6 @@ const everyColumnSent: [Unsent] extends [never] ? true : { missingFromColumns: U
 void everyColumnSent;
 
 const NAMES = sql.raw(COLUMNS.map(([name]) => name).join(", "));
-const RECORD = sql.raw(COLUMNS.map(([name, type]) => `${name} ${type}`).join(", "));
 
 /**
  * Dates as ISO text, each distinct instant converted once per call: the rows of a chunk share
@@ -115,10 +112,10 @@ function jsonRow(row: PreparedRun["row"], iso: (value: unknown) => string | null
 export async function insertRuns(trx: Transaction<Database>, rows: PreparedRun["row"][]): Promise<Set<string>> {
   if (rows.length === 0) return new Set();
   const iso = isoCache();
-  const records = sql`json_to_recordset(${JSON.stringify(rows.map((row) => jsonRow(row, iso)))}::json) as t(${RECORD})`;
+  const select = bulkRows(COLUMNS, rows.map((row) => jsonRow(row, iso)));
   await sql`savepoint insert_runs`.execute(trx);
   try {
-    await sql`insert into runs (${NAMES}) select ${NAMES} from ${records}`.execute(trx);
+    await sql`insert into runs (${NAMES}) ${select}`.execute(trx);
     await sql`release savepoint insert_runs`.execute(trx);
     return new Set(rows.map((r) => r.id));
   } catch (err) {
@@ -126,7 +123,7 @@ export async function insertRuns(trx: Transaction<Database>, rows: PreparedRun["
     await sql`rollback to savepoint insert_runs`.execute(trx);
   }
   const { rows: inserted } = await sql<{ id: string }>`
-    insert into runs (${NAMES}) select ${NAMES} from ${records}
+    insert into runs (${NAMES}) ${select}
     on conflict do nothing
     returning id`.execute(trx);
   return new Set(inserted.map((r) => r.id));
