@@ -24,7 +24,9 @@ export function packetFromInput(payload: unknown, payloadType: string | undefine
   if (typeof payload === "string" && payloadType) return { data: payload, type: payloadType };
   // Values from the tRPC router arrive deserialized by superjson and may hold Dates, Maps, Sets,
   // BigInts...: plain JSON would flatten them, so those are kept as superjson. Anything JSON can
-  // carry (every REST payload) stays plain JSON.
+  // carry (every REST payload) stays plain JSON; checking that first skips SuperJSON's walk, which
+  // was a twentieth of the server's time while streaming items.
+  if (isPlainJson(payload, 0)) return { data: JSON.stringify(payload), type: "application/json" };
   try {
     const serialized = superjson.serialize(payload);
     if (serialized.meta !== undefined) return { data: JSON.stringify(serialized), type: "application/super+json" };
@@ -32,6 +34,38 @@ export function packetFromInput(payload: unknown, payloadType: string | undefine
     // Not something SuperJSON can write (the SDK then sends it raw as application/json too).
   }
   return { data: JSON.stringify(payload), type: "application/json" };
+}
+
+/** Deeper than this, the SuperJSON path decides (and a cycle cannot recurse forever here). */
+const MAX_PLAIN_DEPTH = 64;
+
+/**
+ * True when JSON.stringify would write the value back exactly: null, strings, booleans, finite
+ * numbers, and arrays and plain objects of those. Anything else (Date, Map, undefined, NaN...)
+ * is for SuperJSON.
+ */
+function isPlainJson(value: unknown, depth: number): boolean {
+  switch (typeof value) {
+    case "string":
+    case "boolean":
+      return true;
+    case "number":
+      return Number.isFinite(value);
+    case "object": {
+      if (value === null) return true;
+      if (depth >= MAX_PLAIN_DEPTH) return false;
+      if (Array.isArray(value)) {
+        for (const element of value) if (!isPlainJson(element, depth + 1)) return false;
+        return true;
+      }
+      const proto = Object.getPrototypeOf(value);
+      if (proto !== Object.prototype && proto !== null) return false;
+      for (const key in value) if (!isPlainJson((value as Record<string, unknown>)[key], depth + 1)) return false;
+      return true;
+    }
+    default:
+      return false;
+  }
 }
 
 /**
