@@ -1,10 +1,12 @@
+import type { Kysely } from "kysely";
 import type { AppendItemsResult, IndexedItem } from "../../shared/schemas.js";
+import type { BatchRow, Database } from "../../db/schema.js";
 import type { AuthenticatedEnvironment } from "../auth/authenticate.js";
 import type { Deps } from "../deps.js";
 import { badItem, notFound, unprocessable } from "../errors.js";
 import { notifyEvents } from "../events/notify.js";
 import { finishProcessing } from "./finalize.js";
-import { ingestItems } from "./ingest.js";
+import { ingestItems, planIngest } from "./ingest.js";
 
 /**
  * Phase 2, one chunk at a time: adds items to a PENDING batch and seals it when the last missing
@@ -15,33 +17,26 @@ export async function appendItems(
   environment: AuthenticatedEnvironment,
   input: { batchId: string; items: IndexedItem[] },
 ): Promise<AppendItemsResult> {
+  // Read without a lock, to turn the items into rows before the transaction: that CPU work then
+  // overlaps the commit of the stream's previous chunk. The fields it uses never change; what can
+  // change (sealed, status, counts) is read again under the lock.
+  const snapshot = await readBatch(db, environment.id, input.batchId);
+  if (snapshot.sealed) return { id: snapshot.id, itemsAccepted: 0, itemsDeduplicated: 0, sealed: true };
+  assertAppendable(snapshot, input.items);
+  const plan = planIngest(snapshot, input.items, new Date());
+
   const result = await db.transaction().execute(async (trx): Promise<AppendItemsResult> => {
     // The row lock serializes concurrent streams of one batch: no double seal, no lost count.
-    const batch = await trx
-      .selectFrom("batches")
-      .selectAll()
-      .where("id", "=", input.batchId)
-      .where("environment_id", "=", environment.id)
-      .forUpdate()
-      .executeTakeFirst();
-    if (!batch) throw notFound(`Batch ${input.batchId} not found`);
+    const batch = await readBatch(trx, environment.id, input.batchId, { lock: true });
     if (batch.sealed) return { id: batch.id, itemsAccepted: 0, itemsDeduplicated: 0, sealed: true };
-    if (batch.status !== "PENDING") {
-      throw unprocessable(`Batch ${batch.id} is not in PENDING status (current: ${batch.status})`);
-    }
-    const outOfRange = input.items.findIndex((item) => item.index >= batch.run_count);
-    if (outOfRange !== -1) {
-      const index = input.items[outOfRange]!.index;
-      throw badItem(outOfRange, `index ${index} is outside 0..${batch.run_count - 1} (the batch's runCount is ${batch.run_count})`);
-    }
+    assertAppendable(batch, input.items);
 
-    const now = new Date();
-    const { accepted, deduplicated } = await ingestItems(trx, batch, input.items, now, {
+    const { accepted, deduplicated } = await ingestItems(trx, batch, plan, {
       maxQueuedRuns: config.limits.maxQueuedRuns,
     });
     const enqueuedCount = batch.enqueued_count + accepted;
     if (enqueuedCount === batch.run_count) {
-      await finishProcessing(trx, { ...batch, enqueued_count: enqueuedCount }, now);
+      await finishProcessing(trx, { ...batch, enqueued_count: enqueuedCount }, plan.now);
       return { id: batch.id, itemsAccepted: accepted, itemsDeduplicated: deduplicated, sealed: true };
     }
     return {
@@ -55,4 +50,23 @@ export async function appendItems(
   });
   notifyEvents(bus, environment.id);
   return result;
+}
+
+async function readBatch(db: Kysely<Database>, environmentId: string, batchId: string, { lock = false } = {}): Promise<BatchRow> {
+  let query = db.selectFrom("batches").selectAll().where("id", "=", batchId).where("environment_id", "=", environmentId);
+  if (lock) query = query.forUpdate();
+  const batch = await query.executeTakeFirst();
+  if (!batch) throw notFound(`Batch ${batchId} not found`);
+  return batch;
+}
+
+function assertAppendable(batch: BatchRow, items: IndexedItem[]) {
+  if (batch.status !== "PENDING") {
+    throw unprocessable(`Batch ${batch.id} is not in PENDING status (current: ${batch.status})`);
+  }
+  const outOfRange = items.findIndex((item) => item.index >= batch.run_count);
+  if (outOfRange !== -1) {
+    const index = items[outOfRange]!.index;
+    throw badItem(outOfRange, `index ${index} is outside 0..${batch.run_count - 1} (the batch's runCount is ${batch.run_count})`);
+  }
 }

@@ -9,7 +9,7 @@ import { appendEvents } from "../events/outbox.js";
 import { parkParent } from "../runs/resume.js";
 import { notifyEvents } from "../events/notify.js";
 import { finishProcessing } from "./finalize.js";
-import { ingestItems } from "./ingest.js";
+import { ingestItems, planIngest } from "./ingest.js";
 import { chargeBatchItems } from "../limits/batch-rate-limit.js";
 
 type TriggerBatchInput = z.output<typeof TriggerBatchInputSchema>;
@@ -57,20 +57,25 @@ export async function triggerBatch(
   }
   await chargeBatchItems(deps, environment.id, count);
 
+  // The batch's id is chosen here so its runs can be built before the transaction opens.
+  const now = new Date();
+  const batchFields = {
+    id: friendlyId("batch"),
+    environment_id: environment.id,
+    parent_run_id: input.parentRunId ?? null,
+    resume_parent_on_completion: input.resumeParentOnCompletion ?? false,
+  };
+  const plan = planIngest(batchFields, input.items.map((item, index) => ({ ...item, index })), now);
   try {
     const result = await db.transaction().execute(async (trx) => {
-      const now = new Date();
       const batch = await trx
         .insertInto("batches")
         .values({
-          id: friendlyId("batch"),
-          environment_id: environment.id,
+          ...batchFields,
           status: "PENDING",
           run_count: count,
           idempotency_key: input.idempotencyKey ?? null,
           request_idempotency_key: input.requestIdempotencyKey ?? null,
-          parent_run_id: input.parentRunId ?? null,
-          resume_parent_on_completion: input.resumeParentOnCompletion ?? false,
           successful_run_count: null,
           failed_run_count: null,
           created_at: now,
@@ -85,8 +90,7 @@ export async function triggerBatch(
       if (input.parentRunId && input.resumeParentOnCompletion) {
         await parkParent(trx, environment.id, input.parentRunId, batch.id, now);
       }
-      const items = input.items.map((item, index) => ({ ...item, index }));
-      const { runIds } = await ingestItems(trx, batch, items, now, {
+      const { runIds } = await ingestItems(trx, batch, plan, {
         maxQueuedRuns: config.limits.maxQueuedRuns,
         overQueueCap: "reject",
       });

@@ -13,13 +13,18 @@ const NDJSON_TYPE = /^application\/(x-)?ndjson\b/i;
 /** A chunk is written once it holds this many bytes of items, even if it has fewer items than the chunk size. */
 const MAX_CHUNK_BYTES = 8 * 1024 * 1024;
 
+/** Chunks handed to `batch.appendItems` and not yet answered, at most. */
+const MAX_CHUNKS_IN_FLIGHT = 2;
+
 /**
  * `POST /api/v3/batches/{batchId}/items`: reads the NDJSON body a chunk of items at a time and
- * hands each chunk to `batch.appendItems`. Reading and writing overlap by one chunk: while a
- * chunk is being committed the next one is read and parsed, and it is only handed over once the
- * previous one is committed. So at most two chunks are held (each bounded by items and bytes),
- * and a slow database still slows the reading down: that is the backpressure. Errors name the
- * line they come from.
+ * hands each chunk to `batch.appendItems`. Up to two chunks are in flight while the next is read
+ * and parsed: `appendItems` turns a chunk into rows before it takes the batch's row lock, so that
+ * CPU work overlaps the previous chunk's commit, and the lock still writes one chunk at a time. At
+ * most three chunks are held (each bounded by items and bytes), and a slow database still slows
+ * the reading down: that is the backpressure. Errors name the line they come from; a chunk after
+ * a failing one may already be written (items are idempotent by index, so a retry of the whole
+ * stream is always safe).
  */
 export async function streamBatchItems(deps: Deps, req: FastifyRequest<{ Params: { batchId: string } }>, reply: FastifyReply, call: RestCall) {
   await call.who();
@@ -32,34 +37,37 @@ export async function streamBatchItems(deps: Deps, req: FastifyRequest<{ Params:
 
   let accepted = 0;
   let deduplicated = 0;
+  /** The answer that tells most: a sealing one, else the one with the most items enqueued. */
   let last: AppendItemsResult | undefined;
   let items: unknown[] = [];
   let lines: number[] = [];
   let bytes = 0;
-  // The chunk being committed, and its failure (caught at once, so it is never an unhandled rejection).
-  let inflight: Promise<void> | undefined;
-  let failure: unknown;
+  // Chunks being written, oldest first; each catches its own failure at once (never an unhandled
+  // rejection), and the first failure in stream order is the one answered.
+  const inflight: Promise<unknown>[] = [];
+  const failures: unknown[] = [];
 
-  const write = async (chunk: unknown[], chunkLines: number[]) => {
+  const write = async (chunk: unknown[], chunkLines: number[], position: number) => {
     try {
       const result = await call.trpc.batch.appendItems({ batchId, items: chunk as never });
       accepted += result.itemsAccepted;
       deduplicated += result.itemsDeduplicated;
-      last = result;
+      if (!last || result.sealed || (!last.sealed && result.enqueuedCount! > last.enqueuedCount!)) last = result;
     } catch (err) {
-      throw withLineNumber(err, chunkLines);
+      failures[position] ??= withLineNumber(err, chunkLines);
     }
   };
+  let submitted = 0;
   const submit = () => {
-    inflight = write(items, lines).catch((err) => void (failure ??= err));
+    inflight.push(write(items, lines, submitted++));
     items = [];
     lines = [];
     bytes = 0;
   };
-  /** Waits for the chunk in flight; rethrows its failure. */
-  const settle = async () => {
-    await inflight;
-    inflight = undefined;
+  /** Waits until fewer than `limit` chunks are in flight; rethrows the first failure. */
+  const settle = async (limit: number) => {
+    while (inflight.length >= limit) await inflight.shift();
+    const failure = failures.find((f) => f !== undefined);
     if (failure !== undefined) throw failure;
   };
 
@@ -69,21 +77,21 @@ export async function streamBatchItems(deps: Deps, req: FastifyRequest<{ Params:
       lines.push(line.lineNumber);
       bytes += line.bytes;
       if (items.length >= chunkSize || bytes >= MAX_CHUNK_BYTES) {
-        await settle();
+        await settle(MAX_CHUNKS_IN_FLIGHT);
         // Sealed (now or by an earlier request): the rest of the stream cannot change anything.
         if (last?.sealed) break;
         submit();
       }
     }
-    await settle();
+    await settle(1);
     if (!last?.sealed && (items.length > 0 || last === undefined)) {
       submit();
-      await settle();
+      await settle(1);
     }
   } catch (err) {
-    // A bad line while a chunk is in flight: that earlier chunk is answered for first.
-    await inflight;
-    throw failure ?? err;
+    // A bad line while chunks are in flight: those earlier chunks are answered for first.
+    await Promise.all(inflight);
+    throw failures.find((f) => f !== undefined) ?? err;
   }
 
   const result = last!;

@@ -2,7 +2,7 @@ import { sql, type Transaction } from "kysely";
 import { FINAL_RUN_STATUSES, type RunStatus } from "../../shared/schemas.js";
 import type { Database } from "../../db/schema.js";
 import { appendEvents, type NewEvent } from "../events/outbox.js";
-import { insertRuns } from "./insert-runs.js";
+import { insertRuns, planRunInsert, type RunInsert } from "./insert-runs.js";
 import type { PreparedRun } from "./prepare.js";
 
 export interface RunOutcome {
@@ -21,44 +21,62 @@ const MAX_INSERT_ROUNDS = 3;
 const keyOf = (task: string, key: string) => `${task}\u0000${key}`;
 
 /**
- * Inserts runs in one transaction, honoring idempotency keys: an item whose key names a live run
- * of the same task in the environment resolves to that run instead of creating one. Returns one
- * outcome per prepared run, in order.
+ * Runs to create, worked out before any transaction: which items share an idempotency key within
+ * the call (all but the first resolve to the first one's run), and the first insert's statement.
+ */
+export interface RunPlan {
+  prepared: PreparedRun[];
+  /** Item -> the earlier item with the same task and key. */
+  aliasOf: Map<number, number>;
+  /** Items of the first insert: every item that is nobody's alias. */
+  first: number[];
+  insert: RunInsert;
+}
+
+export function planRuns(prepared: PreparedRun[]): RunPlan {
+  const firstByKey = new Map<string, number>();
+  const aliasOf = new Map<number, number>();
+  const first: number[] = [];
+  prepared.forEach(({ row }, i) => {
+    if (row.idempotency_key) {
+      const k = keyOf(row.task_identifier, row.idempotency_key);
+      const earlier = firstByKey.get(k);
+      if (earlier !== undefined) return void aliasOf.set(i, earlier);
+      firstByKey.set(k, i);
+    }
+    first.push(i);
+  });
+  return { prepared, aliasOf, first, insert: planRunInsert(first.map((i) => prepared[i]!.row)) };
+}
+
+/**
+ * Inserts planned runs in one transaction, honoring idempotency keys: an item whose key names a
+ * live run of the same task in the environment resolves to that run instead of creating one.
+ * Returns one outcome per prepared run, in order.
  *
- * Optimistic: every row is inserted first (`ON CONFLICT DO NOTHING`), and only the rows a unique
- * index skipped are looked up, so the common case (new keys) costs one statement, not a look-up
- * plus an insert. A skipped row whose key holds a live run resolves to it; one whose key holds a
- * dead run (failed, expired, key TTL over) releases the key and is inserted again.
+ * Optimistic: every row is inserted first, and only the rows a unique index skipped are looked
+ * up, so the common case (new keys) costs one statement, not a look-up plus an insert. A skipped
+ * row whose key holds a live run resolves to it; one whose key holds a dead run (failed, expired,
+ * key TTL over) releases the key and is inserted again.
  *
  * Events: runs of a batch get one `runs.created` event per call (per chunk of the stream) with
  * exact counts; a run outside any batch gets its own `run.created` event. See `creationEvents`.
  */
-export async function createRuns(trx: Transaction<Database>, prepared: PreparedRun[]): Promise<RunOutcome[]> {
+export async function createRuns(trx: Transaction<Database>, plan: RunPlan): Promise<RunOutcome[]> {
+  const { prepared, aliasOf } = plan;
   if (prepared.length === 0) return [];
   const now = prepared[0]!.row.created_at as Date;
   const environmentId = prepared[0]!.row.environment_id;
   const outcomes: (RunOutcome | undefined)[] = new Array(prepared.length);
-
-  // Items sharing a key within this call resolve to the first of them.
-  const firstByKey = new Map<string, number>();
-  const aliasOf = new Map<number, number>();
-  let pending: number[] = [];
-  prepared.forEach(({ row }, i) => {
-    if (row.idempotency_key) {
-      const k = keyOf(row.task_identifier, row.idempotency_key);
-      const first = firstByKey.get(k);
-      if (first !== undefined) return void aliasOf.set(i, first);
-      firstByKey.set(k, i);
-    }
-    pending.push(i);
-  });
+  let pending = plan.first;
+  let insert = plan.insert;
 
   const created: PreparedRun["row"][] = [];
   for (let round = 0; pending.length > 0; round++) {
     if (round === MAX_INSERT_ROUNDS) {
       throw new Error("idempotency keys kept conflicting with concurrent requests; retry the request");
     }
-    const inserted = await insertRuns(trx, pending.map((i) => prepared[i]!.row));
+    const inserted = await insertRuns(trx, insert);
     const skipped: number[] = [];
     for (const i of pending) {
       const row = prepared[i]!.row;
@@ -68,6 +86,7 @@ export async function createRuns(trx: Transaction<Database>, prepared: PreparedR
       } else skipped.push(i);
     }
     pending = await resolveSkipped(trx, environmentId, now, prepared, skipped, outcomes);
+    insert = planRunInsert(pending.map((i) => prepared[i]!.row));
   }
   for (const [i, first] of aliasOf) {
     outcomes[i] = { runId: outcomes[first]!.runId, isCached: true, isFinal: outcomes[first]!.isFinal };

@@ -2,7 +2,7 @@ import type { TaskItem, TriggerTaskResult } from "../../shared/schemas.js";
 import type { AuthenticatedEnvironment } from "../auth/authenticate.js";
 import type { Deps } from "../deps.js";
 import { notifyEvents } from "../events/notify.js";
-import { createRuns } from "./create.js";
+import { createRuns, planRuns } from "./create.js";
 import { assertStoredPacketsExist } from "./packets.js";
 import { prepareRun } from "./prepare.js";
 import { assertQueueRoom } from "../limits/queue-cap.js";
@@ -30,7 +30,7 @@ export async function triggerTask(
     await assertQueueRoom(trx, environment.id, item.task, config.limits.maxQueuedRuns);
     const prepared = prepareRun(item, { environmentId: environment.id, now: new Date(), triggerFunction: "trigger" });
     prepared.row.request_idempotency_key = item.requestIdempotencyKey ?? null;
-    const [outcome] = await createRuns(trx, [prepared]);
+    const [outcome] = await createRuns(trx, planRuns([prepared]));
     return { id: outcome!.runId, isCached: outcome!.isCached };
   });
   notifyEvents(bus, environment.id);
