@@ -7,6 +7,7 @@ import * as limits from "./migrations/0004_limits.js";
 import * as bench from "./migrations/0006_bench.js";
 import * as execution from "./migrations/0008_execution.js";
 import * as events from "./migrations/0003_events.js";
+import * as ingestFk from "./migrations/0010_ingest_fk.js";
 
 /**
  * Migrations are listed here (not read from disk) so they ship inside any bundle of the server.
@@ -20,6 +21,7 @@ const MIGRATIONS: Record<string, Migration> = {
   "0006_bench": bench,
   "0008_execution": execution,
   "0003_events": events,
+  "0010_ingest_fk": ingestFk,
 };
 
 class StaticMigrationProvider implements MigrationProvider {
