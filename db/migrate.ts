@@ -8,6 +8,7 @@ import * as bench from "./migrations/0006_bench.js";
 import * as execution from "./migrations/0008_execution.js";
 import * as events from "./migrations/0003_events.js";
 import * as ingestFk from "./migrations/0010_ingest_fk.js";
+import * as ledgerReferences from "./migrations/0011_ledger_references.js";
 
 /**
  * Migrations are listed here (not read from disk) so they ship inside any bundle of the server.
@@ -22,6 +23,7 @@ const MIGRATIONS: Record<string, Migration> = {
   "0008_execution": execution,
   "0003_events": events,
   "0010_ingest_fk": ingestFk,
+  "0011_ledger_references": ledgerReferences,
 };
 
 class StaticMigrationProvider implements MigrationProvider {

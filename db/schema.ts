@@ -77,6 +77,8 @@ export interface BatchItemsTable {
   batch_index: number;
   task_identifier: string;
   run_id: string | null;
+  /** The item resolved to a run its batch did not create at its index (idempotency key). */
+  cached: Generated<boolean>;
   error: string | null;
   error_code: string | null;
 }

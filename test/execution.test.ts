@@ -32,6 +32,31 @@ const untilBatchCompleted = (batchId: string, timeoutMs = 60_000) =>
   waitFor(async () => ((await batchStatus(batchId)) === "COMPLETED" ? true : undefined), timeoutMs, `batch ${batchId} COMPLETED`);
 
 describe("workers execute runs", () => {
+  it("completes every batch sharing a run through idempotency keys, counting each of their items once", async () => {
+    const key = `shared-${Date.now()}`;
+    // A creates the run; B points at it twice (two items with the key) and has one run of its own.
+    const a = await client.batch.trigger.mutate({ items: [{ task: "shared", payload: 1, options: { idempotencyKey: key } }] });
+    const b = await client.batch.trigger.mutate({
+      items: [
+        { task: "shared", payload: 2, options: { idempotencyKey: key } },
+        { task: "shared", payload: 3 },
+        { task: "shared", payload: 4, options: { idempotencyKey: key } },
+      ],
+    });
+    expect(b.runs[0]).toBe(a.runs[0]);
+    expect(b.runs[2]).toBe(a.runs[0]);
+    const ledger = await salvo.deps.db.selectFrom("batch_items").select(["batch_id", "batch_index", "cached"]).where("batch_id", "in", [a.batchId, b.batchId]).orderBy("batch_id").orderBy("batch_index").execute();
+    expect(ledger.filter((row) => row.cached).map((row) => [row.batch_id, row.batch_index])).toEqual([[b.batchId, 0], [b.batchId, 2]]);
+
+    const executed: unknown[] = [];
+    startWorker({ shared: async (payload) => void executed.push(payload) });
+    await untilBatchCompleted(a.batchId);
+    await untilBatchCompleted(b.batchId);
+    expect(executed.sort()).toEqual([1, 3]);
+    const finished = await salvo.deps.db.selectFrom("batches").select(["id", "finished_item_count"]).where("id", "in", [a.batchId, b.batchId]).execute();
+    expect(Object.fromEntries(finished.map((row) => [row.id, row.finished_item_count]))).toEqual({ [a.batchId]: 1, [b.batchId]: 3 });
+  });
+
   it("runs every run of a 1,000-item batch exactly once and completes the batch", async () => {
     const seen = new Map<string, number>();
     const items = Array.from({ length: 1000 }, (_, i) => ({ task: "square", payload: { n: i } }));

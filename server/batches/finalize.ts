@@ -1,4 +1,4 @@
-import { sql, type Transaction } from "kysely";
+import { type RawBuilder, sql, type Transaction } from "kysely";
 import type { BatchStatus } from "../../shared/schemas.js";
 import type { BatchRow, Database } from "../../db/schema.js";
 import { appendEvents } from "../events/outbox.js";
@@ -86,29 +86,41 @@ export async function tryCompleteBatch(trx: Transaction<Database>, batchId: stri
 }
 
 /**
- * Counts runs that just reached a final state towards every batch whose items point at them
- * (a run may serve several batches through idempotency keys), completing the batches that are
- * now done. Call in the transaction that finalized the runs.
+ * Counts runs that just reached a final state towards every batch with an item pointing at them:
+ * the batch that created a run (`runs.batch_id`) and any batch whose item resolved to it through
+ * an idempotency key (`batch_items.cached`), completing the batches that are now done. Call in
+ * the transaction that finalized the runs.
  */
 export async function countFinishedRuns(trx: Transaction<Database>, runIds: string[], now: Date): Promise<{ resumedParents: number }> {
   if (runIds.length === 0) return { resumedParents: 0 };
-  const touched = await trx
-    .updateTable("batches")
-    .from(
-      trx
-        .selectFrom("batch_items")
-        .select(["batch_id", sql<number>`count(*)::int`.as("n")])
-        .where("run_id", "in", runIds)
-        .groupBy("batch_id")
-        .as("f"),
+  // The ids travel as one JSON parameter: a canceled batch may finish 100,000 runs at once.
+  const { rows: touched } = await sql<{ id: string }>`
+    with finished as (
+      select id, batch_id from runs
+      where id in (select json_array_elements_text(${JSON.stringify(runIds)}::json))
     )
-    .set((eb) => ({ finished_item_count: eb("batches.finished_item_count", "+", eb.ref("f.n")), updated_at: now }))
-    .whereRef("batches.id", "=", "f.batch_id")
-    .returning("batches.id")
-    .execute();
+    update batches b
+    set finished_item_count = b.finished_item_count + f.n, updated_at = ${now}
+    from (${finishedItemsPerBatch(sql`finished`)}) as f
+    where b.id = f.batch_id
+    returning b.id`.execute(trx);
   let resumedParents = 0;
   for (const { id } of touched) {
     if ((await tryCompleteBatch(trx, id, now)).resumedParent) resumedParents++;
   }
   return { resumedParents };
+}
+
+/**
+ * `(batch_id, n)`: how many items of each batch the given finished runs (a relation of `id,
+ * batch_id`) account for: one for the batch that created each run, one per cached reference.
+ */
+export function finishedItemsPerBatch(finished: RawBuilder<unknown>): RawBuilder<unknown> {
+  return sql`
+    select batch_id, count(*)::int as n from (
+      select r.batch_id from ${finished} as r where r.batch_id is not null
+      union all
+      select i.batch_id from batch_items i join ${finished} as r on i.run_id = r.id where i.cached
+    ) as items
+    group by batch_id`;
 }

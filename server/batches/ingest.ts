@@ -12,6 +12,7 @@ const LEDGER_COLUMNS = [
   ["batch_index", "integer"],
   ["task_identifier", "text"],
   ["run_id", "text"],
+  ["cached", "boolean"],
 ] as const;
 
 /** The batch fields that decide what its items become; none of them changes after creation. */
@@ -111,8 +112,14 @@ export async function ingestItems(
   const outcomes = await createRuns(trx, plan.runs);
   if (outcomes.length > 0) {
     // One statement for the whole chunk, as runs are written.
-    const rows = plan.items.map((item, i) => ({ batch_id: batch.id, batch_index: item.index, task_identifier: item.task, run_id: outcomes[i]!.runId }));
-    await sql`insert into batch_items (batch_id, batch_index, task_identifier, run_id) ${bulkRows(LEDGER_COLUMNS, rows)}`.execute(trx);
+    const rows = plan.items.map((item, i) => ({
+      batch_id: batch.id,
+      batch_index: item.index,
+      task_identifier: item.task,
+      run_id: outcomes[i]!.runId,
+      cached: outcomes[i]!.isCached,
+    }));
+    await sql`insert into batch_items (batch_id, batch_index, task_identifier, run_id, cached) ${bulkRows(LEDGER_COLUMNS, rows)}`.execute(trx);
   }
   const alreadyFinished = outcomes.filter((o) => o.isFinal).length;
   const now = plan.now;

@@ -6,7 +6,7 @@ import type { ClaimedRun } from "../../shared/worker.js";
 import type { Database, RunRow } from "../../db/schema.js";
 import type { AuthenticatedEnvironment } from "../auth/authenticate.js";
 import type { Deps } from "../deps.js";
-import { tryCompleteBatch } from "../batches/finalize.js";
+import { finishedItemsPerBatch, tryCompleteBatch } from "../batches/finalize.js";
 import { resolvePacket } from "../runs/packets.js";
 import { recordTransitions, retryDelayMs, TRANSITION_COLUMNS, type TransitionedRun } from "../runs/transitions.js";
 import { claimRuns } from "./claim.js";
@@ -214,11 +214,7 @@ async function completeMany(
              jsonb_build_object('status', status, 'taskIdentifier', task_identifier, 'attempt', attempt)
       from done
     ),
-    finished as (
-      select i.batch_id, count(*)::int as n
-      from batch_items i join done on i.run_id = done.id
-      group by i.batch_id
-    ),
+    finished as (${finishedItemsPerBatch(sql`done`)}),
     counted as (
       update batches b
       set finished_item_count = b.finished_item_count + finished.n, updated_at = ${now}
