@@ -9,6 +9,7 @@ import * as execution from "./migrations/0008_execution.js";
 import * as events from "./migrations/0003_events.js";
 import * as ingestFk from "./migrations/0010_ingest_fk.js";
 import * as ledgerReferences from "./migrations/0011_ledger_references.js";
+import * as runsBatchIndex from "./migrations/0012_runs_batch_index.js";
 
 /**
  * Migrations are listed here (not read from disk) so they ship inside any bundle of the server.
@@ -24,6 +25,7 @@ const MIGRATIONS: Record<string, Migration> = {
   "0003_events": events,
   "0010_ingest_fk": ingestFk,
   "0011_ledger_references": ledgerReferences,
+  "0012_runs_batch_index": runsBatchIndex,
 };
 
 class StaticMigrationProvider implements MigrationProvider {

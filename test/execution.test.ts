@@ -194,6 +194,17 @@ describe("workers execute runs", () => {
     const batch = await client.batch.trigger.mutate({ items: [{ task: "nobody-serves-this" }, { task: "nobody-serves-this" }] });
     expect(await client.batch.cancel.mutate({ batchId: batch.batchId })).toEqual({ id: batch.batchId, canceledRuns: 2 });
     expect(await batchStatus(batch.batchId)).toBe("COMPLETED");
+
+    // A run another batch created, reached through an idempotency key, is not this batch's to cancel.
+    const key = `cancel-shared-${Date.now()}`;
+    const owner = await client.batch.trigger.mutate({ items: [{ task: "nobody-serves-this", options: { idempotencyKey: key } }] });
+    const sharing = await client.batch.trigger.mutate({ items: [{ task: "nobody-serves-this", options: { idempotencyKey: key } }, { task: "nobody-serves-this" }] });
+    expect(sharing.runs[0]).toBe(owner.runs[0]);
+    expect(await client.batch.cancel.mutate({ batchId: sharing.batchId })).toEqual({ id: sharing.batchId, canceledRuns: 1 });
+    expect((await client.run.get.query({ runId: owner.runs[0]! })).status).toBe("QUEUED");
+    expect((await client.run.get.query({ runId: sharing.runs[1]! })).status).toBe("CANCELED");
+    expect((await client.run.list.query({ batchId: sharing.batchId })).items.map((r) => r.id)).toEqual([sharing.runs[1]]);
+
     const unknown = await salvo.api("/api/v2/runs/run_doesnotexist/cancel", { method: "POST" });
     expect(unknown.status).toBe(404);
   });

@@ -19,8 +19,7 @@ create table if not exists runs_floor (
   batch_id text, batch_index integer, parent_run_id text, resume_parent_on_completion boolean not null default false,
   trigger_function text not null, is_test boolean not null default false, lease_owner text, lease_expires_at timestamptz,
   output text, output_type text, error jsonb, created_at timestamptz not null default now(),
-  updated_at timestamptz not null default now(), started_at timestamptz, finished_at timestamptz, expired_at timestamptz,
-  unique (batch_id, batch_index)
+  updated_at timestamptz not null default now(), started_at timestamptz, finished_at timestamptz, expired_at timestamptz
 );
 create unique index if not exists runs_floor_idempotency_key on runs_floor (environment_id, task_identifier, idempotency_key) where idempotency_key is not null;
 create index if not exists runs_floor_listing on runs_floor (environment_id, created_at desc, id desc);

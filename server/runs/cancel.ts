@@ -6,6 +6,7 @@ import type { Deps } from "../deps.js";
 import { notFound } from "../errors.js";
 import { wakeWorkers } from "../queue/wake.js";
 import { recordTransitions, TRANSITION_COLUMNS } from "./transitions.js";
+import { ownRunIds } from "../batches/own-runs.js";
 
 /**
  * Cancels a run that has not finished (a finished one is left as it is). An executing run's
@@ -13,7 +14,7 @@ import { recordTransitions, TRANSITION_COLUMNS } from "./transitions.js";
  */
 export async function cancelRun(deps: Deps, env: AuthenticatedEnvironment, runId: string): Promise<{ id: string; canceled: boolean }> {
   const result = await deps.db.transaction().execute(async (trx) => {
-    const rows = await cancelUnfinished(trx, env.id, "id", runId);
+    const rows = await cancelUnfinished(trx, env.id, [runId]);
     if (rows.length === 0) {
       const exists = await trx.selectFrom("runs").select("id").where("id", "=", runId).where("environment_id", "=", env.id).executeTakeFirst();
       if (!exists) throw notFound(`Run ${runId} not found`);
@@ -37,7 +38,7 @@ export async function cancelBatch(deps: Deps, env: AuthenticatedEnvironment, bat
       .forUpdate()
       .executeTakeFirst();
     if (!batch) throw notFound(`Batch ${batchId} not found`);
-    const rows = await cancelUnfinished(trx, env.id, "batch_id", batchId);
+    const rows = await cancelUnfinished(trx, env.id, ownRunIds(trx, batchId));
     const { resumedParents } = await recordTransitions(trx, rows, new Date());
     return { canceled: rows.length, resumed: resumedParents };
   });
@@ -45,13 +46,17 @@ export async function cancelBatch(deps: Deps, env: AuthenticatedEnvironment, bat
   return { id: batchId, canceledRuns: result.canceled };
 }
 
-/** Moves the unfinished runs matching `column = value` to CANCELED, returning what changed. */
-function cancelUnfinished(trx: Transaction<Database>, environmentId: string, column: "id" | "batch_id", value: string) {
+/** Moves the unfinished runs among `ids` to CANCELED, returning what changed. */
+function cancelUnfinished(
+  trx: Transaction<Database>,
+  environmentId: string,
+  ids: string[] | ReturnType<typeof ownRunIds>,
+) {
   const now = new Date();
   return trx
     .updateTable("runs")
     .set({ status: "CANCELED", finished_at: now, lease_owner: null, lease_expires_at: null, updated_at: now })
-    .where(column, "=", value)
+    .where("id", "in", ids)
     .where("environment_id", "=", environmentId)
     .where("status", "not in", FINAL_RUN_STATUSES)
     .returning(TRANSITION_COLUMNS)

@@ -113,8 +113,8 @@ async function resolveSkipped(
   const byKey = new Map<string, number>();
   for (const i of skipped) {
     const row = prepared[i]!.row;
-    // Without a key only a taken (batch_id, batch_index) can skip a row, which the batch lock rules out.
-    if (!row.idempotency_key) throw new Error(`run ${row.id} could not be inserted: its batch index is taken`);
+    // Only an idempotency key can make a row conflict (ids are unique by construction).
+    if (!row.idempotency_key) throw new Error(`run ${row.id} could not be inserted: its id is taken`);
     byKey.set(keyOf(row.task_identifier, row.idempotency_key), i);
   }
   const keys = JSON.stringify(skipped.map((i) => ({ task: prepared[i]!.row.task_identifier, key: prepared[i]!.row.idempotency_key })));

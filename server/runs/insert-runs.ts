@@ -115,8 +115,8 @@ export function planRunInsert(rows: PreparedRun["row"][]): RunInsert {
 }
 
 /**
- * Inserts the runs in one statement; a row that hits a unique index (a live idempotency key, or a
- * taken `(batch_id, batch_index)`) is skipped. Returns the ids inserted.
+ * Inserts the runs in one statement; a row whose idempotency key is taken (the one unique index a
+ * new run can hit) is skipped. Returns the ids inserted.
  *
  * Almost every insert collides with nothing, so it is first tried as a plain INSERT inside a
  * savepoint: `ON CONFLICT` probes every unique index once more per row before inserting it and

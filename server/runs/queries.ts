@@ -3,6 +3,7 @@ import { formatDuration } from "../../shared/durations.js";
 import type { ListRunsInputSchema, Run, RunStatus, RunSummary } from "../../shared/schemas.js";
 import type { RunRow } from "../../db/schema.js";
 import type { AuthenticatedEnvironment } from "../auth/authenticate.js";
+import { ownRunIds } from "../batches/own-runs.js";
 import type { Deps } from "../deps.js";
 import { notFound } from "../errors.js";
 import { afterCursor, decodeCursor, encodeCursor } from "../pagination.js";
@@ -85,7 +86,7 @@ export async function listRuns(
     .where("environment_id", "=", environment.id);
   if (input.status) query = query.where("status", "=", input.status);
   if (input.taskIdentifier) query = query.where("task_identifier", "=", input.taskIdentifier);
-  if (input.batchId) query = query.where("batch_id", "=", input.batchId);
+  if (input.batchId) query = query.where("id", "in", ownRunIds(db, input.batchId));
   if (input.tag) query = query.where((eb) => eb(eb.val(input.tag!), "=", eb.fn.any("tags")));
   if (input.cursor) {
     const c = decodeCursor(input.cursor);
