@@ -7,9 +7,9 @@ import * as limits from "./migrations/0004_limits.js";
 import * as bench from "./migrations/0006_bench.js";
 import * as execution from "./migrations/0008_execution.js";
 import * as events from "./migrations/0003_events.js";
-import * as ingestFk from "./migrations/0010_ingest_fk.js";
-import * as ledgerReferences from "./migrations/0011_ledger_references.js";
-import * as runsBatchIndex from "./migrations/0012_runs_batch_index.js";
+import * as runEnvironmentFk from "./migrations/0011_run_environment_fk.js";
+import * as ledgerReferences from "./migrations/0012_ledger_references.js";
+import * as runsBatchIndex from "./migrations/0013_runs_batch_index.js";
 
 /**
  * Migrations are listed here (not read from disk) so they ship inside any bundle of the server.
@@ -23,9 +23,9 @@ const MIGRATIONS: Record<string, Migration> = {
   "0006_bench": bench,
   "0008_execution": execution,
   "0003_events": events,
-  "0010_ingest_fk": ingestFk,
-  "0011_ledger_references": ledgerReferences,
-  "0012_runs_batch_index": runsBatchIndex,
+  "0011_run_environment_fk": runEnvironmentFk,
+  "0012_ledger_references": ledgerReferences,
+  "0013_runs_batch_index": runsBatchIndex,
 };
 
 class StaticMigrationProvider implements MigrationProvider {
