@@ -1,0 +1,58 @@
+/**
+ * The subscribers of the fan-out bench, in a process of their own (as they are in production:
+ * other services), started by bench/fanout.ts over IPC. Opens `count` `batch.watch` subscriptions
+ * through the real client, says "ready" once each has received its snapshot, and at the end
+ * sends back the latency of every `run.status` event each subscriber received: arrival
+ * (`Date.now()` here) minus the event's `createdAt` (its transaction's start, from Postgres; same
+ * machine, same clock).
+ */
+import { createSalvoClient } from "../client/index.js";
+
+export interface SubscribeOrder {
+  url: string;
+  apiKey: string;
+  batchId: string;
+  count: number;
+}
+
+export type SubscriberReport =
+  | { kind: "ready" }
+  | { kind: "done"; latencies: number[]; errors: string[] };
+
+const send = (report: SubscriberReport) => process.send!(report);
+
+process.once("message", (order: SubscribeOrder) => {
+  const client = createSalvoClient({ url: order.url, apiKey: order.apiKey });
+  const latencies: number[] = [];
+  const errors: string[] = [];
+  let started = 0;
+  let finished = 0;
+  const end = () => {
+    if (++finished < order.count) return;
+    send({ kind: "done", latencies, errors });
+    process.disconnect();
+  };
+  for (let i = 0; i < order.count; i++) {
+    let first = true;
+    client.batch.watch.subscribe(
+      { batchId: order.batchId },
+      {
+        onData: ({ data }) => {
+          if (first) {
+            first = false;
+            if (++started === order.count) send({ kind: "ready" });
+            return;
+          }
+          if (data.kind !== "events") return;
+          const now = Date.now();
+          for (const e of data.events) if (e.type === "run.status") latencies.push(now - e.createdAt.getTime());
+        },
+        onComplete: end,
+        onError: (err) => {
+          errors.push(String(err));
+          end();
+        },
+      },
+    );
+  }
+});
