@@ -7,6 +7,11 @@ import { type EventScope, readEvents } from "./read.js";
 
 /** What one kind of subscription reads, and how it turns events into messages. */
 export interface WatchSpec<M> {
+  /**
+   * Names how `message` builds: subscriptions of one name given the same feed items get the same
+   * message object, so it is built and serialized once for all of them (see `sharedMessage`).
+   */
+  name: string;
   scope: EventScope;
   needs: Needs;
   /** Whether an event of the environment belongs to this subscription (the scope, plus filters). */
@@ -133,7 +138,7 @@ export async function* watchEvents<M>(
         if (fresh.length === 0) continue;
         cursor = fresh.at(-1)!.position;
         for (const group of groups(fresh, spec.isLast)) {
-          yield tracked(group.at(-1)!.id, spec.message(group));
+          yield tracked(group.at(-1)!.id, sharedMessage(spec, group));
           if (spec.isLast(group.at(-1)!)) return;
         }
       }
@@ -141,6 +146,23 @@ export async function* watchEvents<M>(
   } finally {
     leave();
   }
+}
+
+/**
+ * The feed hands the same item objects to every subscriber of a process, so subscribers of one
+ * batch mostly take identical groups: the last message built for a group is reused for a group
+ * of the same items (compared by identity) and the same spec name. Keyed by the group's first
+ * item, so it goes when the items do.
+ */
+const builtMessages = new WeakMap<LiveItem, Map<string, { items: LiveItem[]; message: unknown }>>();
+function sharedMessage<M>(spec: WatchSpec<M>, group: LiveItem[]): M {
+  let byName = builtMessages.get(group[0]!);
+  const built = byName?.get(spec.name);
+  if (built && built.items.length === group.length && built.items.every((item, i) => item === group[i])) return built.message as M;
+  const message = spec.message(group);
+  if (!byName) builtMessages.set(group[0]!, (byName = new Map()));
+  byName.set(spec.name, { items: group, message });
+  return message;
 }
 
 /** Consecutive runs of at most GROUP items; a group ends at a last event (nothing after it is sent). */
