@@ -17,20 +17,22 @@ export interface SubscribeOrder {
 
 export type SubscriberReport =
   | { kind: "ready" }
-  | { kind: "done"; latencies: number[]; errors: string[] };
+  /** `cpuMs`: this process's CPU time from "ready" to the end (what the subscribers' side costs). */
+  | { kind: "done"; latencies: number[]; errors: string[]; cpuMs: number };
 
-const send = (report: SubscriberReport) => process.send!(report);
+const send = (report: SubscriberReport, then?: () => void) => process.send!(report, undefined, {}, then);
 
 process.once("message", (order: SubscribeOrder) => {
   const client = createSalvoClient({ url: order.url, apiKey: order.apiKey });
   const latencies: number[] = [];
   const errors: string[] = [];
   let started = 0;
+  let cpuAtReady = process.cpuUsage();
   let finished = 0;
   const end = () => {
     if (++finished < order.count) return;
-    send({ kind: "done", latencies, errors });
-    process.disconnect();
+    const cpu = process.cpuUsage(cpuAtReady);
+    send({ kind: "done", latencies, errors, cpuMs: (cpu.user + cpu.system) / 1000 }, () => process.exit(0));
   };
   for (let i = 0; i < order.count; i++) {
     let first = true;
@@ -40,7 +42,10 @@ process.once("message", (order: SubscribeOrder) => {
         onData: ({ data }) => {
           if (first) {
             first = false;
-            if (++started === order.count) send({ kind: "ready" });
+            if (++started === order.count) {
+              cpuAtReady = process.cpuUsage();
+              send({ kind: "ready" });
+            }
             return;
           }
           if (data.kind !== "events") return;

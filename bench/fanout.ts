@@ -38,10 +38,10 @@ const SUBSCRIBERS_SCRIPT = fileURLToPath(new URL("./fanout-subscribers.ts", impo
 
 /** A process of subscribers: `ready` once all have their snapshot, `done` with their latencies. */
 function startSubscribers(order: SubscribeOrder) {
-  const child = fork(SUBSCRIBERS_SCRIPT, [], { execArgv: ["--import", "tsx"], stdio: "inherit" });
+  const child = fork(SUBSCRIBERS_SCRIPT, [], { execArgv: ["--import", "tsx", ...(process.env.CHILD_ARGS ? process.env.CHILD_ARGS.split(" ") : [])], stdio: "inherit" });
   let ready!: () => void;
   const readyP = new Promise<void>((r) => (ready = r));
-  const done = new Promise<{ latencies: number[]; errors: string[] }>((resolve, reject) => {
+  const done = new Promise<Extract<SubscriberReport, { kind: "done" }>>((resolve, reject) => {
     child.on("message", (report: SubscriberReport) => {
       if (report.kind === "ready") ready();
       else resolve(report);
@@ -49,8 +49,9 @@ function startSubscribers(order: SubscribeOrder) {
     child.on("exit", (code) => reject(new Error(`subscriber process exited (${code}) before reporting`)));
   });
   done.catch(() => {});
+  const exited = new Promise<void>((resolve) => child.once("exit", () => resolve()));
   child.send(order);
-  return { ready: Promise.race([readyP, done.then(() => {})]), done, kill: () => child.kill() };
+  return { ready: Promise.race([readyP, done.then(() => {})]), done, exited, kill: () => child.kill() };
 }
 
 export async function runFanoutBench(opts: FanoutOptions = {}): Promise<FanoutResult> {
@@ -75,11 +76,18 @@ export async function runFanoutBench(opts: FanoutOptions = {}): Promise<FanoutRe
     }
     await Promise.all(children.map((c) => c.ready));
     if (process.env.FANOUT_DEBUG) console.log(`${subscribers} subscribed in ${Date.now() - t0} ms`);
+    const cpuAtStart = process.cpuUsage();
     for (const runId of runs) {
       await setRunStatus(salvo.deps, salvo.env.environmentId, [runId], "COMPLETED");
       await new Promise((r) => setTimeout(r, intervalMs));
     }
     const reports = await Promise.all(children.map((c) => c.done));
+    await Promise.all(children.map((c) => c.exited));
+    if (process.env.FANOUT_DEBUG) {
+      const cpu = process.cpuUsage(cpuAtStart);
+      const subscribersCpu = reports.map((r) => r.cpuMs.toFixed(0)).join(" + ");
+      console.log(`CPU while events flowed: server ${((cpu.user + cpu.system) / 1000).toFixed(0)} ms, subscribers ${subscribersCpu} ms`);
+    }
     const errors = reports.flatMap((r) => r.errors);
     if (errors.length > 0) throw new Error(`${errors.length} subscribers failed, first: ${errors[0]}`);
     const latencies = reports.flatMap((r) => r.latencies);
