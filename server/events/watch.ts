@@ -38,29 +38,31 @@ class Inbox implements FeedListener {
   constructor(
     readonly needs: Needs,
     private readonly match: (item: LiveItem) => boolean,
-  ) {}
+    private readonly signal: AbortSignal,
+  ) {
+    // One abort listener for the inbox's life rather than one per wait (a wait per message).
+    signal.addEventListener("abort", () => this.#wake?.(), { once: true });
+  }
 
   deliver(items: LiveItem[]): void {
     if (this.overflowed) return;
+    const before = this.items.length;
     for (const item of items) if (this.match(item)) this.items.push(item);
     if (this.items.length > INBOX_LIMIT) {
       this.items = [];
       this.overflowed = true;
     }
-    this.#wake?.();
+    if (this.items.length !== before || this.overflowed) this.#wake?.();
   }
 
   /** Resolves when there is something to take, the inbox overflowed, or the signal aborted. */
-  async wait(signal: AbortSignal): Promise<void> {
-    if (this.items.length > 0 || this.overflowed || signal.aborted) return;
+  async wait(): Promise<void> {
+    if (this.items.length > 0 || this.overflowed || this.signal.aborted) return;
     await new Promise<void>((resolve) => {
-      const done = () => {
+      this.#wake = () => {
         this.#wake = undefined;
-        signal.removeEventListener("abort", done);
         resolve();
       };
-      this.#wake = done;
-      signal.addEventListener("abort", done);
     });
   }
 
@@ -84,7 +86,7 @@ export async function* watchEvents<M>(
   signal: AbortSignal,
 ): AsyncGenerator<TrackedEnvelope<M>, void, unknown> {
   const { environmentId } = spec.scope;
-  const inbox = new Inbox(spec.needs, spec.match);
+  const inbox = new Inbox(spec.needs, spec.match, signal);
   const { head, leave } = await eventFeeds(deps).join(environmentId, inbox);
   try {
     let cursor: Position;
@@ -126,7 +128,7 @@ export async function* watchEvents<M>(
 
       // Follow the live feed.
       for (;;) {
-        await inbox.wait(signal);
+        await inbox.wait();
         if (signal.aborted) return;
         if (inbox.overflowed) {
           // Fell too far behind: drop the buffer and read from Postgres again, from the cursor.
