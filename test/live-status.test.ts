@@ -38,9 +38,13 @@ describe("batch.watch", () => {
   it("sends the current state, then every change in order, and ends when the batch is final", async () => {
     const { id, runs } = await makeBatch(3);
     const messages: Watched<BatchWatchMessage>[] = [];
-    const done = collect(watchBatch(client, id)).then((m) => messages.push(...m));
-    // Wait for the snapshot so the changes below happen while watching.
-    await until(async () => (await client.batch.get.query({ batchId: id })).sealed);
+    const done = collect(watchBatch(client, id), (m) => {
+      messages.push(m);
+      return false;
+    });
+    // Wait for the snapshot so the changes below happen while watching (the batch is sealed
+    // already: waiting for that raced the subscription, which could start after the first change).
+    await until(async () => messages.length > 0);
     await setRunStatus(salvo.deps, salvo.env.environmentId, [runs[0]!], "EXECUTING");
     await setRunStatus(salvo.deps, salvo.env.environmentId, runs, "COMPLETED");
     await done;
