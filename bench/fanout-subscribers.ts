@@ -18,13 +18,15 @@ export interface SubscribeOrder {
 export type SubscriberReport =
   | { kind: "ready" }
   /** `cpuMs`: this process's CPU time from "ready" to the end (what the subscribers' side costs). */
-  | { kind: "done"; latencies: number[]; errors: string[]; cpuMs: number };
+  | { kind: "done"; latencies: number[]; errors: string[]; cpuMs: number; perEvent: Record<string, [first: number, last: number]> };
 
 const send = (report: SubscriberReport, then?: () => void) => process.send!(report, undefined, {}, then);
 
 process.once("message", (order: SubscribeOrder) => {
   const client = createSalvoClient({ url: order.url, apiKey: order.apiKey });
   const latencies: number[] = [];
+  /** Per event id, the lowest and highest latency among this process's subscribers. */
+  const perEvent: Record<string, [number, number]> = {};
   const errors: string[] = [];
   let started = 0;
   let cpuAtReady = process.cpuUsage();
@@ -32,7 +34,7 @@ process.once("message", (order: SubscribeOrder) => {
   const end = () => {
     if (++finished < order.count) return;
     const cpu = process.cpuUsage(cpuAtReady);
-    send({ kind: "done", latencies, errors, cpuMs: (cpu.user + cpu.system) / 1000 }, () => process.exit(0));
+    send({ kind: "done", latencies, errors, cpuMs: (cpu.user + cpu.system) / 1000, perEvent }, () => process.exit(0));
   };
   for (let i = 0; i < order.count; i++) {
     let first = true;
@@ -50,7 +52,14 @@ process.once("message", (order: SubscribeOrder) => {
           }
           if (data.kind !== "events") return;
           const now = Date.now();
-          for (const e of data.events) if (e.type === "run.status") latencies.push(now - e.createdAt.getTime());
+          for (const e of data.events) {
+            if (e.type !== "run.status") continue;
+            const ms = now - e.createdAt.getTime();
+            latencies.push(ms);
+            const range = (perEvent[e.id] ??= [ms, ms]);
+            range[0] = Math.min(range[0], ms);
+            range[1] = Math.max(range[1], ms);
+          }
         },
         onComplete: end,
         onError: (err) => {

@@ -87,6 +87,14 @@ export async function runFanoutBench(opts: FanoutOptions = {}): Promise<FanoutRe
       const cpu = process.cpuUsage(cpuAtStart);
       const subscribersCpu = reports.map((r) => r.cpuMs.toFixed(0)).join(" + ");
       console.log(`CPU while events flowed: server ${((cpu.user + cpu.system) / 1000).toFixed(0)} ms, subscribers ${subscribersCpu} ms`);
+      const ranges = new Map<string, [number, number]>();
+      for (const r of reports) {
+        for (const [id, [first, last]] of Object.entries(r.perEvent)) {
+          const range = ranges.get(id);
+          ranges.set(id, range ? [Math.min(range[0], first), Math.max(range[1], last)] : [first, last]);
+        }
+      }
+      console.log(`first-last subscriber latency per event (ms): ${[...ranges.values()].map(([a, b]) => `${a}-${b}`).join(" ")}`);
     }
     const errors = reports.flatMap((r) => r.errors);
     if (errors.length > 0) throw new Error(`${errors.length} subscribers failed, first: ${errors[0]}`);
