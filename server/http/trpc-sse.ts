@@ -149,6 +149,10 @@ export async function serveSubscription(req: FastifyRequest, reply: FastifyReply
       await write(messageFrame(value[0], value[1], serialize));
       if (closed) break;
     }
+    // A batch's final event ends all its subscriptions at once: let every one of them get that
+    // message before any is torn down (ending a connection costs more than writing to it, here
+    // and at the subscriber), or the last subscribers would wait for everyone's teardown.
+    await new Promise((resolve) => setImmediate(resolve));
     if (!closed) await write(eventFrame("return", ""));
   } catch (cause) {
     if (!closed) {
