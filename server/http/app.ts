@@ -79,13 +79,12 @@ export function buildApp(deps: Deps): FastifyInstance {
     trpc.all<{ Params: { path: string } }>("/trpc/:path", async (req, reply) => {
       const { path } = req.params;
       if (isSubscriptionRequest(appRouter, req.method, path)) {
-        const served = await serveSubscription(req, reply, {
+        return serveSubscription(req, reply, {
           router: appRouter,
           path,
           createContext: (connectionParams) => createContext(req.headers.authorization, connectionParams),
           onError,
         });
-        if (served) return;
       }
       await fastifyRequestHandler({
         router: appRouter,

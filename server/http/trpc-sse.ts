@@ -56,10 +56,18 @@ export function isSubscriptionRequest(router: AnyTRPCRouter, method: string, pat
   return procedure?._def.type === "subscription";
 }
 
-/** The call's input as tRPC reads it from a GET: `?input=` through the transformer, plus `Last-Event-ID`. */
+/**
+ * The call's input as tRPC reads it from a GET: `?input=` through the transformer, plus
+ * `Last-Event-ID` (or `?lastEventId=`) as `lastEventId`. Unreadable JSON is a BAD_REQUEST.
+ */
 function readInput(router: AnyTRPCRouter, url: URL, headers: FastifyRequest["headers"]): unknown {
   const raw = url.searchParams.get("input");
-  let input: unknown = raw === null ? undefined : router._def._config.transformer.input.deserialize(JSON.parse(raw));
+  let input: unknown;
+  try {
+    input = raw === null ? undefined : router._def._config.transformer.input.deserialize(JSON.parse(raw));
+  } catch (cause) {
+    throw new TRPCError({ code: "BAD_REQUEST", message: cause instanceof Error ? cause.message : "Unreadable input", cause });
+  }
   const header = headers["last-event-id"];
   const lastEventId = (typeof header === "string" ? header : undefined) ?? url.searchParams.get("lastEventId") ?? url.searchParams.get("Last-Event-Id");
   if (lastEventId) {
@@ -70,23 +78,13 @@ function readInput(router: AnyTRPCRouter, url: URL, headers: FastifyRequest["hea
 }
 
 /**
- * Serves one subscription request, or returns false without answering when its input or
- * connectionParams cannot be read (tRPC's handler answers those with its usual error response).
+ * Serves one subscription request. Like tRPC, it always answers with an event stream: failures,
+ * unreadable input included, arrive as its `serialized-error` event.
  */
-export async function serveSubscription(req: FastifyRequest, reply: FastifyReply, call: SseCall): Promise<boolean> {
+export async function serveSubscription(req: FastifyRequest, reply: FastifyReply, call: SseCall): Promise<void> {
   const { router, path } = call;
   const config = router._def._config;
   const url = new URL(req.url, "http://localhost");
-  let input: unknown;
-  let connectionParams: Record<string, string | undefined> | null;
-  try {
-    input = readInput(router, url, req.headers);
-    const params = url.searchParams.get("connectionParams");
-    connectionParams = params === null ? null : parseConnectionParamsFromString(params);
-  } catch {
-    return false;
-  }
-
   const res = reply.raw;
   reply.hijack();
   // Headers hooks set (CORS) go out too: Fastify's reply is bypassed from here on.
@@ -126,13 +124,15 @@ export async function serveSubscription(req: FastifyRequest, reply: FastifyReply
   if (pingMs > 0) armPing(pingMs);
 
   let ctx: unknown;
+  let input: unknown;
   try {
     await write(eventFrame("connected", JSON.stringify(config.sse?.client ?? {})));
-    ctx = await call.createContext(connectionParams);
+    const params = url.searchParams.get("connectionParams");
+    ctx = await call.createContext(params === null ? null : parseConnectionParamsFromString(params));
     const result = await callTRPCProcedure({
       router,
       path,
-      getRawInput: async () => input,
+      getRawInput: async () => (input = readInput(router, url, req.headers)),
       ctx,
       type: "subscription",
       signal: aborter.signal,
@@ -165,7 +165,6 @@ export async function serveSubscription(req: FastifyRequest, reply: FastifyReply
     clearTimeout(pinger);
     res.end();
   }
-  return true;
 }
 
 function isAsyncIterable(value: unknown): value is AsyncIterable<unknown> {
