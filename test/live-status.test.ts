@@ -1,5 +1,9 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type BatchWatchMessage, createSalvoClient, type SalvoClient, type Watched, watchBatch, watchRun } from "../client/index.js";
+import { createTRPCClient, httpSubscriptionLink } from "@trpc/client";
+import superjson from "superjson";
+import { NodeEventSource } from "../client/event-source.js";
+import type { AppRouter } from "../server/trpc/routers/_app.js";
 import { setRunStatus } from "./support/live.js";
 import { ndjson, startTestSalvo, type TestSalvo } from "./support/salvo.js";
 
@@ -116,3 +120,21 @@ async function until(check: () => Promise<boolean>, timeoutMs = 5000) {
     await new Promise((r) => setTimeout(r, 20));
   }
 }
+
+describe("subscription authentication without headers (a browser's EventSource)", () => {
+  const browserClient = (connectionParams: Record<string, string>) =>
+    createTRPCClient<AppRouter>({
+      links: [httpSubscriptionLink({ url: `${salvo.url}/trpc`, transformer: superjson, connectionParams, EventSource: NodeEventSource })],
+    });
+  const firstMessage = (c: ReturnType<typeof browserClient>, batchId: string) =>
+    new Promise((resolve, reject) => {
+      const s = c.batch.watch.subscribe({ batchId }, { onData: ({ data }) => (s.unsubscribe(), resolve(data)), onError: reject });
+    });
+
+  it("takes the key or token from connectionParams", async () => {
+    const { id, jwt } = await makeBatch(1);
+    await expect(firstMessage(browserClient({ authorization: `Bearer ${salvo.key}` }), id)).resolves.toMatchObject({ kind: "snapshot", batch: { id } });
+    await expect(firstMessage(browserClient({ token: jwt }), id)).resolves.toMatchObject({ kind: "snapshot", batch: { id } });
+    await expect(firstMessage(browserClient({ token: "tr_dev_not-a-key" }), id)).rejects.toMatchObject({ data: { code: "UNAUTHORIZED" } });
+  });
+});
