@@ -4,7 +4,7 @@
  * through the real client, says "ready" once each has received its snapshot, and at the end
  * sends back the latency of every `run.status` event each subscriber received: arrival
  * (`Date.now()` here) minus the event's `createdAt` (its transaction's start, from Postgres; same
- * machine, same clock).
+ * machine, same clock). Each subscriber must get every event exactly once, or the run fails.
  */
 import { createSalvoClient } from "../client/index.js";
 
@@ -13,6 +13,8 @@ export interface SubscribeOrder {
   apiKey: string;
   batchId: string;
   count: number;
+  /** `run.status` events each subscriber must receive, each exactly once. */
+  events: number;
 }
 
 export type SubscriberReport =
@@ -38,6 +40,7 @@ process.once("message", (order: SubscribeOrder) => {
   };
   for (let i = 0; i < order.count; i++) {
     let first = true;
+    const seen = new Set<string>();
     client.batch.watch.subscribe(
       { batchId: order.batchId },
       {
@@ -54,6 +57,8 @@ process.once("message", (order: SubscribeOrder) => {
           const now = Date.now();
           for (const e of data.events) {
             if (e.type !== "run.status") continue;
+            if (seen.has(e.id)) errors.push(`subscriber ${i} got event ${e.id} twice`);
+            seen.add(e.id);
             const ms = now - e.createdAt.getTime();
             latencies.push(ms);
             const range = (perEvent[e.id] ??= [ms, ms]);
@@ -61,7 +66,10 @@ process.once("message", (order: SubscribeOrder) => {
             range[1] = Math.max(range[1], ms);
           }
         },
-        onComplete: end,
+        onComplete: () => {
+          if (seen.size !== order.events) errors.push(`subscriber ${i} got ${seen.size} of ${order.events} events`);
+          end();
+        },
         onError: (err) => {
           errors.push(String(err));
           end();

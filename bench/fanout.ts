@@ -72,7 +72,7 @@ export async function runFanoutBench(opts: FanoutOptions = {}): Promise<FanoutRe
     const t0 = Date.now();
     for (let p = 0; p < processes; p++) {
       const count = Math.floor(subscribers / processes) + (p < subscribers % processes ? 1 : 0);
-      children.push(startSubscribers({ url: salvo.url, apiKey: salvo.key, batchId, count }));
+      children.push(startSubscribers({ url: salvo.url, apiKey: salvo.key, batchId, count, events }));
     }
     await Promise.all(children.map((c) => c.ready));
     if (process.env.FANOUT_DEBUG) console.log(`${subscribers} subscribed in ${Date.now() - t0} ms`);
