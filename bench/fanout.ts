@@ -2,7 +2,8 @@
  * Event-to-subscriber latency with many subscribers on one batch.
  *
  *   npx tsx bench/fanout.ts                 # embedded PGlite, in-process bus
- *   DATABASE_URL=… REDIS_URL=… npx tsx bench/fanout.ts --subscribers 1000 --events 20 --interval 200
+ *   DATABASE_URL=… REDIS_URL=… npx tsx bench/fanout.ts --subscribers 1000 --events 20 --interval 200 [--processes 1]
+ *   FANOUT_DEBUG=1 …                        # also: CPU per side, each event's first/last subscriber latency
  *
  * One server in this process; `subscribers` SSE subscriptions to `batch.watch` through the real
  * client, in `processes` other processes (bench/fanout-subscribers.ts; subscribers are other
@@ -10,7 +11,7 @@
  * delay); then `events` run transitions, one transaction each, paced `intervalMs` apart (latency,
  * not throughput, is measured). Latency = arrival at a subscriber (`Date.now()` in its process)
  * minus the event's `createdAt` (its transaction's start, from Postgres; one machine, one clock),
- * over every (event, subscriber) pair; the run fails unless every pair was delivered.
+ * over every (event, subscriber) pair; the run fails unless every pair was delivered exactly once.
  */
 import { fork } from "node:child_process";
 import { fileURLToPath, pathToFileURL } from "node:url";
