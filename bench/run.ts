@@ -99,7 +99,7 @@ async function main() {
         [
           "### 4. Fan-out latency",
           "",
-          `Event-to-subscriber latency: ${r.subscribers} \`batch.watch\` subscribers (SSE, one process), ${r.events} run transitions 200 ms apart, Postgres + Redis.`,
+          `Event-to-subscriber latency: ${r.subscribers} \`batch.watch\` subscribers (SSE, in a process of their own), ${r.events} run transitions 200 ms apart, Postgres + Redis.`,
           "",
           "| subscribers | events | p50 ms | p99 ms | goal p99 < 50 ms |",
           "| --- | --- | --- | --- | --- |",

@@ -1,8 +1,8 @@
 import { createTRPCClient, httpBatchLink, httpSubscriptionLink, splitLink } from "@trpc/client";
-import { EventSource } from "eventsource";
 import superjson from "superjson";
 import type { BatchWatchMessage, RunWatchMessage } from "../shared/index.js";
 import type { AppRouter } from "../server/trpc/routers/_app.js";
+import { NodeEventSource } from "./event-source.js";
 
 export type { AppRouter };
 export * from "../shared/index.js";
@@ -21,8 +21,8 @@ export interface SalvoClientOptions {
 /**
  * A typed client for Salvo's tRPC router: `client.batch.create.mutate({ runCount })` and so on.
  * Subscriptions (`batch.watch`, `run.watch`, ...) go over Server-Sent Events; the key travels as
- * an `Authorization` header (through the `eventsource` ponyfill, since Node has no EventSource and
- * a browser's cannot send headers) and also as tRPC `connectionParams`, which is what a browser
+ * an `Authorization` header (through `NodeEventSource`, since Node has no EventSource and a
+ * browser's cannot send headers) and also as tRPC `connectionParams`, which is what a browser
  * with its native EventSource relies on.
  */
 export function createSalvoClient(options: SalvoClientOptions) {
@@ -36,10 +36,8 @@ export function createSalvoClient(options: SalvoClientOptions) {
           url: `${base}/trpc`,
           transformer: superjson,
           connectionParams: () => ({ authorization }),
-          EventSource,
-          eventSourceOptions: () => ({
-            fetch: (url, init) => fetch(url, { ...init, headers: { ...init.headers, authorization } }),
-          }),
+          EventSource: NodeEventSource,
+          eventSourceOptions: () => ({ headers: { authorization } }),
         }),
         false: httpBatchLink({
           url: `${base}/trpc`,

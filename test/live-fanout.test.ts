@@ -1,5 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type BatchWatchMessage, createSalvoClient, type SalvoClient, type Watched, watchBatch } from "../client/index.js";
+import type { TrackedEnvelope } from "@trpc/server";
+import { authenticate } from "../server/auth/authenticate.js";
+import { watchBatch as watchBatchOnServer } from "../server/events/subscriptions.js";
 import { startChildSalvo } from "./support/child-server.js";
 import { setRunStatus } from "./support/live.js";
 import { ndjson, startTestSalvo, type TestSalvo } from "./support/salvo.js";
@@ -132,3 +135,29 @@ function compare(a: string, b: string): number {
   const [bt, bi] = b.split(":").map(BigInt) as [bigint, bigint];
   return at !== bt ? (at < bt ? -1 : 1) : ai === bi ? 0 : ai < bi ? -1 : 1;
 }
+
+describe("one message per event for all of a batch's subscribers", () => {
+  it("hands every subscriber of a batch in this process the same message object, so it is serialized once", async () => {
+    const batchId = await createBatch(2);
+    await streamItems(batchId, 0, 2);
+    const [runId] = await runsOf(batchId);
+    const caller = await authenticate(salvo.deps, `Bearer ${salvo.key}`, { allowPublicTokens: false });
+    const stop = new AbortController();
+    const watchers = await Promise.all([0, 1, 2].map(() => watchBatchOnServer(salvo.deps, caller, { batchId }, stop.signal)));
+    try {
+      const snapshots = await Promise.all(watchers.map((w) => w.next()));
+      // Snapshots are each subscriber's own read.
+      expect(snapshots[0]!.value![1]).not.toBe(snapshots[1]!.value![1]);
+      await setRunStatus(salvo.deps, salvo.env.environmentId, [runId!], "EXECUTING");
+      const [first, ...others] = (await Promise.all(watchers.map((w) => w.next()))).map((r) => r.value!) as [TrackedEnvelope<BatchWatchMessage>, ...TrackedEnvelope<BatchWatchMessage>[]];
+      expect(first[1]).toMatchObject({ kind: "events", events: [{ type: "run.status", runId, data: { status: "EXECUTING" } }] });
+      for (const other of others) {
+        expect(other[0]).toBe(first[0]);
+        expect(other[1]).toBe(first[1]);
+      }
+    } finally {
+      stop.abort();
+      await Promise.all(watchers.map((w) => w.return()));
+    }
+  });
+});

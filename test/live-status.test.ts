@@ -1,5 +1,9 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type BatchWatchMessage, createSalvoClient, type SalvoClient, type Watched, watchBatch, watchRun } from "../client/index.js";
+import { createTRPCClient, httpSubscriptionLink } from "@trpc/client";
+import superjson from "superjson";
+import { NodeEventSource } from "../client/event-source.js";
+import type { AppRouter } from "../server/trpc/routers/_app.js";
 import { setRunStatus } from "./support/live.js";
 import { ndjson, startTestSalvo, type TestSalvo } from "./support/salvo.js";
 
@@ -38,9 +42,13 @@ describe("batch.watch", () => {
   it("sends the current state, then every change in order, and ends when the batch is final", async () => {
     const { id, runs } = await makeBatch(3);
     const messages: Watched<BatchWatchMessage>[] = [];
-    const done = collect(watchBatch(client, id)).then((m) => messages.push(...m));
-    // Wait for the snapshot so the changes below happen while watching.
-    await until(async () => (await client.batch.get.query({ batchId: id })).sealed);
+    const done = collect(watchBatch(client, id), (m) => {
+      messages.push(m);
+      return false;
+    });
+    // Wait for the snapshot so the changes below happen while watching (the batch is sealed
+    // already: waiting for that raced the subscription, which could start after the first change).
+    await until(async () => messages.length > 0);
     await setRunStatus(salvo.deps, salvo.env.environmentId, [runs[0]!], "EXECUTING");
     await setRunStatus(salvo.deps, salvo.env.environmentId, runs, "COMPLETED");
     await done;
@@ -112,3 +120,21 @@ async function until(check: () => Promise<boolean>, timeoutMs = 5000) {
     await new Promise((r) => setTimeout(r, 20));
   }
 }
+
+describe("subscription authentication without headers (a browser's EventSource)", () => {
+  const browserClient = (connectionParams: Record<string, string>) =>
+    createTRPCClient<AppRouter>({
+      links: [httpSubscriptionLink({ url: `${salvo.url}/trpc`, transformer: superjson, connectionParams, EventSource: NodeEventSource })],
+    });
+  const firstMessage = (c: ReturnType<typeof browserClient>, batchId: string) =>
+    new Promise((resolve, reject) => {
+      const s = c.batch.watch.subscribe({ batchId }, { onData: ({ data }) => (s.unsubscribe(), resolve(data)), onError: reject });
+    });
+
+  it("takes the key or token from connectionParams", async () => {
+    const { id, jwt } = await makeBatch(1);
+    await expect(firstMessage(browserClient({ authorization: `Bearer ${salvo.key}` }), id)).resolves.toMatchObject({ kind: "snapshot", batch: { id } });
+    await expect(firstMessage(browserClient({ token: jwt }), id)).resolves.toMatchObject({ kind: "snapshot", batch: { id } });
+    await expect(firstMessage(browserClient({ token: "tr_dev_not-a-key" }), id)).rejects.toMatchObject({ data: { code: "UNAUTHORIZED" } });
+  });
+});

@@ -5,7 +5,8 @@ import { type Kysely, sql } from "kysely";
  * transaction can take id 7, commit after the one that took id 8, and a reader that already moved
  * past 8 would never see 7. So each event also records the id of the transaction that wrote it
  * (`xid8`, assigned at the transaction's first write), and readers only read events of
- * transactions older than every transaction still running (`pg_snapshot_xmin`). Ordered by
+ * transactions older than every transaction still running that could write them (`HORIZON` in
+ * server/events/read.ts). Ordered by
  * `(tx_id, id)`, what a reader has seen never grows a hole behind it.
  */
 export async function up(db: Kysely<any>): Promise<void> {

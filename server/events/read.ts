@@ -44,8 +44,35 @@ const scopeFilter = (alias: string, scope: EventScope) => sql.join(
 );
 
 /**
+ * The readable horizon as a CTE `horizon(xmin)`: the oldest transaction still running that could
+ * write to this database's events, or, with none, the next transaction id. Transaction ids are
+ * cluster-wide, so `pg_snapshot_xmin` would also wait for transactions of other databases on the
+ * same server (a migration, a bulk load, another service's long report), which can never write
+ * here, and live delivery stalled for as long as they ran. Running ids that pg_stat_activity
+ * reports as another database's are skipped; an id it does not report (no privilege to see it,
+ * a prepared transaction) is still waited for, so the horizon is never later than it must be.
+ * A database's own long transactions still hold it back: that is what keeps the order exact.
+ */
+const HORIZON = sql`
+  snap as (select pg_current_snapshot() as s),
+  horizon as (
+    select coalesce(
+      (
+        select min(x) from snap, pg_snapshot_xip(snap.s) x
+        where x::xid not in (
+          select a.backend_xid from pg_stat_activity a
+          where a.backend_xid is not null
+            and a.datid is distinct from (select oid from pg_database where datname = current_database())
+        )
+      ),
+      (select pg_snapshot_xmax(snap.s) from snap)
+    ) as xmin
+  )
+`;
+
+/**
  * Events of the scope after `after`, in order. Only events of transactions older than every
- * transaction still running are returned (`pg_snapshot_xmin`), so a later read can never find an
+ * transaction still running here are returned (`HORIZON`), so a later read can never find an
  * event that sorts before one already returned. One statement, so the horizon and the rows come
  * from the same snapshot.
  */
@@ -63,7 +90,7 @@ export async function readEvents(db: Kysely<Database>, scope: EventScope, after:
     data: unknown;
     created_at: Date | null;
   }>`
-    with horizon as (select pg_snapshot_xmin(pg_current_snapshot()) as xmin),
+    with ${HORIZON},
     held as (
       select exists (
         select 1 from events p, horizon h
@@ -103,7 +130,7 @@ export async function readEvents(db: Kysely<Database>, scope: EventScope, after:
 
 /** The position before which every event now readable lies: where a fresh subscriber starts. */
 export async function currentHorizon(db: Kysely<Database>): Promise<Position> {
-  const { rows } = await sql<{ xmin: string }>`select pg_snapshot_xmin(pg_current_snapshot())::text as xmin`.execute(db);
+  const { rows } = await sql<{ xmin: string }>`with ${HORIZON} select xmin::text as xmin from horizon`.execute(db);
   return { tx: BigInt(rows[0]!.xmin), id: 0n };
 }
 

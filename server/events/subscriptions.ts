@@ -73,6 +73,7 @@ export async function watchBatch(
   return watchEvents<BatchWatchMessage>(
     deps,
     {
+      name: "batch.watch",
       scope: { environmentId, batchId: input.batchId },
       needs: { batches: true, runs: false },
       match: (item) => item.batchId === input.batchId && item.batch !== undefined,
@@ -101,6 +102,7 @@ export async function watchRun(deps: Deps, caller: Caller, input: { runId: strin
   return watchEvents<RunWatchMessage>(
     deps,
     {
+      name: "run.watch",
       scope: { environmentId, runId: input.runId },
       needs: { batches: false, runs: true },
       match: (item) => item.runId === input.runId,
@@ -126,6 +128,7 @@ export function watchAllBatches(deps: Deps, caller: Caller, input: { lastEventId
   return watchEvents<AllBatchesMessage>(
     deps,
     {
+      name: "batch.watchAll",
       scope: { environmentId: caller.environment.id },
       needs: { batches: true, runs: false },
       match: (item) => item.batchId !== null && item.batch !== undefined,
@@ -164,6 +167,7 @@ export function watchAllRuns(
   return watchEvents<AllRunsMessage>(
     deps,
     {
+      name: "run.watchAll",
       scope: { environmentId: caller.environment.id, ...(input.batchId !== undefined ? { batchId: input.batchId } : {}) },
       needs: { batches: false, runs: true },
       match: matches,

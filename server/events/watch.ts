@@ -7,6 +7,11 @@ import { type EventScope, readEvents } from "./read.js";
 
 /** What one kind of subscription reads, and how it turns events into messages. */
 export interface WatchSpec<M> {
+  /**
+   * Names how `message` builds: subscriptions of one name given the same feed items get the same
+   * message object, so it is built and serialized once for all of them (see `sharedMessage`).
+   */
+  name: string;
   scope: EventScope;
   needs: Needs;
   /** Whether an event of the environment belongs to this subscription (the scope, plus filters). */
@@ -33,29 +38,31 @@ class Inbox implements FeedListener {
   constructor(
     readonly needs: Needs,
     private readonly match: (item: LiveItem) => boolean,
-  ) {}
+    private readonly signal: AbortSignal,
+  ) {
+    // One abort listener for the inbox's life rather than one per wait (a wait per message).
+    signal.addEventListener("abort", () => this.#wake?.(), { once: true });
+  }
 
   deliver(items: LiveItem[]): void {
     if (this.overflowed) return;
+    const before = this.items.length;
     for (const item of items) if (this.match(item)) this.items.push(item);
     if (this.items.length > INBOX_LIMIT) {
       this.items = [];
       this.overflowed = true;
     }
-    this.#wake?.();
+    if (this.items.length !== before || this.overflowed) this.#wake?.();
   }
 
   /** Resolves when there is something to take, the inbox overflowed, or the signal aborted. */
-  async wait(signal: AbortSignal): Promise<void> {
-    if (this.items.length > 0 || this.overflowed || signal.aborted) return;
+  async wait(): Promise<void> {
+    if (this.items.length > 0 || this.overflowed || this.signal.aborted) return;
     await new Promise<void>((resolve) => {
-      const done = () => {
+      this.#wake = () => {
         this.#wake = undefined;
-        signal.removeEventListener("abort", done);
         resolve();
       };
-      this.#wake = done;
-      signal.addEventListener("abort", done);
     });
   }
 
@@ -79,7 +86,7 @@ export async function* watchEvents<M>(
   signal: AbortSignal,
 ): AsyncGenerator<TrackedEnvelope<M>, void, unknown> {
   const { environmentId } = spec.scope;
-  const inbox = new Inbox(spec.needs, spec.match);
+  const inbox = new Inbox(spec.needs, spec.match, signal);
   const { head, leave } = await eventFeeds(deps).join(environmentId, inbox);
   try {
     let cursor: Position;
@@ -121,7 +128,7 @@ export async function* watchEvents<M>(
 
       // Follow the live feed.
       for (;;) {
-        await inbox.wait(signal);
+        await inbox.wait();
         if (signal.aborted) return;
         if (inbox.overflowed) {
           // Fell too far behind: drop the buffer and read from Postgres again, from the cursor.
@@ -133,7 +140,7 @@ export async function* watchEvents<M>(
         if (fresh.length === 0) continue;
         cursor = fresh.at(-1)!.position;
         for (const group of groups(fresh, spec.isLast)) {
-          yield tracked(group.at(-1)!.id, spec.message(group));
+          yield tracked(group.at(-1)!.id, sharedMessage(spec, group));
           if (spec.isLast(group.at(-1)!)) return;
         }
       }
@@ -141,6 +148,23 @@ export async function* watchEvents<M>(
   } finally {
     leave();
   }
+}
+
+/**
+ * The feed hands the same item objects to every subscriber of a process, so subscribers of one
+ * batch mostly take identical groups: the last message built for a group is reused for a group
+ * of the same items (compared by identity) and the same spec name. Keyed by the group's first
+ * item, so it goes when the items do.
+ */
+const builtMessages = new WeakMap<LiveItem, Map<string, { items: LiveItem[]; message: unknown }>>();
+function sharedMessage<M>(spec: WatchSpec<M>, group: LiveItem[]): M {
+  let byName = builtMessages.get(group[0]!);
+  const built = byName?.get(spec.name);
+  if (built && built.items.length === group.length && built.items.every((item, i) => item === group[i])) return built.message as M;
+  const message = spec.message(group);
+  if (!byName) builtMessages.set(group[0]!, (byName = new Map()));
+  byName.set(spec.name, { items: group, message });
+  return message;
 }
 
 /** Consecutive runs of at most GROUP items; a group ends at a last event (nothing after it is sent). */

@@ -1,4 +1,5 @@
-import { type FastifyTRPCPluginOptions, fastifyTRPCPlugin } from "@trpc/server/adapters/fastify";
+import type { TRPCError } from "@trpc/server";
+import { fastifyRequestHandler } from "@trpc/server/adapters/fastify";
 import Fastify, { type FastifyInstance } from "fastify";
 import type { Deps } from "../deps.js";
 import { errorBody, shouldRetryHeader } from "../rest/errors.js";
@@ -6,7 +7,8 @@ import { registerRestRoutes } from "../rest/routes.js";
 import { registerCors } from "../limits/cors.js";
 import { registerHttpGuards } from "../limits/http-guards.js";
 import type { Context } from "../trpc/init.js";
-import { type AppRouter, appRouter } from "../trpc/routers/_app.js";
+import { appRouter } from "../trpc/routers/_app.js";
+import { isSubscriptionRequest, serveSubscription } from "./trpc-sse.js";
 
 /** A client error Fastify raises itself (bad JSON, body too large) carries its status. */
 interface HttpError extends Error {
@@ -58,21 +60,42 @@ export function buildApp(deps: Deps): FastifyInstance {
   app.get("/healthz", async () => ({ status: "ok" }));
 
 
-  app.register(fastifyTRPCPlugin, {
-    prefix: "/trpc",
-    trpcOptions: {
-      router: appRouter,
-      // EventSource cannot send headers from a browser: subscriptions may carry the key or token in
-      // tRPC's connectionParams instead (`{ authorization: "Bearer …" }` or `{ token: "…" }`).
-      createContext: ({ req, info }): Context => ({
-        deps,
-        authorization: req.headers.authorization ?? authorizationFromParams(info.connectionParams),
-      }),
-      onError: ({ error, path }) => {
-        if (error.code === "INTERNAL_SERVER_ERROR") app.log.error({ err: error, path }, "tRPC procedure failed");
-      },
-    },
-  } satisfies FastifyTRPCPluginOptions<AppRouter>);
+  // EventSource cannot send headers from a browser: subscriptions may carry the key or token in
+  // tRPC's connectionParams instead (`{ authorization: "Bearer …" }` or `{ token: "…" }`).
+  const createContext = (authorization: string | undefined, connectionParams: Record<string, string | undefined> | null): Context => ({
+    deps,
+    authorization: authorization ?? authorizationFromParams(connectionParams),
+  });
+  const onError = (error: TRPCError, path: string | undefined) => {
+    if (error.code === "INTERNAL_SERVER_ERROR") app.log.error({ err: error, path }, "tRPC procedure failed");
+  };
+  // What fastifyTRPCPlugin does, except that subscriptions are streamed by trpc-sse.ts.
+  app.register(async (trpc) => {
+    // tRPC reads request bodies itself.
+    trpc.removeContentTypeParser("application/json");
+    trpc.addContentTypeParser("application/json", { parseAs: "string" }, (_req, body, done) => done(null, body));
+    trpc.removeContentTypeParser("multipart/form-data");
+    trpc.addContentTypeParser("multipart/form-data", {}, (_req, body, done) => done(null, body));
+    trpc.all<{ Params: { path: string } }>("/trpc/:path", async (req, reply) => {
+      const { path } = req.params;
+      if (isSubscriptionRequest(appRouter, req.method, path)) {
+        return serveSubscription(req, reply, {
+          router: appRouter,
+          path,
+          createContext: (connectionParams) => createContext(req.headers.authorization, connectionParams),
+          onError,
+        });
+      }
+      await fastifyRequestHandler({
+        router: appRouter,
+        req,
+        res: reply,
+        path,
+        createContext: ({ req, info }) => createContext(req.headers.authorization, info.connectionParams),
+        onError: ({ error, path }) => onError(error, path),
+      });
+    });
+  });
 
   registerHttpGuards(app);
   registerCors(app);

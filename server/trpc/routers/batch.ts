@@ -65,14 +65,10 @@ export const batchRouter = router({
   /** Live progress of one batch (SSE): a snapshot, then every change until it is final. Secret key or a token that can read the batch. */
   watch: readerProcedure
     .input(z.object({ batchId: z.string().min(1), lastEventId }))
-    .subscription(async function* ({ ctx, input, signal }) {
-      yield* await watchBatch(ctx.deps, ctx.caller, input, signal ?? new AbortController().signal);
-    }),
+    .subscription(({ ctx, input, signal }) => watchBatch(ctx.deps, ctx.caller, input, signal ?? new AbortController().signal)),
 
   /** Every batch event of the environment (SSE). Secret key only. */
   watchAll: authedProcedure
     .input(z.object({ lastEventId }).optional())
-    .subscription(async function* ({ ctx, input, signal }) {
-      yield* watchAllBatches(ctx.deps, ctx.caller, input ?? {}, signal ?? new AbortController().signal);
-    }),
+    .subscription(({ ctx, input, signal }) => watchAllBatches(ctx.deps, ctx.caller, input ?? {}, signal ?? new AbortController().signal)),
 });

@@ -32,9 +32,7 @@ export const runRouter = router({
   /** Live state of one run (SSE): a snapshot, then every change until it is final. Secret key or a token that can read the run. */
   watch: readerProcedure
     .input(z.object({ runId: z.string().min(1), lastEventId }))
-    .subscription(async function* ({ ctx, input, signal }) {
-      yield* await watchRun(ctx.deps, ctx.caller, input, signal ?? new AbortController().signal);
-    }),
+    .subscription(({ ctx, input, signal }) => watchRun(ctx.deps, ctx.caller, input, signal ?? new AbortController().signal)),
 
   /** Every per-run event of the environment (SSE), optionally filtered by task, tag or batch. Secret key only. */
   watchAll: authedProcedure
@@ -43,7 +41,5 @@ export const runRouter = router({
         .object({ taskIdentifier: z.string().min(1).optional(), tag: z.string().min(1).optional(), batchId: z.string().min(1).optional(), lastEventId })
         .optional(),
     )
-    .subscription(async function* ({ ctx, input, signal }) {
-      yield* watchAllRuns(ctx.deps, ctx.caller, input ?? {}, signal ?? new AbortController().signal);
-    }),
+    .subscription(({ ctx, input, signal }) => watchAllRuns(ctx.deps, ctx.caller, input ?? {}, signal ?? new AbortController().signal)),
 });
