@@ -6,6 +6,7 @@ import * as packets from "./migrations/0005_packets.js";
 import * as limits from "./migrations/0004_limits.js";
 import * as bench from "./migrations/0006_bench.js";
 import * as execution from "./migrations/0008_execution.js";
+import * as claimOrderIndex from "./migrations/0009_claim_order_index.js";
 import * as events from "./migrations/0003_events.js";
 
 /**
@@ -19,6 +20,7 @@ const MIGRATIONS: Record<string, Migration> = {
   "0004_limits": limits,
   "0006_bench": bench,
   "0008_execution": execution,
+  "0009_claim_order_index": claimOrderIndex,
   "0003_events": events,
 };
 

@@ -27,7 +27,7 @@ export async function registerWorker({ db, config }: Deps, env: AuthenticatedEnv
   return { workerId: input.workerId, leaseMs: config.execution.leaseMs };
 }
 
-async function present(db: Kysely<Database>, row: RunRow, defaultMaxAttempts: number): Promise<ClaimedRun> {
+async function presentRun(db: Kysely<Database>, row: RunRow, defaultMaxAttempts: number): Promise<ClaimedRun> {
   return {
     id: row.id,
     taskIdentifier: row.task_identifier,
@@ -49,8 +49,9 @@ async function present(db: Kysely<Database>, row: RunRow, defaultMaxAttempts: nu
 
 /**
  * Claims runs for a worker; when there are none, waits (at most `waitMs`, capped by config) for a
- * wake-up and tries again. The subscription starts before the first claim, so a wake-up between
- * an empty claim and the wait is not lost.
+ * wake-up and tries again. A busy worker's claim costs no Redis round trip: the wake-up channel is
+ * subscribed only after a claim came back empty, and the claim is repeated once subscribed, so a
+ * wake-up between that empty claim and the wait is not lost.
  */
 export async function dequeue(
   deps: Deps,
@@ -60,6 +61,26 @@ export async function dequeue(
 ): Promise<ClaimedRun[]> {
   const { db, bus, config } = deps;
   const deadline = Date.now() + Math.min(input.waitMs, config.execution.dequeueMaxWaitMs);
+  const claim = async () => {
+    const claimed = await db.transaction().execute((trx) =>
+      claimRuns(trx, {
+        environmentId: env.id,
+        workerId: input.workerId,
+        tasks: input.tasks,
+        max: input.max,
+        leaseMs: config.execution.leaseMs,
+        now: new Date(),
+      }),
+    );
+    // The claim wrote EXECUTING events: tell subscribers (and, harmlessly, idle workers).
+    if (claimed.length > 0) wakeWorkers(bus, env.id);
+    return claimed;
+  };
+  const present = (rows: RunRow[]) => Promise.all(rows.map((row) => presentRun(db, row, config.execution.defaultMaxAttempts)));
+
+  const first = await claim();
+  if (first.length > 0 || deadline <= Date.now() || signal?.aborted) return present(first);
+
   let wake: (() => void) | undefined;
   let woken = false;
   const unsubscribe = await bus.subscribe(workChannel(env.id), () => {
@@ -69,22 +90,9 @@ export async function dequeue(
   try {
     for (;;) {
       woken = false;
-      const claimed = await db.transaction().execute((trx) =>
-        claimRuns(trx, {
-          environmentId: env.id,
-          workerId: input.workerId,
-          tasks: input.tasks,
-          max: input.max,
-          leaseMs: config.execution.leaseMs,
-          now: new Date(),
-        }),
-      );
-      // The claim wrote EXECUTING events: tell subscribers (and, harmlessly, idle workers).
-      if (claimed.length > 0) wakeWorkers(bus, env.id);
+      const claimed = await claim();
       const left = deadline - Date.now();
-      if (claimed.length > 0 || left <= 0 || signal?.aborted) {
-        return Promise.all(claimed.map((row) => present(db, row, config.execution.defaultMaxAttempts)));
-      }
+      if (claimed.length > 0 || left <= 0 || signal?.aborted) return present(claimed);
       if (!woken) {
         await new Promise<void>((resolve) => {
           const timer = setTimeout(resolve, Math.min(left, RECHECK_MS));
