@@ -49,36 +49,43 @@ async function presentRun(db: Kysely<Database>, row: RunRow, defaultMaxAttempts:
 
 /**
  * Claims runs for a worker; when there are none, waits (at most `waitMs`, capped by config) for a
- * wake-up and tries again. A busy worker's claim costs no Redis round trip: the wake-up channel is
- * subscribed only after a claim came back empty, and the claim is repeated once subscribed, so a
- * wake-up between that empty claim and the wait is not lost.
+ * wake-up and tries again. Outcomes the worker sends along are recorded in the first claim's
+ * transaction, before it claims (so the slots they free can be claimed at once): a busy worker
+ * reports and claims in one round trip. They are committed before any wait.
+ *
+ * A busy worker's claim costs no Redis round trip: the wake-up channel is subscribed only after a
+ * claim came back empty, and the claim is repeated once subscribed, so a wake-up between that
+ * empty claim and the wait is not lost.
  */
 export async function dequeue(
   deps: Deps,
   env: AuthenticatedEnvironment,
-  input: { workerId: string; tasks: string[]; max: number; waitMs: number },
+  input: { workerId: string; tasks: string[]; max: number; waitMs: number } & Partial<Omit<Outcomes, "workerId">>,
   signal?: AbortSignal,
 ): Promise<ClaimedRun[]> {
   const { db, bus, config } = deps;
   const deadline = Date.now() + Math.min(input.waitMs, config.execution.dequeueMaxWaitMs);
-  const claim = async () => {
-    const claimed = await db.transaction().execute((trx) =>
-      claimRuns(trx, {
+  const outcomes = { workerId: input.workerId, completed: input.completed ?? [], failed: input.failed ?? [] };
+  const claim = async (withOutcomes: boolean) => {
+    const { claimed, reported } = await db.transaction().execute(async (trx) => {
+      const reported = withOutcomes ? (await recordOutcomes(trx, config, env, outcomes)).accepted.length : 0;
+      const claimed = await claimRuns(trx, {
         environmentId: env.id,
         workerId: input.workerId,
         tasks: input.tasks,
         max: input.max,
         leaseMs: config.execution.leaseMs,
         now: new Date(),
-      }),
-    );
-    // The claim wrote EXECUTING events: tell subscribers (and, harmlessly, idle workers).
-    if (claimed.length > 0) wakeWorkers(bus, env.id);
+      });
+      return { claimed, reported };
+    });
+    // Claims and outcomes wrote events: tell subscribers (and, harmlessly, idle workers).
+    if (claimed.length > 0 || reported > 0) wakeWorkers(bus, env.id);
     return claimed;
   };
   const present = (rows: RunRow[]) => Promise.all(rows.map((row) => presentRun(db, row, config.execution.defaultMaxAttempts)));
 
-  const first = await claim();
+  const first = await claim(outcomes.completed.length + outcomes.failed.length > 0);
   if (first.length > 0 || deadline <= Date.now() || signal?.aborted) return present(first);
 
   let wake: (() => void) | undefined;
@@ -90,7 +97,7 @@ export async function dequeue(
   try {
     for (;;) {
       woken = false;
-      const claimed = await claim();
+      const claimed = await claim(false);
       const left = deadline - Date.now();
       if (claimed.length > 0 || left <= 0 || signal?.aborted) return present(claimed);
       if (!woken) {
@@ -143,54 +150,61 @@ export interface Outcomes {
  * may finish it: a late report from a lost lease (or for a canceled run) is not accepted.
  */
 export async function reportOutcomes(deps: Deps, env: AuthenticatedEnvironment, input: Outcomes): Promise<{ accepted: string[]; willRetry: string[] }> {
-  const { db, bus, config } = deps;
   if (input.completed.length + input.failed.length === 0) return { accepted: [], willRetry: [] };
-  const result = await db.transaction().execute(async (trx) => {
-    const now = new Date();
-    const changed: TransitionedRun[] = [];
-    if (input.completed.length > 0) {
-      changed.push(...(await completeMany(trx, env.id, input.workerId, input.completed, now)));
-    }
-    const willRetry: string[] = [];
-    for (const failure of input.failed) {
-      const run = await trx
-        .selectFrom("runs")
-        .select(["attempt", "max_attempts"])
-        .where("id", "=", failure.runId)
-        .where("environment_id", "=", env.id)
-        .where("status", "=", "EXECUTING")
-        .where("lease_owner", "=", input.workerId)
-        .forUpdate()
-        .executeTakeFirst();
-      if (!run) continue;
-      const retry = failure.retry !== false && run.attempt < (run.max_attempts ?? config.execution.defaultMaxAttempts);
-      if (retry) willRetry.push(failure.runId);
-      const delay = retryDelayMs(run.attempt, config.execution.retryBaseMs, config.execution.retryMaxMs);
-      changed.push(
-        await trx
-          .updateTable("runs")
-          .set({
-            status: retry ? "REATTEMPTING" : "FAILED",
-            error: JSON.stringify(failure.error),
-            retry_at: retry ? new Date(now.getTime() + delay) : null,
-            finished_at: retry ? null : now,
-            lease_owner: null,
-            lease_expires_at: null,
-            updated_at: now,
-          })
-          .where("id", "=", failure.runId)
-          .returning(TRANSITION_COLUMNS)
-          .executeTakeFirstOrThrow(),
-      );
-    }
-    // Completions were recorded by their statement; failures are recorded here.
-    await recordTransitions(trx, changed.filter((r) => r.status !== "COMPLETED"), now);
-    return { accepted: changed.map((r) => r.id), willRetry };
-  });
+  const result = await deps.db.transaction().execute((trx) => recordOutcomes(trx, deps.config, env, input));
   // Finished runs free slots of their queues (and may have queued a parent): idle workers
   // waiting on a full queue can claim again now rather than at their next re-check.
-  if (result.accepted.length > 0) wakeWorkers(bus, env.id);
+  if (result.accepted.length > 0) wakeWorkers(deps.bus, env.id);
   return result;
+}
+
+/** `reportOutcomes` inside the caller's transaction; the caller wakes workers after commit. */
+async function recordOutcomes(
+  trx: Transaction<Database>,
+  config: Deps["config"],
+  env: AuthenticatedEnvironment,
+  input: Outcomes,
+): Promise<{ accepted: string[]; willRetry: string[] }> {
+  const now = new Date();
+  const changed: TransitionedRun[] = [];
+  if (input.completed.length > 0) {
+    changed.push(...(await completeMany(trx, env.id, input.workerId, input.completed, now)));
+  }
+  const willRetry: string[] = [];
+  for (const failure of input.failed) {
+    const run = await trx
+      .selectFrom("runs")
+      .select(["attempt", "max_attempts"])
+      .where("id", "=", failure.runId)
+      .where("environment_id", "=", env.id)
+      .where("status", "=", "EXECUTING")
+      .where("lease_owner", "=", input.workerId)
+      .forUpdate()
+      .executeTakeFirst();
+    if (!run) continue;
+    const retry = failure.retry !== false && run.attempt < (run.max_attempts ?? config.execution.defaultMaxAttempts);
+    if (retry) willRetry.push(failure.runId);
+    const delay = retryDelayMs(run.attempt, config.execution.retryBaseMs, config.execution.retryMaxMs);
+    changed.push(
+      await trx
+        .updateTable("runs")
+        .set({
+          status: retry ? "REATTEMPTING" : "FAILED",
+          error: JSON.stringify(failure.error),
+          retry_at: retry ? new Date(now.getTime() + delay) : null,
+          finished_at: retry ? null : now,
+          lease_owner: null,
+          lease_expires_at: null,
+          updated_at: now,
+        })
+        .where("id", "=", failure.runId)
+        .returning(TRANSITION_COLUMNS)
+        .executeTakeFirstOrThrow(),
+    );
+  }
+  // Completions were recorded by their statement; failures are recorded here.
+  await recordTransitions(trx, changed.filter((r) => r.status !== "COMPLETED"), now);
+  return { accepted: changed.map((r) => r.id), willRetry };
 }
 
 /**
