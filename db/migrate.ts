@@ -7,6 +7,7 @@ import * as limits from "./migrations/0004_limits.js";
 import * as bench from "./migrations/0006_bench.js";
 import * as execution from "./migrations/0008_execution.js";
 import * as claimOrderIndex from "./migrations/0009_claim_order_index.js";
+import * as unusedEventIndexes from "./migrations/0010_unused_event_indexes.js";
 import * as events from "./migrations/0003_events.js";
 
 /**
@@ -21,6 +22,7 @@ const MIGRATIONS: Record<string, Migration> = {
   "0006_bench": bench,
   "0008_execution": execution,
   "0009_claim_order_index": claimOrderIndex,
+  "0010_unused_event_indexes": unusedEventIndexes,
   "0003_events": events,
 };
 
