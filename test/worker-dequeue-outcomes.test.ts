@@ -54,6 +54,27 @@ describe("worker.dequeue carrying outcomes", () => {
     expect((await client.batch.get.query({ batchId })).status).toBe("COMPLETED");
   });
 
+  it("frees a limited queue's slot for the claim in the same call", async () => {
+    const task = "exchange-limited";
+    await client.worker.register.mutate({ workerId: "wl", tasks: [task] });
+    const queue = { name: "exchange-one-at-a-time", concurrencyLimit: 1 };
+    await client.batch.trigger.mutate({ items: [{ task, options: { queue } }, { task, options: { queue } }, { task, options: { queue } }] });
+
+    const [a, ...none] = await client.worker.dequeue.mutate({ workerId: "wl", tasks: [task], max: 3 });
+    expect(none).toEqual([]);
+    const [b, ...none2] = await client.worker.dequeue.mutate({ workerId: "wl", tasks: [task], max: 3, completed: [{ runId: a!.id }] });
+    expect(none2).toEqual([]);
+    expect(b!.id).not.toBe(a!.id);
+    const [c] = await client.worker.dequeue.mutate({
+      workerId: "wl",
+      tasks: [task],
+      max: 3,
+      failed: [{ runId: b!.id, error: { name: "Error", message: "no" }, retry: false }],
+    });
+    expect([a!.id, b!.id]).not.toContain(c!.id);
+    expect(await status(b!.id)).toBe("FAILED");
+  });
+
   it("commits the outcomes before it waits for work", async () => {
     const task = "exchange-wait";
     await client.worker.register.mutate({ workerId: "wy", tasks: [task] });

@@ -1,5 +1,6 @@
 import { sql, type Transaction } from "kysely";
 import type { Database, RunRow } from "../../db/schema.js";
+import type { Completion, CompletionResult } from "./complete.js";
 
 /** A locked queue with a concurrency limit: claimed from by a statement of its own. */
 interface LimitedQueue {
@@ -26,21 +27,27 @@ const MIN_SCAN = 200;
  * be counted, and the `status = 'QUEUED'` re-check of the update keeps a run from being claimed
  * twice. A queue with a limit is claimed from by a statement of its own after the lock, because
  * only a statement that starts after the lock sees every claim committed before it.
+ *
+ * A `completion` (the runs the worker just finished) runs in that first statement too, so the
+ * slots it frees are seen by the limited queues' statements; its results come back with the runs.
  */
 export async function claimRuns(
   trx: Transaction<Database>,
   options: { environmentId: string; workerId: string; tasks: string[]; max: number; leaseMs: number; now: Date },
-): Promise<RunRow[]> {
+  completion?: Completion,
+): Promise<{ runs: RunRow[]; completion: CompletionResult | undefined }> {
   const { environmentId, tasks, now } = options;
-  if (tasks.length === 0 || options.max <= 0) return [];
+  // The dequeue contract guarantees both; an empty `in ()` would not even parse.
+  if (tasks.length === 0 || options.max < 1) throw new Error("claimRuns needs at least one task and max >= 1");
   const taskList = sql.join(tasks);
   const leaseUntil = new Date(now.getTime() + options.leaseMs);
 
   // At most `max` queues, so each one locked (and so moved to the back of the rotation) gets at
-  // least one run's share. Unlimited queues get their even share of `max` (`unlimited_take`), the
-  // oldest runs of each queue first; limited queues share what is left.
-  const { rows } = await sql<RunRow & { limited: LimitedQueue[] | null }>`
-    with locked as (
+  // least one run's share. Unlimited queues get their even share of `max` (the limit of `picked`),
+  // taking turns by age rank so each gets its oldest runs; limited queues share what is left.
+  const { rows } = await sql<RunRow & { limited: LimitedQueue[] | null } & Partial<CompletionResult>>`
+    with ${completion ? sql`${completion.ctes},` : sql``}
+    locked as (
       update queues q
       set last_dequeued_at = ${now}
       from (
@@ -94,13 +101,17 @@ export async function claimRuns(
       from locked
       where concurrency_limit is not null
     )
-    select claimed.*, limited.limited
+    select claimed.*, limited.limited ${completion ? sql`, ${completion.columns}` : sql``}
     from limited left join claimed on true
     order by claimed.created_at, claimed.id`.execute(trx);
 
-  // One row even when nothing was claimed (the run's columns are then null): it carries `limited`.
-  const claimed: RunRow[] = rows.filter((r) => r.id !== null).map(({ limited: _limited, ...run }) => run);
-  const limited = rows[0]?.limited ?? [];
+  // One row even when nothing was claimed (the run's columns are then null): it carries `limited`
+  // and the completion's results.
+  const first = rows[0];
+  const claimed: RunRow[] = rows
+    .filter((r) => r.id !== null)
+    .map(({ limited: _limited, completed_runs: _runs, completable_batches: _batches, ...run }) => run);
+  const limited = first?.limited ?? [];
   for (const [i, queue] of limited.entries()) {
     const remaining = options.max - claimed.length;
     if (remaining <= 0) break;
@@ -108,7 +119,10 @@ export async function claimRuns(
     const share = Math.ceil(remaining / (limited.length - i));
     claimed.push(...(await claimFromQueue(trx, options, queue, taskList, share)));
   }
-  return claimed;
+  return {
+    runs: claimed,
+    completion: completion && { completed_runs: first?.completed_runs ?? null, completable_batches: first?.completable_batches ?? null },
+  };
 }
 
 /** Moves the runs in `picked` to EXECUTING under this worker's lease (a CTE body). */

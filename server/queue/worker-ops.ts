@@ -1,15 +1,14 @@
 import type { z } from "zod";
 import type { SerializedErrorSchema } from "../../shared/schemas.js";
-import superjson from "superjson";
-import { type Kysely, sql, type Transaction } from "kysely";
+import type { Kysely, Transaction } from "kysely";
 import type { ClaimedRun } from "../../shared/worker.js";
 import type { Database, RunRow } from "../../db/schema.js";
 import type { AuthenticatedEnvironment } from "../auth/authenticate.js";
 import type { Deps } from "../deps.js";
-import { tryCompleteBatch } from "../batches/finalize.js";
 import { resolvePacket } from "../runs/packets.js";
 import { recordTransitions, retryDelayMs, TRANSITION_COLUMNS, type TransitionedRun } from "../runs/transitions.js";
 import { claimRuns } from "./claim.js";
+import { completeMany, completion, settleCompletion } from "./complete.js";
 import { wakeWorkers, workChannel } from "./wake.js";
 
 /** The error a worker reports, as the shared contract defines it. */
@@ -65,19 +64,19 @@ export async function dequeue(
 ): Promise<ClaimedRun[]> {
   const { db, bus, config } = deps;
   const deadline = Date.now() + Math.min(input.waitMs, config.execution.dequeueMaxWaitMs);
-  const outcomes = { workerId: input.workerId, completed: input.completed ?? [], failed: input.failed ?? [] };
-  const claim = async (withOutcomes: boolean) => {
+  const claim = async (completed: Outcomes["completed"] = [], failed: Outcomes["failed"] = []) => {
     const { claimed, reported } = await db.transaction().execute(async (trx) => {
-      const reported = withOutcomes ? (await recordOutcomes(trx, config, env, outcomes)).accepted.length : 0;
-      const claimed = await claimRuns(trx, {
-        environmentId: env.id,
-        workerId: input.workerId,
-        tasks: input.tasks,
-        max: input.max,
-        leaseMs: config.execution.leaseMs,
-        now: new Date(),
-      });
-      return { claimed, reported };
+      const now = new Date();
+      // Failures first, so the slots they free can be claimed; completions run in the claim's statement.
+      const failures = await failMany(trx, config, env, input.workerId, failed, now);
+      const completing = completed.length > 0 ? completion(env.id, input.workerId, completed, now) : undefined;
+      const result = await claimRuns(
+        trx,
+        { environmentId: env.id, workerId: input.workerId, tasks: input.tasks, max: input.max, leaseMs: config.execution.leaseMs, now },
+        completing,
+      );
+      const completedRuns = await settleCompletion(trx, result.completion, now);
+      return { claimed: result.runs, reported: failures.changed.length + completedRuns.length };
     });
     // Claims and outcomes wrote events: tell subscribers (and, harmlessly, idle workers).
     if (claimed.length > 0 || reported > 0) wakeWorkers(bus, env.id);
@@ -85,7 +84,7 @@ export async function dequeue(
   };
   const present = (rows: RunRow[]) => Promise.all(rows.map((row) => presentRun(db, row, config.execution.defaultMaxAttempts)));
 
-  const first = await claim(outcomes.completed.length + outcomes.failed.length > 0);
+  const first = await claim(input.completed, input.failed);
   if (first.length > 0 || deadline <= Date.now() || signal?.aborted) return present(first);
 
   let wake: (() => void) | undefined;
@@ -97,7 +96,7 @@ export async function dequeue(
   try {
     for (;;) {
       woken = false;
-      const claimed = await claim(false);
+      const claimed = await claim();
       const left = deadline - Date.now();
       if (claimed.length > 0 || left <= 0 || signal?.aborted) return present(claimed);
       if (!woken) {
@@ -151,34 +150,40 @@ export interface Outcomes {
  */
 export async function reportOutcomes(deps: Deps, env: AuthenticatedEnvironment, input: Outcomes): Promise<{ accepted: string[]; willRetry: string[] }> {
   if (input.completed.length + input.failed.length === 0) return { accepted: [], willRetry: [] };
-  const result = await deps.db.transaction().execute((trx) => recordOutcomes(trx, deps.config, env, input));
+  const result = await deps.db.transaction().execute(async (trx) => {
+    const now = new Date();
+    const completed = input.completed.length > 0 ? await completeMany(trx, env.id, input.workerId, input.completed, now) : [];
+    const { changed, willRetry } = await failMany(trx, deps.config, env, input.workerId, input.failed, now);
+    return { accepted: [...completed, ...changed].map((r) => r.id), willRetry };
+  });
   // Finished runs free slots of their queues (and may have queued a parent): idle workers
   // waiting on a full queue can claim again now rather than at their next re-check.
   if (result.accepted.length > 0) wakeWorkers(deps.bus, env.id);
   return result;
 }
 
-/** `reportOutcomes` inside the caller's transaction; the caller wakes workers after commit. */
-async function recordOutcomes(
+/**
+ * Records failures the worker holding their leases reports: REATTEMPTING with backoff while
+ * attempts remain (and the handler did not ask not to be retried), else FAILED.
+ */
+async function failMany(
   trx: Transaction<Database>,
   config: Deps["config"],
   env: AuthenticatedEnvironment,
-  input: Outcomes,
-): Promise<{ accepted: string[]; willRetry: string[] }> {
-  const now = new Date();
+  workerId: string,
+  failed: Outcomes["failed"],
+  now: Date,
+): Promise<{ changed: TransitionedRun[]; willRetry: string[] }> {
   const changed: TransitionedRun[] = [];
-  if (input.completed.length > 0) {
-    changed.push(...(await completeMany(trx, env.id, input.workerId, input.completed, now)));
-  }
   const willRetry: string[] = [];
-  for (const failure of input.failed) {
+  for (const failure of failed) {
     const run = await trx
       .selectFrom("runs")
       .select(["attempt", "max_attempts"])
       .where("id", "=", failure.runId)
       .where("environment_id", "=", env.id)
       .where("status", "=", "EXECUTING")
-      .where("lease_owner", "=", input.workerId)
+      .where("lease_owner", "=", workerId)
       .forUpdate()
       .executeTakeFirst();
     if (!run) continue;
@@ -202,56 +207,8 @@ async function recordOutcomes(
         .executeTakeFirstOrThrow(),
     );
   }
-  // Completions were recorded by their statement; failures are recorded here.
-  await recordTransitions(trx, changed.filter((r) => r.status !== "COMPLETED"), now);
-  return { accepted: changed.map((r) => r.id), willRetry };
-}
-
-/**
- * Completes many runs in one statement: the outputs travel as one JSON parameter, and the same
- * statement writes each run's event and counts the finished runs towards their batches. Batches
- * that may now be complete are then settled (rare: once per batch).
- */
-async function completeMany(
-  trx: Transaction<Database>,
-  environmentId: string,
-  workerId: string,
-  completed: { runId: string; output?: unknown }[],
-  now: Date,
-): Promise<TransitionedRun[]> {
-  const rows = completed.map((c) => ({ id: c.runId, output: c.output === undefined ? null : superjson.stringify(c.output) }));
-  const { rows: result } = await sql<{ done: TransitionedRun[] | null; completable: string[] | null }>`
-    with done as (
-      update runs
-      set status = 'COMPLETED', output = v.output, output_type = 'application/super+json',
-          finished_at = ${now}, lease_owner = null, lease_expires_at = null, updated_at = ${now}
-      from json_to_recordset(${JSON.stringify(rows)}::json) as v(id text, output text)
-      where runs.id = v.id and runs.environment_id = ${environmentId}
-        and runs.status = 'EXECUTING' and runs.lease_owner = ${workerId}
-      returning runs.id, runs.environment_id, runs.batch_id, runs.task_identifier, runs.status, runs.attempt
-    ),
-    events as (
-      insert into events (environment_id, batch_id, run_id, type, data)
-      select environment_id, batch_id, id, 'run.status',
-             jsonb_build_object('status', status, 'taskIdentifier', task_identifier, 'attempt', attempt)
-      from done
-    ),
-    finished as (
-      select i.batch_id, count(*)::int as n
-      from batch_items i join done on i.run_id = done.id
-      group by i.batch_id
-    ),
-    counted as (
-      update batches b
-      set finished_item_count = b.finished_item_count + finished.n, updated_at = ${now}
-      from finished
-      where b.id = finished.batch_id
-      returning b.id, b.finished_item_count >= b.successful_run_count as all_done
-    )
-    select (select json_agg(done) from done) as done,
-           (select json_agg(id) from counted where all_done) as completable`.execute(trx);
-  for (const batchId of result[0]?.completable ?? []) await tryCompleteBatch(trx, batchId, now);
-  return result[0]?.done ?? [];
+  await recordTransitions(trx, changed, now);
+  return { changed, willRetry };
 }
 
 export async function completeRun(deps: Deps, env: AuthenticatedEnvironment, input: { workerId: string; runId: string; output?: unknown }) {
