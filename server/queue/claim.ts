@@ -1,5 +1,6 @@
 import { sql, type Transaction } from "kysely";
 import type { Database, RunRow } from "../../db/schema.js";
+import { PREPARED } from "../../db/prepared.js";
 import type { Completion, CompletionResult } from "./complete.js";
 
 /** A locked queue with a concurrency limit: claimed from by a statement of its own. */
@@ -7,6 +8,13 @@ interface LimitedQueue {
   name: string;
   concurrency_limit: number;
 }
+
+/** What a claim returns of each run: what its worker is handed, and what orders and records it. */
+const CLAIMED_COLUMNS = [
+  "id", "environment_id", "task_identifier", "status", "payload", "payload_type", "attempt", "max_attempts", "queue",
+  "concurrency_key", "tags", "metadata", "batch_id", "batch_index", "parent_run_id", "lease_expires_at", "created_at",
+] as const;
+export type ClaimedRow = Pick<RunRow, (typeof CLAIMED_COLUMNS)[number]>;
 
 /** How many queues one claim may serve, and how far into a queue it looks past blocked keys. */
 const MAX_QUEUES_PER_CLAIM = 16;
@@ -35,7 +43,7 @@ export async function claimRuns(
   trx: Transaction<Database>,
   options: { environmentId: string; workerId: string; tasks: string[]; max: number; leaseMs: number; now: Date },
   completion?: Completion,
-): Promise<{ runs: RunRow[]; completion: CompletionResult | undefined }> {
+): Promise<{ runs: ClaimedRow[]; completion: CompletionResult | undefined }> {
   const { environmentId, tasks, now } = options;
   // The dequeue contract guarantees both; an empty `in ()` would not even parse.
   if (tasks.length === 0 || options.max < 1) throw new Error("claimRuns needs at least one task and max >= 1");
@@ -45,7 +53,9 @@ export async function claimRuns(
   // At most `max` queues, so each one locked (and so moved to the back of the rotation) gets at
   // least one run's share. Unlimited queues get their even share of `max` (the limit of `picked`),
   // taking turns by age rank so each gets its oldest runs; limited queues share what is left.
-  const { rows } = await sql<RunRow & { limited: LimitedQueue[] | null } & Partial<CompletionResult>>`
+  // Prepared: its text only varies with the number of tasks and whether it completes runs. It
+  // names its columns (no `runs.*`), so a column added to runs cannot change a prepared result.
+  const { rows } = await sql<ClaimedRow & { limited: LimitedQueue[] | null } & Partial<CompletionResult>>`${sql.raw(PREPARED)}
     with ${completion ? sql`${completion.ctes},` : sql``}
     locked as (
       update queues q
@@ -108,7 +118,7 @@ export async function claimRuns(
   // One row even when nothing was claimed (the run's columns are then null): it carries `limited`
   // and the completion's results.
   const first = rows[0];
-  const claimed: RunRow[] = rows
+  const claimed: ClaimedRow[] = rows
     .filter((r) => r.id !== null)
     .map(({ limited: _limited, completed_runs: _runs, completable_batches: _batches, ...run }) => run);
   const limited = first?.limited ?? [];
@@ -132,7 +142,7 @@ const claimUpdate = (workerId: string, leaseUntil: Date, now: Date) => sql`
       lease_expires_at = ${leaseUntil}, started_at = coalesce(runs.started_at, ${now}), updated_at = ${now}
   from picked
   where runs.id = picked.id and runs.status = 'QUEUED'
-  returning runs.*`;
+  returning ${sql.join(CLAIMED_COLUMNS.map((c) => sql.ref(`runs.${c}`)))}`;
 
 /** The `run.status` event of each run in `claimed` (a CTE body). */
 const claimEvents = sql`
@@ -151,11 +161,11 @@ async function claimFromQueue(
   queue: LimitedQueue,
   taskList: ReturnType<typeof sql.join>,
   take: number,
-): Promise<RunRow[]> {
+): Promise<ClaimedRow[]> {
   const { environmentId, now } = options;
   const scan = Math.max(MIN_SCAN, take * SCAN_FACTOR);
   const leaseUntil = new Date(now.getTime() + options.leaseMs);
-  const { rows } = await sql<RunRow>`
+  const { rows } = await sql<ClaimedRow>`
     with running as (
       select concurrency_key, count(*)::int as n
       from runs

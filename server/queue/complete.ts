@@ -1,5 +1,6 @@
 import superjson from "superjson";
 import { type RawBuilder, sql, type Transaction } from "kysely";
+import { PREPARED } from "../../db/prepared.js";
 import type { Database } from "../../db/schema.js";
 import { tryCompleteBatch } from "../batches/finalize.js";
 import type { TransitionedRun } from "../runs/transitions.js";
@@ -69,6 +70,6 @@ export async function settleCompletion(trx: Transaction<Database>, result: Compl
 /** Completes many runs in one statement (and settles their batches). */
 export async function completeMany(trx: Transaction<Database>, ...args: Parameters<typeof completion>): Promise<TransitionedRun[]> {
   const { ctes, columns } = completion(...args);
-  const { rows } = await sql<CompletionResult>`with ${ctes} select ${columns}`.execute(trx);
+  const { rows } = await sql<CompletionResult>`${sql.raw(PREPARED)}with ${ctes} select ${columns}`.execute(trx);
   return settleCompletion(trx, rows[0], args[3]);
 }

@@ -2,12 +2,12 @@ import type { z } from "zod";
 import type { SerializedErrorSchema } from "../../shared/schemas.js";
 import type { Kysely, Transaction } from "kysely";
 import type { ClaimedRun } from "../../shared/worker.js";
-import type { Database, RunRow } from "../../db/schema.js";
+import type { Database } from "../../db/schema.js";
 import type { AuthenticatedEnvironment } from "../auth/authenticate.js";
 import type { Deps } from "../deps.js";
 import { resolvePacket } from "../runs/packets.js";
 import { recordTransitions, retryDelayMs, TRANSITION_COLUMNS, type TransitionedRun } from "../runs/transitions.js";
-import { claimRuns } from "./claim.js";
+import { type ClaimedRow, claimRuns } from "./claim.js";
 import { completeMany, completion, settleCompletion } from "./complete.js";
 import { wakeWorkers, workChannel } from "./wake.js";
 
@@ -26,7 +26,7 @@ export async function registerWorker({ db, config }: Deps, env: AuthenticatedEnv
   return { workerId: input.workerId, leaseMs: config.execution.leaseMs };
 }
 
-async function presentRun(db: Kysely<Database>, row: RunRow, defaultMaxAttempts: number): Promise<ClaimedRun> {
+async function presentRun(db: Kysely<Database>, row: ClaimedRow, defaultMaxAttempts: number): Promise<ClaimedRun> {
   return {
     id: row.id,
     taskIdentifier: row.task_identifier,
@@ -82,7 +82,7 @@ export async function dequeue(
     if (claimed.length > 0 || reported > 0) wakeWorkers(bus, env.id);
     return claimed;
   };
-  const present = (rows: RunRow[]) => Promise.all(rows.map((row) => presentRun(db, row, config.execution.defaultMaxAttempts)));
+  const present = (rows: ClaimedRow[]) => Promise.all(rows.map((row) => presentRun(db, row, config.execution.defaultMaxAttempts)));
 
   const first = await claim(input.completed, input.failed);
   if (first.length > 0 || deadline <= Date.now() || signal?.aborted) return present(first);
