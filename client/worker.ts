@@ -102,7 +102,7 @@ class OutcomeReporter {
     return settled;
   }
 
-  /** Hands over the outcomes gathered so far (none are then sent by this reporter). */
+  /** Hands over the outcomes gathered so far, for the caller to send (see `settle`). */
   take(): PendingReport | undefined {
     const report = this.#pending;
     this.#pending = undefined;
