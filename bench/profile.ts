@@ -1,6 +1,6 @@
 /**
- * `npx tsx bench/profile.ts`: drives Salvo's hot paths (one-shot batches, then one streamed
- * two-phase batch) against a server started with `--cpu-prof`, then prints the functions with the
+ * `npx tsx bench/profile.ts [oneshot|stream|drain]`: drives Salvo's hot paths (one-shot batches,
+ * then one streamed two-phase batch; or, with `drain`, scenario 3's drain alone) against a server started with `--cpu-prof`, then prints the functions with the
  * most self time. Where the time goes, before anyone optimizes anything.
  */
 import { mkdtempSync, readdirSync, readFileSync, statSync } from "node:fs";
@@ -8,6 +8,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { benchConfig as cfg } from "./config.js";
 import { freshDatabase } from "./databases.js";
+import { SalvoDrain } from "./peers/salvo-drain.js";
 import { createBatch, streamItems, triggerBatch } from "./salvo-api.js";
 import { startSalvoProcess } from "./salvo-server.js";
 import { timed } from "./stats.js";
@@ -30,7 +31,17 @@ const salvo = await startSalvoProcess({
   env: { SALVO_MAX_BATCH_RUN_COUNT: "1000000" },
 });
 try {
-  if (mode !== "stream") {
+  if (mode === "drain") {
+    const n = cfg.drain.jobs;
+    const drain = new SalvoDrain(salvo);
+    for (let start = 0; start < n; start += 1000) {
+      const tag = runTag("profd", start);
+      await drain.insert(Array.from({ length: Math.min(1000, n - start) }, (_, i) => benchItem(tag, start + i)));
+    }
+    const { ms } = await timed(() => drain.drain(n, cfg.drain.concurrency));
+    console.log(`drain of ${n}: ${Math.round((n / ms) * 1000)} runs/s`);
+  }
+  if (mode === "both" || mode === "oneshot") {
     const { ms } = await timed(async () => {
       for (let rep = 0; rep < 30; rep++) {
         const tag = runTag("prof", rep);
@@ -39,7 +50,7 @@ try {
     });
     console.log(`30 one-shot batches of 1,000: ${(ms / 30).toFixed(1)} ms each`);
   }
-  if (mode !== "oneshot") {
+  if (mode === "both" || mode === "stream") {
     const n = cfg.stream.items;
     const tag = runTag("profs", 0);
     const id = await createBatch(salvo, n);

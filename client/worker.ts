@@ -82,6 +82,8 @@ interface PendingReport {
 /**
  * Gathers outcomes for a moment and sends them in one report (one request, one transaction on
  * the server): a busy worker finishing many short runs pays one round trip per batch of them.
+ * The pull loop takes what is gathered to send it with its next dequeue instead, so reporting
+ * finished runs and claiming the next ones is a single round trip.
  */
 class OutcomeReporter {
   static readonly MAX_BATCH = 200;
@@ -100,6 +102,24 @@ class OutcomeReporter {
     return settled;
   }
 
+  /** Hands over the outcomes gathered so far, for the caller to send (see `settle`). */
+  take(): PendingReport | undefined {
+    const report = this.#pending;
+    this.#pending = undefined;
+    return report;
+  }
+
+  /** Settles taken outcomes once `delivery` has carried them; if it failed, reports them alone. */
+  async settle(report: PendingReport, delivery: Promise<unknown>) {
+    try {
+      await delivery;
+    } catch {
+      // Whether that request committed is unknown: a repeat of a recorded outcome is not accepted.
+      return this.#deliver(report);
+    }
+    for (const s of report.settle) s.resolve();
+  }
+
   #open(): PendingReport {
     const report: PendingReport = { completed: [], failed: [], settle: [] };
     setTimeout(() => void this.#flush(report), OutcomeReporter.LINGER_MS);
@@ -109,6 +129,10 @@ class OutcomeReporter {
   async #flush(report: PendingReport) {
     if (this.#pending !== report) return;
     this.#pending = undefined;
+    await this.#deliver(report);
+  }
+
+  async #deliver(report: PendingReport) {
     try {
       await this.send({ completed: report.completed, failed: report.failed });
       for (const s of report.settle) s.resolve();
@@ -262,11 +286,23 @@ export function createWorker(options: WorkerOptions): Worker {
         slotFreed = undefined;
         continue;
       }
+      // Outcomes ride along: a dequeue carrying them does not wait for work, so they are
+      // acknowledged at once and the next dequeue waits instead.
+      const outcomes = reporter.take();
+      const dequeued = client.worker.dequeue.mutate(
+        {
+          workerId: id,
+          tasks,
+          max: free,
+          waitMs: outcomes ? 0 : pollWaitMs,
+          completed: outcomes?.completed ?? [],
+          failed: outcomes?.failed ?? [],
+        },
+        { signal: stopping.signal },
+      );
+      if (outcomes) void reporter.settle(outcomes, dequeued);
       try {
-        const runs = await client.worker.dequeue.mutate(
-          { workerId: id, tasks, max: free, waitMs: pollWaitMs },
-          { signal: stopping.signal },
-        );
+        const runs = await dequeued;
         failures = 0;
         for (const run of runs) void execute(run);
       } catch (err) {

@@ -2,6 +2,7 @@ import { mkdirSync } from "node:fs";
 import { Kysely, PostgresDialect } from "kysely";
 import pg from "pg";
 import { PGliteDialect } from "./pglite-dialect.js";
+import { PreparingClient } from "./prepared.js";
 import type { Database } from "./schema.js";
 
 const INT8_OID = 20;
@@ -23,7 +24,7 @@ export interface ConnectOptions {
 
 export async function connect(options: ConnectOptions): Promise<Connection> {
   if (options.databaseUrl) {
-    const pool = new pg.Pool({ connectionString: options.databaseUrl, max: options.poolSize ?? 20 });
+    const pool = new pg.Pool({ connectionString: options.databaseUrl, max: options.poolSize ?? 20, Client: PreparingClient });
     // A pool error on an idle client (a restarted server) must not crash the process.
     pool.on("error", (err) => console.error("postgres pool error:", err.message));
     const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });

@@ -6,6 +6,8 @@ import * as packets from "./migrations/0005_packets.js";
 import * as limits from "./migrations/0004_limits.js";
 import * as bench from "./migrations/0006_bench.js";
 import * as execution from "./migrations/0008_execution.js";
+import * as claimOrderIndex from "./migrations/0009_claim_order_index.js";
+import * as unusedEventIndexes from "./migrations/0010_unused_event_indexes.js";
 import * as events from "./migrations/0003_events.js";
 import * as runEnvironmentFk from "./migrations/0011_run_environment_fk.js";
 import * as ledgerReferences from "./migrations/0012_ledger_references.js";
@@ -22,6 +24,8 @@ const MIGRATIONS: Record<string, Migration> = {
   "0004_limits": limits,
   "0006_bench": bench,
   "0008_execution": execution,
+  "0009_claim_order_index": claimOrderIndex,
+  "0010_unused_event_indexes": unusedEventIndexes,
   "0003_events": events,
   "0011_run_environment_fk": runEnvironmentFk,
   "0012_ledger_references": ledgerReferences,

@@ -9,15 +9,6 @@ export const RegisterWorkerInputSchema = z.object({
   tasks: z.array(TaskIdentifierSchema).min(1, "a worker serves at least one task").max(1000),
 });
 
-export const DequeueInputSchema = z.object({
-  workerId: WorkerIdSchema,
-  tasks: z.array(TaskIdentifierSchema).min(1).max(1000),
-  /** Most runs to hand over at once. */
-  max: z.number().int().min(1).max(1000).default(1),
-  /** How long to wait for work when there is none (bounded by the server). */
-  waitMs: z.number().int().min(0).max(60_000).default(0),
-});
-
 export const HeartbeatInputSchema = z.object({ workerId: WorkerIdSchema, runIds: RunIdsSchema });
 
 export const CompleteRunInputSchema = z.object({
@@ -34,11 +25,30 @@ export const FailRunInputSchema = z.object({
   retry: z.boolean().optional(),
 });
 
-/** Many outcomes in one call (and one transaction): how a busy worker reports. */
+const CompletedOutcomesSchema = z.array(CompleteRunInputSchema.omit({ workerId: true })).max(1000);
+const FailedOutcomesSchema = z.array(FailRunInputSchema.omit({ workerId: true })).max(1000);
+
+/** Many outcomes in one call (and one transaction): how a worker reports while it waits for work. */
 export const ReportOutcomesInputSchema = z.object({
   workerId: WorkerIdSchema,
-  completed: z.array(CompleteRunInputSchema.omit({ workerId: true })).max(1000),
-  failed: z.array(FailRunInputSchema.omit({ workerId: true })).max(1000),
+  completed: CompletedOutcomesSchema,
+  failed: FailedOutcomesSchema,
+});
+
+export const DequeueInputSchema = z.object({
+  workerId: WorkerIdSchema,
+  tasks: z.array(TaskIdentifierSchema).min(1).max(1000),
+  /** Most runs to hand over at once. */
+  max: z.number().int().min(1).max(1000).default(1),
+  /** How long to wait for work when there is none (bounded by the server). */
+  waitMs: z.number().int().min(0).max(60_000).default(0),
+  /**
+   * Outcomes to record first, as `worker.report` would, in the claim's transaction: a busy worker
+   * reports the runs it finished and claims their successors in one round trip. They are
+   * committed before the dequeue waits for work.
+   */
+  completed: CompletedOutcomesSchema.default([]),
+  failed: FailedOutcomesSchema.default([]),
 });
 
 export const ReleaseRunsInputSchema = z.object({ workerId: WorkerIdSchema, runIds: RunIdsSchema });

@@ -1,10 +1,20 @@
 import { sql, type Transaction } from "kysely";
 import type { Database, RunRow } from "../../db/schema.js";
+import { PREPARED } from "../../db/prepared.js";
+import type { Completion, CompletionResult } from "./complete.js";
 
-interface LockedQueue {
+/** A locked queue with a concurrency limit: claimed from by a statement of its own. */
+interface LimitedQueue {
   name: string;
-  concurrency_limit: number | null;
+  concurrency_limit: number;
 }
+
+/** What a claim returns of each run: what its worker is handed, and what orders and records it. */
+const CLAIMED_COLUMNS = [
+  "id", "environment_id", "task_identifier", "status", "payload", "payload_type", "attempt", "max_attempts", "queue",
+  "concurrency_key", "tags", "metadata", "batch_id", "batch_index", "parent_run_id", "lease_expires_at", "created_at",
+] as const;
+export type ClaimedRow = Pick<RunRow, (typeof CLAIMED_COLUMNS)[number]>;
 
 /** How many queues one claim may serve, and how far into a queue it looks past blocked keys. */
 const MAX_QUEUES_PER_CLAIM = 16;
@@ -20,63 +30,142 @@ const MIN_SCAN = 200;
  * own group with its own copy of the limit (runs without a key form one group). Queues are
  * served least-recently-served first and the claim is spread across them, so one queue's backlog
  * cannot starve another's.
+ *
+ * One statement locks the queues and claims from those without a limit: nothing there needs to
+ * be counted, and the `status = 'QUEUED'` re-check of the update keeps a run from being claimed
+ * twice. A queue with a limit is claimed from by a statement of its own after the lock, because
+ * only a statement that starts after the lock sees every claim committed before it.
+ *
+ * A `completion` (the runs the worker just finished) runs in that first statement too, so the
+ * slots it frees are seen by the limited queues' statements; its results come back with the runs.
  */
 export async function claimRuns(
   trx: Transaction<Database>,
   options: { environmentId: string; workerId: string; tasks: string[]; max: number; leaseMs: number; now: Date },
-): Promise<RunRow[]> {
+  completion?: Completion,
+): Promise<{ runs: ClaimedRow[]; completion: CompletionResult | undefined }> {
   const { environmentId, tasks, now } = options;
-  if (tasks.length === 0 || options.max <= 0) return [];
+  // The dequeue contract guarantees both; an empty `in ()` would not even parse.
+  if (tasks.length === 0 || options.max < 1) throw new Error("claimRuns needs at least one task and max >= 1");
   const taskList = sql.join(tasks);
+  const leaseUntil = new Date(now.getTime() + options.leaseMs);
 
-  // Lock the queues to serve and mark them served, in one statement. At most `max` queues, so
-  // each one locked (and so moved to the back of the rotation) gets at least one run's share.
-  const { rows: queues } = await sql<LockedQueue>`
-    update queues q
-    set last_dequeued_at = ${now}
-    from (
-      select environment_id, name
-      from queues
-      where environment_id = ${environmentId}
-        and not paused
-        and exists (
-          select 1 from runs r
-          where r.environment_id = queues.environment_id and r.queue = queues.name
-            and r.status = 'QUEUED' and r.task_identifier in (${taskList})
-        )
-      order by last_dequeued_at asc nulls first, name
-      limit ${Math.min(MAX_QUEUES_PER_CLAIM, options.max)}
-      for update skip locked
-    ) picked
-    where q.environment_id = picked.environment_id and q.name = picked.name
-    returning q.name, q.concurrency_limit`.execute(trx);
+  // At most `max` queues, so each one locked (and so moved to the back of the rotation) gets at
+  // least one run's share. Unlimited queues get their even share of `max` (the limit of `picked`),
+  // taking turns by age rank so each gets its oldest runs; limited queues share what is left.
+  // Prepared: its text only varies with the number of tasks and whether it completes runs. It
+  // names its columns (no `runs.*`), so a column added to runs cannot change a prepared result.
+  const { rows } = await sql<ClaimedRow & { limited: LimitedQueue[] | null } & Partial<CompletionResult>>`${sql.raw(PREPARED)}
+    with ${completion ? sql`${completion.ctes},` : sql``}
+    locked as (
+      update queues q
+      set last_dequeued_at = ${now}
+      from (
+        select environment_id, name
+        from queues
+        where environment_id = ${environmentId}
+          and not paused
+          and exists (
+            select 1 from runs r
+            where r.environment_id = queues.environment_id and r.queue = queues.name
+              and r.status = 'QUEUED' and r.task_identifier in (${taskList})
+          )
+        order by last_dequeued_at asc nulls first, name
+        limit ${Math.min(MAX_QUEUES_PER_CLAIM, options.max)}
+        for update skip locked
+      ) picked
+      where q.environment_id = picked.environment_id and q.name = picked.name
+      returning q.name, q.concurrency_limit
+    ),
+    candidates as (
+      select oldest.id, oldest.created_at,
+             row_number() over (partition by locked.name order by oldest.created_at, oldest.id) as rn
+      from locked
+      cross join lateral (
+        select id, created_at
+        from runs
+        where environment_id = ${environmentId} and queue = locked.name and status = 'QUEUED'
+          and task_identifier in (${taskList})
+          and (expires_at is null or expires_at > ${now})
+        order by created_at, id
+        limit ${options.max}
+      ) oldest
+      where locked.concurrency_limit is null
+    ),
+    picked as (
+      select id from candidates
+      order by rn, created_at, id
+      limit (
+        select ceil(${options.max}::numeric * count(*) filter (where concurrency_limit is null) / greatest(count(*), 1))::int
+        from locked
+      )
+    ),
+    claimed as (
+      ${claimUpdate(options.workerId, leaseUntil, now)}
+    ),
+    events as (
+      ${claimEvents}
+    ),
+    limited as (
+      select json_agg(json_build_object('name', name, 'concurrency_limit', concurrency_limit) order by name) as limited
+      from locked
+      where concurrency_limit is not null
+    )
+    select claimed.*, limited.limited ${completion ? sql`, ${completion.columns}` : sql``}
+    from limited left join claimed on true
+    order by claimed.created_at, claimed.id`.execute(trx);
 
-  const claimed: RunRow[] = [];
-  for (const [i, queue] of queues.entries()) {
+  // One row even when nothing was claimed (the run's columns are then null): it carries `limited`
+  // and the completion's results.
+  const first = rows[0];
+  const claimed: ClaimedRow[] = rows
+    .filter((r) => r.id !== null)
+    .map(({ limited: _limited, completed_runs: _runs, completable_batches: _batches, ...run }) => run);
+  const limited = first?.limited ?? [];
+  for (const [i, queue] of limited.entries()) {
     const remaining = options.max - claimed.length;
     if (remaining <= 0) break;
     // An even share of what is left for each queue still to visit; later queues get the rest.
-    const share = Math.ceil(remaining / (queues.length - i));
+    const share = Math.ceil(remaining / (limited.length - i));
     claimed.push(...(await claimFromQueue(trx, options, queue, taskList, share)));
   }
-  return claimed;
+  return {
+    runs: claimed,
+    completion: completion && { completed_runs: first?.completed_runs ?? null, completable_batches: first?.completable_batches ?? null },
+  };
 }
 
+/** Moves the runs in `picked` to EXECUTING under this worker's lease (a CTE body). */
+const claimUpdate = (workerId: string, leaseUntil: Date, now: Date) => sql`
+  update runs
+  set status = 'EXECUTING', attempt = runs.attempt + 1, lease_owner = ${workerId},
+      lease_expires_at = ${leaseUntil}, started_at = coalesce(runs.started_at, ${now}), updated_at = ${now}
+  from picked
+  where runs.id = picked.id and runs.status = 'QUEUED'
+  returning ${sql.join(CLAIMED_COLUMNS.map((c) => sql.ref(`runs.${c}`)))}`;
+
+/** The `run.status` event of each run in `claimed` (a CTE body). */
+const claimEvents = sql`
+  insert into events (environment_id, batch_id, run_id, type, data)
+  select environment_id, batch_id, id, 'run.status',
+         jsonb_build_object('status', status, 'taskIdentifier', task_identifier, 'attempt', attempt)
+  from claimed`;
+
 /**
- * Claims the oldest runs of one (locked) queue that fit in each concurrency group's free slots,
+ * Claims the oldest runs of one locked, limited queue that fit in each concurrency group's free slots,
  * and records their `run.status` events, in one statement.
  */
 async function claimFromQueue(
   trx: Transaction<Database>,
   options: { environmentId: string; workerId: string; leaseMs: number; now: Date },
-  queue: LockedQueue,
+  queue: LimitedQueue,
   taskList: ReturnType<typeof sql.join>,
   take: number,
-): Promise<RunRow[]> {
+): Promise<ClaimedRow[]> {
   const { environmentId, now } = options;
   const scan = Math.max(MIN_SCAN, take * SCAN_FACTOR);
   const leaseUntil = new Date(now.getTime() + options.leaseMs);
-  const { rows } = await sql<RunRow>`
+  const { rows } = await sql<ClaimedRow>`
     with running as (
       select concurrency_key, count(*)::int as n
       from runs
@@ -100,23 +189,15 @@ async function claimFromQueue(
       select c.id
       from candidates c
       left join running r on r.concurrency_key is not distinct from c.concurrency_key
-      where ${queue.concurrency_limit}::int is null or c.rn + coalesce(r.n, 0) <= ${queue.concurrency_limit}::int
+      where c.rn + coalesce(r.n, 0) <= ${queue.concurrency_limit}::int
       order by c.created_at, c.id
       limit ${take}
     ),
     claimed as (
-      update runs
-      set status = 'EXECUTING', attempt = runs.attempt + 1, lease_owner = ${options.workerId},
-          lease_expires_at = ${leaseUntil}, started_at = coalesce(runs.started_at, ${now}), updated_at = ${now}
-      from picked
-      where runs.id = picked.id and runs.status = 'QUEUED'
-      returning runs.*
+      ${claimUpdate(options.workerId, leaseUntil, now)}
     ),
     events as (
-      insert into events (environment_id, batch_id, run_id, type, data)
-      select environment_id, batch_id, id, 'run.status',
-             jsonb_build_object('status', status, 'taskIdentifier', task_identifier, 'attempt', attempt)
-      from claimed
+      ${claimEvents}
     )
     select * from claimed
     order by created_at, id`.execute(trx);

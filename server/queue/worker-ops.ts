@@ -1,15 +1,14 @@
 import type { z } from "zod";
 import type { SerializedErrorSchema } from "../../shared/schemas.js";
-import superjson from "superjson";
-import { type Kysely, sql, type Transaction } from "kysely";
+import type { Kysely, Transaction } from "kysely";
 import type { ClaimedRun } from "../../shared/worker.js";
-import type { Database, RunRow } from "../../db/schema.js";
+import type { Database } from "../../db/schema.js";
 import type { AuthenticatedEnvironment } from "../auth/authenticate.js";
 import type { Deps } from "../deps.js";
-import { finishedItemsPerBatch, tryCompleteBatch } from "../batches/finalize.js";
 import { resolvePacket } from "../runs/packets.js";
 import { recordTransitions, retryDelayMs, TRANSITION_COLUMNS, type TransitionedRun } from "../runs/transitions.js";
-import { claimRuns } from "./claim.js";
+import { type ClaimedRow, claimRuns } from "./claim.js";
+import { completeMany, completion, settleCompletion } from "./complete.js";
 import { wakeWorkers, workChannel } from "./wake.js";
 
 /** The error a worker reports, as the shared contract defines it. */
@@ -27,7 +26,7 @@ export async function registerWorker({ db, config }: Deps, env: AuthenticatedEnv
   return { workerId: input.workerId, leaseMs: config.execution.leaseMs };
 }
 
-async function present(db: Kysely<Database>, row: RunRow, defaultMaxAttempts: number): Promise<ClaimedRun> {
+async function presentRun(db: Kysely<Database>, row: ClaimedRow, defaultMaxAttempts: number): Promise<ClaimedRun> {
   return {
     id: row.id,
     taskIdentifier: row.task_identifier,
@@ -49,17 +48,45 @@ async function present(db: Kysely<Database>, row: RunRow, defaultMaxAttempts: nu
 
 /**
  * Claims runs for a worker; when there are none, waits (at most `waitMs`, capped by config) for a
- * wake-up and tries again. The subscription starts before the first claim, so a wake-up between
- * an empty claim and the wait is not lost.
+ * wake-up and tries again. Outcomes the worker sends along are recorded in the first claim's
+ * transaction, before it claims (so the slots they free can be claimed at once): a busy worker
+ * reports and claims in one round trip. They are committed before any wait.
+ *
+ * A busy worker's claim costs no Redis round trip: the wake-up channel is subscribed only after a
+ * claim came back empty, and the claim is repeated once subscribed, so a wake-up between that
+ * empty claim and the wait is not lost.
  */
 export async function dequeue(
   deps: Deps,
   env: AuthenticatedEnvironment,
-  input: { workerId: string; tasks: string[]; max: number; waitMs: number },
+  input: { workerId: string; tasks: string[]; max: number; waitMs: number } & Partial<Omit<Outcomes, "workerId">>,
   signal?: AbortSignal,
 ): Promise<ClaimedRun[]> {
   const { db, bus, config } = deps;
   const deadline = Date.now() + Math.min(input.waitMs, config.execution.dequeueMaxWaitMs);
+  const claim = async (completed: Outcomes["completed"] = [], failed: Outcomes["failed"] = []) => {
+    const { claimed, reported } = await db.transaction().execute(async (trx) => {
+      const now = new Date();
+      // Failures first, so the slots they free can be claimed; completions run in the claim's statement.
+      const failures = await failMany(trx, config, env, input.workerId, failed, now);
+      const completing = completed.length > 0 ? completion(env.id, input.workerId, completed, now) : undefined;
+      const result = await claimRuns(
+        trx,
+        { environmentId: env.id, workerId: input.workerId, tasks: input.tasks, max: input.max, leaseMs: config.execution.leaseMs, now },
+        completing,
+      );
+      const completedRuns = await settleCompletion(trx, result.completion, now);
+      return { claimed: result.runs, reported: failures.changed.length + completedRuns.length };
+    });
+    // Claims and outcomes wrote events: tell subscribers (and, harmlessly, idle workers).
+    if (claimed.length > 0 || reported > 0) wakeWorkers(bus, env.id);
+    return claimed;
+  };
+  const present = (rows: ClaimedRow[]) => Promise.all(rows.map((row) => presentRun(db, row, config.execution.defaultMaxAttempts)));
+
+  const first = await claim(input.completed, input.failed);
+  if (first.length > 0 || deadline <= Date.now() || signal?.aborted) return present(first);
+
   let wake: (() => void) | undefined;
   let woken = false;
   const unsubscribe = await bus.subscribe(workChannel(env.id), () => {
@@ -69,22 +96,9 @@ export async function dequeue(
   try {
     for (;;) {
       woken = false;
-      const claimed = await db.transaction().execute((trx) =>
-        claimRuns(trx, {
-          environmentId: env.id,
-          workerId: input.workerId,
-          tasks: input.tasks,
-          max: input.max,
-          leaseMs: config.execution.leaseMs,
-          now: new Date(),
-        }),
-      );
-      // The claim wrote EXECUTING events: tell subscribers (and, harmlessly, idle workers).
-      if (claimed.length > 0) wakeWorkers(bus, env.id);
+      const claimed = await claim();
       const left = deadline - Date.now();
-      if (claimed.length > 0 || left <= 0 || signal?.aborted) {
-        return Promise.all(claimed.map((row) => present(db, row, config.execution.defaultMaxAttempts)));
-      }
+      if (claimed.length > 0 || left <= 0 || signal?.aborted) return present(claimed);
       if (!woken) {
         await new Promise<void>((resolve) => {
           const timer = setTimeout(resolve, Math.min(left, RECHECK_MS));
@@ -135,97 +149,66 @@ export interface Outcomes {
  * may finish it: a late report from a lost lease (or for a canceled run) is not accepted.
  */
 export async function reportOutcomes(deps: Deps, env: AuthenticatedEnvironment, input: Outcomes): Promise<{ accepted: string[]; willRetry: string[] }> {
-  const { db, bus, config } = deps;
   if (input.completed.length + input.failed.length === 0) return { accepted: [], willRetry: [] };
-  const result = await db.transaction().execute(async (trx) => {
+  const result = await deps.db.transaction().execute(async (trx) => {
     const now = new Date();
-    const changed: TransitionedRun[] = [];
-    if (input.completed.length > 0) {
-      changed.push(...(await completeMany(trx, env.id, input.workerId, input.completed, now)));
-    }
-    const willRetry: string[] = [];
-    for (const failure of input.failed) {
-      const run = await trx
-        .selectFrom("runs")
-        .select(["attempt", "max_attempts"])
-        .where("id", "=", failure.runId)
-        .where("environment_id", "=", env.id)
-        .where("status", "=", "EXECUTING")
-        .where("lease_owner", "=", input.workerId)
-        .forUpdate()
-        .executeTakeFirst();
-      if (!run) continue;
-      const retry = failure.retry !== false && run.attempt < (run.max_attempts ?? config.execution.defaultMaxAttempts);
-      if (retry) willRetry.push(failure.runId);
-      const delay = retryDelayMs(run.attempt, config.execution.retryBaseMs, config.execution.retryMaxMs);
-      changed.push(
-        await trx
-          .updateTable("runs")
-          .set({
-            status: retry ? "REATTEMPTING" : "FAILED",
-            error: JSON.stringify(failure.error),
-            retry_at: retry ? new Date(now.getTime() + delay) : null,
-            finished_at: retry ? null : now,
-            lease_owner: null,
-            lease_expires_at: null,
-            updated_at: now,
-          })
-          .where("id", "=", failure.runId)
-          .returning(TRANSITION_COLUMNS)
-          .executeTakeFirstOrThrow(),
-      );
-    }
-    // Completions were recorded by their statement; failures are recorded here.
-    await recordTransitions(trx, changed.filter((r) => r.status !== "COMPLETED"), now);
-    return { accepted: changed.map((r) => r.id), willRetry };
+    const completed = input.completed.length > 0 ? await completeMany(trx, env.id, input.workerId, input.completed, now) : [];
+    const { changed, willRetry } = await failMany(trx, deps.config, env, input.workerId, input.failed, now);
+    return { accepted: [...completed, ...changed].map((r) => r.id), willRetry };
   });
   // Finished runs free slots of their queues (and may have queued a parent): idle workers
   // waiting on a full queue can claim again now rather than at their next re-check.
-  if (result.accepted.length > 0) wakeWorkers(bus, env.id);
+  if (result.accepted.length > 0) wakeWorkers(deps.bus, env.id);
   return result;
 }
 
 /**
- * Completes many runs in one statement: the outputs travel as one JSON parameter, and the same
- * statement writes each run's event and counts the finished runs towards their batches. Batches
- * that may now be complete are then settled (rare: once per batch).
+ * Records failures the worker holding their leases reports: REATTEMPTING with backoff while
+ * attempts remain (and the handler did not ask not to be retried), else FAILED.
  */
-async function completeMany(
+async function failMany(
   trx: Transaction<Database>,
-  environmentId: string,
+  config: Deps["config"],
+  env: AuthenticatedEnvironment,
   workerId: string,
-  completed: { runId: string; output?: unknown }[],
+  failed: Outcomes["failed"],
   now: Date,
-): Promise<TransitionedRun[]> {
-  const rows = completed.map((c) => ({ id: c.runId, output: c.output === undefined ? null : superjson.stringify(c.output) }));
-  const { rows: result } = await sql<{ done: TransitionedRun[] | null; completable: string[] | null }>`
-    with done as (
-      update runs
-      set status = 'COMPLETED', output = v.output, output_type = 'application/super+json',
-          finished_at = ${now}, lease_owner = null, lease_expires_at = null, updated_at = ${now}
-      from json_to_recordset(${JSON.stringify(rows)}::json) as v(id text, output text)
-      where runs.id = v.id and runs.environment_id = ${environmentId}
-        and runs.status = 'EXECUTING' and runs.lease_owner = ${workerId}
-      returning runs.id, runs.environment_id, runs.batch_id, runs.task_identifier, runs.status, runs.attempt
-    ),
-    events as (
-      insert into events (environment_id, batch_id, run_id, type, data)
-      select environment_id, batch_id, id, 'run.status',
-             jsonb_build_object('status', status, 'taskIdentifier', task_identifier, 'attempt', attempt)
-      from done
-    ),
-    finished as (${finishedItemsPerBatch(sql`done`)}),
-    counted as (
-      update batches b
-      set finished_item_count = b.finished_item_count + finished.n, updated_at = ${now}
-      from finished
-      where b.id = finished.batch_id
-      returning b.id, b.finished_item_count >= b.successful_run_count as all_done
-    )
-    select (select json_agg(done) from done) as done,
-           (select json_agg(id) from counted where all_done) as completable`.execute(trx);
-  for (const batchId of result[0]?.completable ?? []) await tryCompleteBatch(trx, batchId, now);
-  return result[0]?.done ?? [];
+): Promise<{ changed: TransitionedRun[]; willRetry: string[] }> {
+  const changed: TransitionedRun[] = [];
+  const willRetry: string[] = [];
+  for (const failure of failed) {
+    const run = await trx
+      .selectFrom("runs")
+      .select(["attempt", "max_attempts"])
+      .where("id", "=", failure.runId)
+      .where("environment_id", "=", env.id)
+      .where("status", "=", "EXECUTING")
+      .where("lease_owner", "=", workerId)
+      .forUpdate()
+      .executeTakeFirst();
+    if (!run) continue;
+    const retry = failure.retry !== false && run.attempt < (run.max_attempts ?? config.execution.defaultMaxAttempts);
+    if (retry) willRetry.push(failure.runId);
+    const delay = retryDelayMs(run.attempt, config.execution.retryBaseMs, config.execution.retryMaxMs);
+    changed.push(
+      await trx
+        .updateTable("runs")
+        .set({
+          status: retry ? "REATTEMPTING" : "FAILED",
+          error: JSON.stringify(failure.error),
+          retry_at: retry ? new Date(now.getTime() + delay) : null,
+          finished_at: retry ? null : now,
+          lease_owner: null,
+          lease_expires_at: null,
+          updated_at: now,
+        })
+        .where("id", "=", failure.runId)
+        .returning(TRANSITION_COLUMNS)
+        .executeTakeFirstOrThrow(),
+    );
+  }
+  await recordTransitions(trx, changed, now);
+  return { changed, willRetry };
 }
 
 export async function completeRun(deps: Deps, env: AuthenticatedEnvironment, input: { workerId: string; runId: string; output?: unknown }) {
