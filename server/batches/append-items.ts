@@ -23,7 +23,7 @@ export async function appendItems(
   const snapshot = await readBatch(db, environment.id, input.batchId);
   if (snapshot.sealed) return { id: snapshot.id, itemsAccepted: 0, itemsDeduplicated: 0, sealed: true };
   assertAppendable(snapshot, input.items);
-  const plan = planIngest(snapshot, input.items, new Date());
+  const plan = await planIngest(snapshot, input.items, new Date());
 
   const result = await db.transaction().execute(async (trx): Promise<AppendItemsResult> => {
     // The row lock serializes concurrent streams of one batch: no double seal, no lost count.

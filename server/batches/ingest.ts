@@ -1,10 +1,10 @@
-import { sql, type Transaction } from "kysely";
+import { type RawBuilder, sql, type Transaction } from "kysely";
 import type { IndexedItem } from "../../shared/schemas.js";
 import type { BatchRow, Database } from "../../db/schema.js";
 import { bulkRows } from "../../db/bulk-rows.js";
 import { createRuns, planRuns, type RunPlan } from "../runs/create.js";
 import { assertStoredPacketsExist } from "../runs/packets.js";
-import { prepareRun, type RunContext } from "../runs/prepare.js";
+import { type PreparedRun, prepareRun, type RunContext } from "../runs/prepare.js";
 import { admitUnderQueueCap, type QueueCapOptions } from "../limits/queue-cap.js";
 
 const LEDGER_COLUMNS = [
@@ -29,6 +29,8 @@ export interface IngestPlan {
   deduplicated: number;
   /** The run each item becomes (same order as `items`). */
   runs: RunPlan;
+  /** The ledger rows when every item gets the run planned for it (the usual case); absent once narrowed. */
+  ledger?: RawBuilder<unknown>;
   /** The time the runs are created at. */
   now: Date;
 }
@@ -51,7 +53,15 @@ function runContext(batch: IngestBatch, now: Date): RunContext {
   };
 }
 
-export function planIngest(batch: IngestBatch, given: IndexedItem[], now: Date): IngestPlan {
+/** Items turned into rows between two turns of the event loop while planning. */
+const PLAN_SLICE = 250;
+
+/**
+ * Plans a chunk a slice at a time, giving the event loop a turn between slices: the chunk before
+ * it is usually being written at the same moment, and each of its round trips to the database
+ * would otherwise wait for the whole plan.
+ */
+export async function planIngest(batch: IngestBatch, given: IndexedItem[], now: Date): Promise<IngestPlan> {
   const seen = new Set<number>();
   const items: IndexedItem[] = [];
   for (const item of given) {
@@ -60,14 +70,39 @@ export function planIngest(batch: IngestBatch, given: IndexedItem[], now: Date):
     items.push(item);
   }
   const ctx = runContext(batch, now);
-  return { items, deduplicated: given.length - items.length, runs: planRuns(items.map((item) => prepareRun(item, ctx, item.index))), now };
+  const prepared: PreparedRun[] = [];
+  for (let start = 0; start < items.length; start += PLAN_SLICE) {
+    if (start > 0) await new Promise((resolve) => setImmediate(resolve));
+    for (const item of items.slice(start, start + PLAN_SLICE)) prepared.push(prepareRun(item, ctx, item.index));
+  }
+  await new Promise((resolve) => setImmediate(resolve));
+  const ownRuns = prepared.map((p) => ({ runId: p.row.id, isCached: false }));
+  return {
+    items,
+    deduplicated: given.length - items.length,
+    runs: planRuns(prepared),
+    ledger: items.length === 0 ? undefined : ledgerRows(batch.id, items, ownRuns),
+    now,
+  };
+}
+
+/** Ledger rows for `items`, each pointing at the run beside it (`cached`: one it did not create). */
+function ledgerRows(batchId: string, items: IndexedItem[], runs: { runId: string; isCached: boolean }[]) {
+  const rows = items.map((item, i) => ({
+    batch_id: batchId,
+    batch_index: item.index,
+    task_identifier: item.task,
+    run_id: runs[i]!.runId,
+    cached: runs[i]!.isCached,
+  }));
+  return bulkRows(LEDGER_COLUMNS, rows);
 }
 
 /** The plan for a subset of its items (rare: indexes already present, or over the queue cap). */
 function narrowPlan(plan: IngestPlan, keep: IndexedItem[]): IngestPlan {
   if (keep.length === plan.items.length) return plan;
   const position = new Map(plan.items.map((item, i) => [item, i]));
-  return { ...plan, items: keep, runs: planRuns(keep.map((item) => plan.runs.prepared[position.get(item)!]!)) };
+  return { ...plan, items: keep, runs: planRuns(keep.map((item) => plan.runs.prepared[position.get(item)!]!)), ledger: undefined };
 }
 
 /**
@@ -110,27 +145,15 @@ export async function ingestItems(
   plan = narrowPlan(plan, admitted);
 
   const outcomes = await createRuns(trx, plan.runs);
-  if (outcomes.length > 0) {
-    // One statement for the whole chunk, as runs are written.
-    const rows = plan.items.map((item, i) => ({
-      batch_id: batch.id,
-      batch_index: item.index,
-      task_identifier: item.task,
-      run_id: outcomes[i]!.runId,
-      cached: outcomes[i]!.isCached,
-    }));
-    await sql`insert into batch_items (batch_id, batch_index, task_identifier, run_id, cached) ${bulkRows(LEDGER_COLUMNS, rows)}`.execute(trx);
-  }
   const alreadyFinished = outcomes.filter((o) => o.isFinal).length;
-  const now = plan.now;
-  await trx
-    .updateTable("batches")
-    .set((eb) => ({
-      enqueued_count: eb("enqueued_count", "+", accepted),
-      finished_item_count: eb("finished_item_count", "+", alreadyFinished),
-      updated_at: now,
-    }))
-    .where("id", "=", batch.id)
-    .execute();
+  // Usually every item got the run planned for it, and the ledger rows built with the plan hold.
+  const asPlanned = plan.ledger !== undefined && outcomes.every((o, i) => !o.isCached && o.runId === plan.runs.prepared[i]!.row.id);
+  const ledger = outcomes.length === 0 ? undefined : asPlanned ? plan.ledger : ledgerRows(batch.id, plan.items, outcomes);
+  // The ledger and the batch's counters in one statement.
+  await sql`
+    ${ledger ? sql`with ledger as (insert into batch_items (batch_id, batch_index, task_identifier, run_id, cached) ${ledger})` : sql``}
+    update batches
+    set enqueued_count = enqueued_count + ${accepted}, finished_item_count = finished_item_count + ${alreadyFinished}, updated_at = ${plan.now}
+    where id = ${batch.id}`.execute(trx);
   return { accepted, deduplicated: plan.deduplicated, runIds: outcomes.map((o) => o.runId) };
 }

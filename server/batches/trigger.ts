@@ -65,7 +65,7 @@ export async function triggerBatch(
     parent_run_id: input.parentRunId ?? null,
     resume_parent_on_completion: input.resumeParentOnCompletion ?? false,
   };
-  const plan = planIngest(batchFields, input.items.map((item, index) => ({ ...item, index })), now);
+  const plan = await planIngest(batchFields, input.items.map((item, index) => ({ ...item, index })), now);
   try {
     const result = await db.transaction().execute(async (trx) => {
       const batch = await trx
