@@ -54,6 +54,38 @@ describe("worker.dequeue carrying outcomes", () => {
     expect((await client.batch.get.query({ batchId })).status).toBe("COMPLETED");
   });
 
+  it("records many failures of one report together: retried, final, and refused when not leased", async () => {
+    const task = "exchange-failures";
+    await client.worker.register.mutate({ workerId: "wf", tasks: [task] });
+    const { runs } = await client.batch.trigger.mutate({
+      items: [{ task, options: { maxAttempts: 3 } }, { task, options: { maxAttempts: 3 } }, { task, options: { maxAttempts: 1 } }],
+    });
+    const claimed = await client.worker.dequeue.mutate({ workerId: "wf", tasks: [task], max: 3 });
+    expect(claimed.map((r) => r.id).sort()).toEqual([...runs].sort());
+    const error = { name: "Error", message: "boom" };
+    const report = await client.worker.report.mutate({
+      workerId: "wf",
+      completed: [],
+      failed: [
+        { runId: runs[0]!, error },
+        { runId: runs[1]!, error, retry: false },
+        { runId: runs[2]!, error },
+        { runId: "run_notleasedbythisworker", error },
+      ],
+    });
+    expect([...report.accepted].sort()).toEqual([...runs].sort());
+    expect(report.willRetry).toEqual([runs[0]]);
+    expect(await status(runs[0]!)).toBe("REATTEMPTING");
+    expect(await status(runs[1]!)).toBe("FAILED");
+    expect(await status(runs[2]!)).toBe("FAILED");
+    const failed = await client.run.get.query({ runId: runs[2]! });
+    expect(failed.error).toMatchObject({ message: "boom" });
+    expect(await statusHistory(runs[0]!)).toEqual(["EXECUTING", "REATTEMPTING"]);
+    // A repeated report is not accepted: the runs are no longer leased to this worker.
+    const again = await client.worker.report.mutate({ workerId: "wf", completed: [], failed: [{ runId: runs[1]!, error }] });
+    expect(again.accepted).toEqual([]);
+  });
+
   it("frees a limited queue's slot for the claim in the same call", async () => {
     const task = "exchange-limited";
     await client.worker.register.mutate({ workerId: "wl", tasks: [task] });

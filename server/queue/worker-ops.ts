@@ -1,6 +1,6 @@
 import type { z } from "zod";
 import type { SerializedErrorSchema } from "../../shared/schemas.js";
-import type { Kysely, Transaction } from "kysely";
+import { type Kysely, sql, type Transaction } from "kysely";
 import type { ClaimedRun } from "../../shared/worker.js";
 import type { Database } from "../../db/schema.js";
 import type { AuthenticatedEnvironment } from "../auth/authenticate.js";
@@ -164,7 +164,9 @@ export async function reportOutcomes(deps: Deps, env: AuthenticatedEnvironment, 
 
 /**
  * Records failures the worker holding their leases reports: REATTEMPTING with backoff while
- * attempts remain (and the handler did not ask not to be retried), else FAILED.
+ * attempts remain (and the handler did not ask not to be retried), else FAILED. Two statements
+ * however many failures: the leased runs are read and locked, then all updated at once (each
+ * run's backoff is computed here, as the sweeps do).
  */
 async function failMany(
   trx: Transaction<Database>,
@@ -174,41 +176,39 @@ async function failMany(
   failed: Outcomes["failed"],
   now: Date,
 ): Promise<{ changed: TransitionedRun[]; willRetry: string[] }> {
-  const changed: TransitionedRun[] = [];
-  const willRetry: string[] = [];
-  for (const failure of failed) {
-    const run = await trx
-      .selectFrom("runs")
-      .select(["attempt", "max_attempts"])
-      .where("id", "=", failure.runId)
-      .where("environment_id", "=", env.id)
-      .where("status", "=", "EXECUTING")
-      .where("lease_owner", "=", workerId)
-      .forUpdate()
-      .executeTakeFirst();
-    if (!run) continue;
-    const retry = failure.retry !== false && run.attempt < (run.max_attempts ?? config.execution.defaultMaxAttempts);
-    if (retry) willRetry.push(failure.runId);
-    const delay = retryDelayMs(run.attempt, config.execution.retryBaseMs, config.execution.retryMaxMs);
-    changed.push(
-      await trx
-        .updateTable("runs")
-        .set({
-          status: retry ? "REATTEMPTING" : "FAILED",
-          error: JSON.stringify(failure.error),
-          retry_at: retry ? new Date(now.getTime() + delay) : null,
-          finished_at: retry ? null : now,
-          lease_owner: null,
-          lease_expires_at: null,
-          updated_at: now,
-        })
-        .where("id", "=", failure.runId)
-        .returning(TRANSITION_COLUMNS)
-        .executeTakeFirstOrThrow(),
-    );
-  }
+  if (failed.length === 0) return { changed: [], willRetry: [] };
+  const held = await trx
+    .selectFrom("runs")
+    .select(["id", "attempt", "max_attempts"])
+    .where("id", "in", failed.map((f) => f.runId))
+    .where("environment_id", "=", env.id)
+    .where("status", "=", "EXECUTING")
+    .where("lease_owner", "=", workerId)
+    .forUpdate()
+    .execute();
+  if (held.length === 0) return { changed: [], willRetry: [] };
+  const byId = new Map(failed.map((f) => [f.runId, f]));
+  const { retryBaseMs, retryMaxMs, defaultMaxAttempts } = config.execution;
+  const rows = held.map((run) => {
+    const failure = byId.get(run.id)!;
+    const retry = failure.retry !== false && run.attempt < (run.max_attempts ?? defaultMaxAttempts);
+    return {
+      id: run.id,
+      status: retry ? "REATTEMPTING" : "FAILED",
+      error: JSON.stringify(failure.error),
+      retry_at: retry ? new Date(now.getTime() + retryDelayMs(run.attempt, retryBaseMs, retryMaxMs)).toISOString() : null,
+    };
+  });
+  const { rows: changed } = await sql<TransitionedRun>`
+    update runs
+    set status = v.status, error = v.error::jsonb, retry_at = v.retry_at,
+        finished_at = case when v.status = 'FAILED' then ${now}::timestamptz end,
+        lease_owner = null, lease_expires_at = null, updated_at = ${now}
+    from json_to_recordset(${JSON.stringify(rows)}::json) as v(id text, status text, error text, retry_at timestamptz)
+    where runs.id = v.id
+    returning ${sql.join(TRANSITION_COLUMNS.map((c) => sql.ref(`runs.${c}`)))}`.execute(trx);
   await recordTransitions(trx, changed, now);
-  return { changed, willRetry };
+  return { changed, willRetry: rows.filter((r) => r.status === "REATTEMPTING").map((r) => r.id) };
 }
 
 export async function completeRun(deps: Deps, env: AuthenticatedEnvironment, input: { workerId: string; runId: string; output?: unknown }) {
