@@ -6,6 +6,7 @@ import { createRuns, planRuns, type RunPlan } from "../runs/create.js";
 import { assertStoredPacketsExist } from "../runs/packets.js";
 import { type PreparedRun, prepareRun, type RunContext } from "../runs/prepare.js";
 import { admitUnderQueueCap, type QueueCapOptions } from "../limits/queue-cap.js";
+import { nextTurn } from "../next-turn.js";
 
 const LEDGER_COLUMNS = [
   ["batch_id", "text"],
@@ -72,10 +73,10 @@ export async function planIngest(batch: IngestBatch, given: IndexedItem[], now: 
   const ctx = runContext(batch, now);
   const prepared: PreparedRun[] = [];
   for (let start = 0; start < items.length; start += PLAN_SLICE) {
-    if (start > 0) await new Promise((resolve) => setImmediate(resolve));
+    if (start > 0) await nextTurn();
     for (const item of items.slice(start, start + PLAN_SLICE)) prepared.push(prepareRun(item, ctx, item.index));
   }
-  await new Promise((resolve) => setImmediate(resolve));
+  await nextTurn();
   const ownRuns = prepared.map((p) => ({ runId: p.row.id, isCached: false }));
   return {
     items,

@@ -7,6 +7,7 @@ import { ItemInputError } from "../errors.js";
 import type { RestCall } from "./context.js";
 import { describeZodError } from "./errors.js";
 import { readNdjson } from "./ndjson.js";
+import { nextTurn } from "../next-turn.js";
 
 const NDJSON_TYPE = /^application\/(x-)?ndjson\b/i;
 
@@ -78,7 +79,7 @@ export async function streamBatchItems(deps: Deps, req: FastifyRequest<{ Params:
     for await (const line of readNdjson(body, deps.config.limits.maxItemBytes)) {
       // Parsing a chunk is CPU work on the event loop the chunk being written needs for its round
       // trips to the database: let those through every few hundred lines.
-      if (lines.length % PARSE_SLICE === PARSE_SLICE - 1) await new Promise((resolve) => setImmediate(resolve));
+      if (lines.length % PARSE_SLICE === PARSE_SLICE - 1) await nextTurn();
       items.push(line.value);
       lines.push(line.lineNumber);
       bytes += line.bytes;
