@@ -1,5 +1,5 @@
 import { createTRPCClient, httpBatchLink, httpLink, splitLink } from "@trpc/client";
-import superjson from "superjson";
+import { dataTransformer } from "../shared/transformer.js";
 import type { AppRouter } from "../server/trpc/routers/_app.js";
 
 /**
@@ -13,8 +13,8 @@ export function createWorkerTransport(url: string, apiKey: string) {
     links: [
       splitLink({
         condition: (op) => op.path === "worker.dequeue",
-        true: httpLink({ url: base, transformer: superjson, headers }),
-        false: httpBatchLink({ url: base, transformer: superjson, headers, maxItems: 100 }),
+        true: httpLink({ url: base, transformer: dataTransformer, headers }),
+        false: httpBatchLink({ url: base, transformer: dataTransformer, headers, maxItems: 100 }),
       }),
     ],
   });

@@ -40,6 +40,15 @@ export const QueueOptionsSchema = z.object({
  * Options of one trigger or batch item. Unknown keys (the SDK also sends `machine`, `priority`,
  * `lockToVersion`, `idempotencyKeyOptions`...) are stripped, never rejected.
  */
+/**
+ * A run's metadata: any JSON object, passed through as it is. (`z.record` would rebuild it and
+ * silently drop a `__proto__` key, which is data here like any other.)
+ */
+export const MetadataSchema = z.custom<Record<string, unknown>>(
+  (value) => typeof value === "object" && value !== null && !Array.isArray(value),
+  "metadata must be an object",
+);
+
 export const TriggerOptionsSchema = z.object({
   queue: QueueOptionsSchema.optional(),
   concurrencyKey: z.union([z.string(), z.number()]).transform(String).pipe(z.string().min(1).max(512)).optional(),
@@ -61,7 +70,7 @@ export const TriggerOptionsSchema = z.object({
         .max(MAX_TAGS_PER_RUN, `a run can have at most ${MAX_TAGS_PER_RUN} tags`),
     )
     .optional(),
-  metadata: z.record(z.string(), z.unknown()).optional(),
+  metadata: MetadataSchema.optional(),
   maxAttempts: z.number().int().min(1).max(100).optional(),
   payloadType: z.string().min(1).max(128).optional(),
   test: z.boolean().optional(),

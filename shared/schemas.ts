@@ -1,5 +1,5 @@
 import { z } from "zod";
-import { TriggerOptionsSchema } from "./options.js";
+import { MetadataSchema, TriggerOptionsSchema } from "./options.js";
 
 export const TaskIdentifierSchema = z
   .string({ error: (issue) => (issue.input === undefined ? "task is required" : "task must be a string") })
@@ -154,7 +154,7 @@ export const RunSchema = z.object({
   concurrencyKey: z.string().optional(),
   idempotencyKey: z.string().optional(),
   tags: z.array(z.string()),
-  metadata: z.record(z.string(), z.unknown()).optional(),
+  metadata: MetadataSchema.optional(),
   ttl: z.string().optional(),
   delayedUntil: z.date().optional(),
   expiredAt: z.date().optional(),

@@ -1,8 +1,8 @@
-import superjson from "superjson";
 import { type RawBuilder, sql, type Transaction } from "kysely";
 import { PREPARED } from "../../db/prepared.js";
 import type { Database } from "../../db/schema.js";
 import { finishedItemsPerBatch, tryCompleteBatch } from "../batches/finalize.js";
+import { superJsonText } from "../runs/packets.js";
 import type { TransitionedRun } from "../runs/transitions.js";
 
 /**
@@ -26,7 +26,7 @@ export interface CompletionResult {
 
 /** Only the worker holding a run's lease may complete it (a late report is not accepted). */
 export function completion(environmentId: string, workerId: string, completed: { runId: string; output?: unknown }[], now: Date): Completion {
-  const rows = completed.map((c) => ({ id: c.runId, output: c.output === undefined ? null : superjson.stringify(c.output) }));
+  const rows = completed.map((c) => ({ id: c.runId, output: c.output === undefined ? null : superJsonText(c.output) }));
   return {
     ctes: sql`
       done as (

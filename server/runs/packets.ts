@@ -1,5 +1,6 @@
 import type { Kysely } from "kysely";
 import superjson from "superjson";
+import { escapeDataKeys, holdsReservedKeys, unescapeDataKeys } from "../../shared/transformer.js";
 import type { Database } from "../../db/schema.js";
 import { badItem } from "../errors.js";
 import { getPacket, missingPackets } from "../packets/store.js";
@@ -27,13 +28,20 @@ export function packetFromInput(payload: unknown, payloadType: string | undefine
   // carry (every REST payload) stays plain JSON; checking that first skips SuperJSON's walk, which
   // was a twentieth of the server's time while streaming items.
   if (isPlainJson(payload, 0)) return { data: JSON.stringify(payload), type: "application/json" };
-  try {
-    const serialized = superjson.serialize(payload);
-    if (serialized.meta !== undefined) return { data: JSON.stringify(serialized), type: "application/super+json" };
-  } catch {
-    // Not something SuperJSON can write (the SDK then sends it raw as application/json too).
-  }
+  // SuperJSON cannot write a key named `__proto__`, `constructor` or `prototype`: such a value is
+  // kept in its plain JSON form (Dates as ISO text...), as the SDK would send it.
+  if (holdsReservedKeys(payload)) return { data: JSON.stringify(toJsonForm(payload).json), type: "application/json" };
+  const serialized = superjson.serialize(payload);
+  if (serialized.meta !== undefined) return { data: JSON.stringify(serialized), type: "application/super+json" };
   return { data: JSON.stringify(payload), type: "application/json" };
+}
+
+/**
+ * A value as `application/super+json` text (outputs). A value holding a key SuperJSON refuses
+ * is written as its plain JSON form, which is SuperJSON without annotations.
+ */
+export function superJsonText(value: unknown): string {
+  return holdsReservedKeys(value) ? JSON.stringify({ json: toJsonForm(value).json }) : superjson.stringify(value);
 }
 
 /** Deeper than this, the SuperJSON path decides (and a cycle cannot recurse forever here). */
@@ -143,6 +151,7 @@ export async function assertStoredPacketsExist(
  * only a SuperJSON reader can get the original value back.
  */
 export function toJsonForm(value: unknown): { json: unknown; exact: boolean } {
-  const { json, meta } = superjson.serialize(value);
-  return { json, exact: meta === undefined };
+  // Through the wire's key escaping: SuperJSON refuses keys such as `constructor` (see shared/transformer.ts).
+  const { json, meta } = superjson.serialize(escapeDataKeys(value));
+  return { json: unescapeDataKeys(json), exact: meta === undefined };
 }

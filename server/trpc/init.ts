@@ -1,5 +1,5 @@
 import { initTRPC } from "@trpc/server";
-import superjson from "superjson";
+import { dataTransformer } from "../../shared/transformer.js";
 import { authenticate, type Caller } from "../auth/authenticate.js";
 import type { Deps } from "../deps.js";
 import { RateLimitExceededError } from "../limits/batch-rate-limit.js";
@@ -25,7 +25,7 @@ export function authenticateContext(ctx: Context, { allowPublicTokens = false } 
 }
 
 const t = initTRPC.context<Context>().create({
-  transformer: superjson,
+  transformer: dataTransformer,
   // A 429 carries the bucket's numbers (limit, remaining, reset in unix seconds, retryAfter).
   errorFormatter: ({ shape, error }) =>
     error.cause instanceof RateLimitExceededError ? { ...shape, data: { ...shape.data, rateLimit: error.cause.toJSON() } } : shape,
