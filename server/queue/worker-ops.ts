@@ -5,6 +5,8 @@ import type { ClaimedRun } from "../../shared/worker.js";
 import type { Database } from "../../db/schema.js";
 import type { AuthenticatedEnvironment } from "../auth/authenticate.js";
 import type { Deps } from "../deps.js";
+import { isTransientDbError } from "../../db/errors.js";
+import { dataTransformer } from "../../shared/transformer.js";
 import { resolvePacket } from "../runs/packets.js";
 import { recordTransitions, retryDelayMs, TRANSITION_COLUMNS, type TransitionedRun } from "../runs/transitions.js";
 import { type ClaimedRow, claimRuns } from "./claim.js";
@@ -47,6 +49,29 @@ async function presentRun(db: Kysely<Database>, row: ClaimedRow, defaultMaxAttem
 }
 
 /**
+ * Each claimed run as the worker receives it, checked to travel (the tRPC transformer writes it
+ * here once): a run whose payload cannot be read (an offloaded packet gone missing) or written is
+ * answered as a failure to record instead, so it never fails the runs claimed beside it. A
+ * transient database error is thrown: the whole claim rolls back.
+ */
+async function deliverable(trx: Transaction<Database>, rows: ClaimedRow[], defaultMaxAttempts: number) {
+  const delivered: ClaimedRun[] = [];
+  const undeliverable: Outcomes["failed"] = [];
+  for (const row of rows) {
+    try {
+      const run = await presentRun(trx, row, defaultMaxAttempts);
+      dataTransformer.serialize(run);
+      delivered.push(run);
+    } catch (err) {
+      if (isTransientDbError(err)) throw err;
+      const message = `Run could not be handed to a worker: ${err instanceof Error ? err.message : String(err)}`;
+      undeliverable.push({ runId: row.id, error: { name: "UndeliverableRunError", message: message.slice(0, 4096) }, retry: false });
+    }
+  }
+  return { delivered, undeliverable };
+}
+
+/**
  * Claims runs for a worker; when there are none, waits (at most `waitMs`, capped by config) for a
  * wake-up and tries again. Outcomes the worker sends along are recorded in the first claim's
  * transaction, before it claims (so the slots they free can be claimed at once): a busy worker
@@ -76,16 +101,19 @@ export async function dequeue(
         completing,
       );
       const completedRuns = await settleCompletion(trx, result.completion, now);
-      return { claimed: result.runs, reported: failures.changed.length + completedRuns.length };
+      // The answer is built before the claim commits: a run that cannot be handed over is failed
+      // here instead of staying claimed by a worker that never hears of it.
+      const { delivered, undeliverable } = await deliverable(trx, result.runs, config.execution.defaultMaxAttempts);
+      const refused = await failMany(trx, config, env, input.workerId, undeliverable, now);
+      return { claimed: delivered, reported: failures.changed.length + completedRuns.length + refused.changed.length };
     });
     // Claims and outcomes wrote events: tell subscribers (and, harmlessly, idle workers).
     if (claimed.length > 0 || reported > 0) wakeWorkers(bus, env.id);
     return claimed;
   };
-  const present = (rows: ClaimedRow[]) => Promise.all(rows.map((row) => presentRun(db, row, config.execution.defaultMaxAttempts)));
 
   const first = await claim(input.completed, input.failed);
-  if (first.length > 0 || deadline <= Date.now() || signal?.aborted) return present(first);
+  if (first.length > 0 || deadline <= Date.now() || signal?.aborted) return first;
 
   let wake: (() => void) | undefined;
   let woken = false;
@@ -98,7 +126,7 @@ export async function dequeue(
       woken = false;
       const claimed = await claim();
       const left = deadline - Date.now();
-      if (claimed.length > 0 || left <= 0 || signal?.aborted) return present(claimed);
+      if (claimed.length > 0 || left <= 0 || signal?.aborted) return claimed;
       if (!woken) {
         await new Promise<void>((resolve) => {
           const timer = setTimeout(resolve, Math.min(left, RECHECK_MS));
