@@ -90,7 +90,7 @@ export async function listRuns(
   if (input.tag) query = query.where((eb) => eb(eb.val(input.tag!), "=", eb.fn.any("tags")));
   if (input.cursor) {
     const c = decodeCursor(input.cursor);
-    query = query.where(afterCursor("runs", c));
+    query = query.where(afterCursor("runs", environment.id, c));
   }
   const rows = await query.orderBy("created_at", "desc").orderBy("id", "desc").limit(input.limit + 1).execute();
   const page = rows.slice(0, input.limit);
