@@ -46,6 +46,7 @@ const ConfigSchema = z.object({
     .optional(),
   SALVO_EVENT_RETENTION_HOURS: intFrom("SALVO_EVENT_RETENTION_HOURS", 72),
   SALVO_EVENT_POLL_MS: intFrom("SALVO_EVENT_POLL_MS", 2000, 50),
+  SALVO_DEBUG_ERRORS: z.enum(["0", "1", "false", "true"], { message: "SALVO_DEBUG_ERRORS must be 1, 0, true or false" }).default("0"),
   SALVO_LOG_LEVEL: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).default("info"),
 });
 
@@ -105,6 +106,8 @@ export interface Config {
     pollMs: number;
   };
   logLevel: string;
+  /** Error answers carry stacks and internal messages (development only: they expose file paths and internals). */
+  debugErrors: boolean;
 }
 
 export class ConfigError extends Error {}
@@ -155,5 +158,6 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     },
     events: { retentionHours: c.SALVO_EVENT_RETENTION_HOURS, pollMs: c.SALVO_EVENT_POLL_MS },
     logLevel: c.SALVO_LOG_LEVEL,
+    debugErrors: c.SALVO_DEBUG_ERRORS === "1" || c.SALVO_DEBUG_ERRORS === "true",
   };
 }

@@ -7,7 +7,7 @@ import type { Config } from "./config.js";
 import type { Deps } from "./deps.js";
 import { startBackgroundTasks } from "./background.js";
 import { BACKGROUND_TASKS } from "./background-tasks.js";
-import { buildApp } from "./http/app.js";
+import { buildApp, type LogStream } from "./http/app.js";
 import { createRateLimiter } from "./limits/rate-limiter.js";
 
 export interface RunningSalvo {
@@ -22,14 +22,14 @@ export interface RunningSalvo {
  * Composition root: connect, migrate, provision, then serve. Nothing listens before the schema
  * is current, so `/healthz` answering means the service is ready.
  */
-export async function startSalvo(config: Config, options: { connection?: Connection } = {}): Promise<RunningSalvo> {
+export async function startSalvo(config: Config, options: { connection?: Connection; logStream?: LogStream } = {}): Promise<RunningSalvo> {
   const connection =
     options.connection ?? (await connect({ databaseUrl: config.databaseUrl, dataDir: config.dataDir }));
   await migrateToLatest(connection.db);
   const vault = await openVault(connection.db, config.secret);
   const bootstrapped = await bootstrapEnvironment({ db: connection.db, vault }, config.bootstrapKey);
   const deps: Deps = { db: connection.db, config, bus: createBus(config.redisUrl), vault, rateLimiter: createRateLimiter(config.redisUrl) };
-  const app = buildApp(deps);
+  const app = buildApp(deps, { logStream: options.logStream });
   const stopBackground = startBackgroundTasks(deps, BACKGROUND_TASKS);
   const address = await app.listen({ port: config.port, host: config.host });
   const url = address.replace("[::1]", "127.0.0.1");

@@ -1,7 +1,9 @@
 import type { TRPCError } from "@trpc/server";
 import { fastifyRequestHandler } from "@trpc/server/adapters/fastify";
-import Fastify, { type FastifyInstance } from "fastify";
+import { randomBytes } from "node:crypto";
+import Fastify, { type FastifyInstance, type FastifyRequest } from "fastify";
 import type { Deps } from "../deps.js";
+import { internalErrorMessage } from "../errors.js";
 import { errorBody, shouldRetryHeader } from "../rest/errors.js";
 import { registerRestRoutes } from "../rest/routes.js";
 import { registerCors } from "../limits/cors.js";
@@ -10,15 +12,23 @@ import type { Context } from "../trpc/init.js";
 import { appRouter } from "../trpc/routers/_app.js";
 import { isSubscriptionRequest, serveSubscription } from "./trpc-sse.js";
 
+/** Where log lines go instead of stdout (tests read them). */
+export interface LogStream {
+  write(line: string): void;
+}
+
 /** A client error Fastify raises itself (bad JSON, body too large) carries its status. */
 interface HttpError extends Error {
   statusCode?: number;
 }
 
 /** The HTTP face of Salvo: tRPC at /trpc, Trigger.dev's REST API at /api, health at /healthz. */
-export function buildApp(deps: Deps): FastifyInstance {
+export function buildApp(deps: Deps, options: { logStream?: LogStream } = {}): FastifyInstance {
   const app = Fastify({
-    logger: deps.config.logLevel === "silent" ? false : { level: deps.config.logLevel },
+    logger:
+      deps.config.logLevel === "silent"
+        ? false
+        : { level: deps.config.logLevel, ...(options.logStream ? { stream: options.logStream } : {}) },
     bodyLimit: deps.config.limits.maxJsonBodyBytes,
     // Routes are matched case-sensitively and without trailing-slash games, as Trigger.dev does.
     // tRPC batches name every procedure of a batch in the path (`/trpc/a,b,c`).
@@ -26,6 +36,11 @@ export function buildApp(deps: Deps): FastifyInstance {
     // Close cuts open connections: a worker's long-polling dequeue must not hold a shutdown up
     // (the worker retries elsewhere; a run already claimed comes back when its lease expires).
     forceCloseConnections: true,
+    // Unique across restarts and processes: the id a 500 names is the one its log line carries (`reqId`).
+    genReqId: () => `req_${randomBytes(8).toString("hex")}`,
+  });
+  app.addHook("onRequest", async (req, reply) => {
+    reply.header("x-request-id", req.id);
   });
 
   // Bodies are read as JSON whatever their Content-Type says (curl's default form type included),
@@ -48,7 +63,7 @@ export function buildApp(deps: Deps): FastifyInstance {
     const status = err.statusCode && err.statusCode >= 400 && err.statusCode < 500 ? err.statusCode : 500;
     if (status === 500) req.log.error({ err }, "unhandled error");
     const message =
-      status === 413 ? "Request body too large" : status === 500 ? "Internal Server Error" : err.message;
+      status === 413 ? "Request body too large" : status === 500 ? internalErrorMessage(req.id) : err.message;
     const retry = shouldRetryHeader(status);
     if (retry) reply.header("x-should-retry", retry);
     return reply.status(status).send(errorBody(message));
@@ -62,12 +77,14 @@ export function buildApp(deps: Deps): FastifyInstance {
 
   // EventSource cannot send headers from a browser: subscriptions may carry the key or token in
   // tRPC's connectionParams instead (`{ authorization: "Bearer …" }` or `{ token: "…" }`).
-  const createContext = (authorization: string | undefined, connectionParams: Record<string, string | undefined> | null): Context => ({
+  const createContext = (req: FastifyRequest, connectionParams: Record<string, string | undefined> | null): Context => ({
     deps,
-    authorization: authorization ?? authorizationFromParams(connectionParams),
+    authorization: req.headers.authorization ?? authorizationFromParams(connectionParams),
+    requestId: req.id,
   });
-  const onError = (error: TRPCError, path: string | undefined) => {
-    if (error.code === "INTERNAL_SERVER_ERROR") app.log.error({ err: error, path }, "tRPC procedure failed");
+  // Logged with the request's id (`reqId`), which the error's answer names.
+  const onError = (req: FastifyRequest, error: TRPCError, path: string | undefined) => {
+    if (error.code === "INTERNAL_SERVER_ERROR") req.log.error({ err: error, path }, "tRPC procedure failed");
   };
   // What fastifyTRPCPlugin does, except that subscriptions are streamed by trpc-sse.ts.
   app.register(async (trpc) => {
@@ -82,8 +99,8 @@ export function buildApp(deps: Deps): FastifyInstance {
         return serveSubscription(req, reply, {
           router: appRouter,
           path,
-          createContext: (connectionParams) => createContext(req.headers.authorization, connectionParams),
-          onError,
+          createContext: (connectionParams) => createContext(req, connectionParams),
+          onError: (error, path) => onError(req, error, path),
         });
       }
       await fastifyRequestHandler({
@@ -91,8 +108,8 @@ export function buildApp(deps: Deps): FastifyInstance {
         req,
         res: reply,
         path,
-        createContext: ({ req, info }) => createContext(req.headers.authorization, info.connectionParams),
-        onError: ({ error, path }) => onError(error, path),
+        createContext: ({ info }) => createContext(req, info.connectionParams),
+        onError: ({ error, path }) => onError(req, error, path),
       });
     });
   });

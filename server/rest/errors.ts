@@ -3,6 +3,7 @@ import { getHTTPStatusCodeFromError } from "@trpc/server/http";
 import type { FastifyBaseLogger, FastifyReply } from "fastify";
 import { ZodError } from "zod";
 import { isTransientDbError } from "../../db/errors.js";
+import { internalErrorMessage } from "../errors.js";
 import { RateLimitExceededError } from "../limits/batch-rate-limit.js";
 
 /** Zod issues as one line a person can act on: `items[0].options.tags: at most 5 tags`. */
@@ -18,8 +19,8 @@ export function describeZodError(error: ZodError, prefix = ""): string {
     .join("; ");
 }
 
-/** The message and status of any error, as REST shows it. */
-export function toHttpError(err: unknown): { status: number; message: string } {
+/** The message and status of any error, as REST shows it; a server fault names only the request id. */
+export function toHttpError(err: unknown, requestId?: string): { status: number; message: string } {
   if (err instanceof TRPCError) {
     const status = getHTTPStatusCodeFromError(err);
     if (err.cause instanceof ZodError) return { status, message: `Invalid request: ${describeZodError(err.cause)}` };
@@ -27,7 +28,7 @@ export function toHttpError(err: unknown): { status: number; message: string } {
   }
   if (err instanceof ZodError) return { status: 400, message: `Invalid request: ${describeZodError(err)}` };
   if (isTransientDbError(err)) return { status: 503, message: "The database is unavailable for a moment; retry the request" };
-  return { status: 500, message: "Internal Server Error" };
+  return { status: 500, message: internalErrorMessage(requestId) };
 }
 
 /**
@@ -51,7 +52,7 @@ export function errorBody(message: string) {
 }
 
 export function sendError(reply: FastifyReply, err: unknown, log: FastifyBaseLogger) {
-  const { status, message } = toHttpError(err);
+  const { status, message } = toHttpError(err, reply.request.id);
   if (status >= 500) log.error({ err }, "request failed");
   const retry = shouldRetryHeader(status);
   if (retry) reply.header("x-should-retry", retry);

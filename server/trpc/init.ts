@@ -4,6 +4,9 @@ import { authenticate, type Caller } from "../auth/authenticate.js";
 import type { Deps } from "../deps.js";
 import { RateLimitExceededError } from "../limits/batch-rate-limit.js";
 import { inputErrorFromDatabase } from "../limits/db-input-errors.js";
+import { internalErrorMessage } from "../errors.js";
+import { describeZodError } from "../rest/errors.js";
+import { ZodError } from "zod";
 
 /**
  * Every call carries the service's dependencies and the raw Authorization header; the `authed`
@@ -12,6 +15,8 @@ import { inputErrorFromDatabase } from "../limits/db-input-errors.js";
 export interface Context {
   deps: Deps;
   authorization: string | undefined;
+  /** The HTTP request's id, as logged: named in the answer to a server fault. */
+  requestId?: string;
   /** Memo: a REST request makes many calls (one per stream chunk) but authenticates once. */
   auth?: { secretOnly?: Promise<Caller>; allowingPublic?: Promise<Caller> };
 }
@@ -26,9 +31,28 @@ export function authenticateContext(ctx: Context, { allowPublicTokens = false } 
 
 const t = initTRPC.context<Context>().create({
   transformer: dataTransformer,
-  // A 429 carries the bucket's numbers (limit, remaining, reset in unix seconds, retryAfter).
-  errorFormatter: ({ shape, error }) =>
-    error.cause instanceof RateLimitExceededError ? { ...shape, data: { ...shape.data, rateLimit: error.cause.toJSON() } } : shape,
+  // Stacks only with SALVO_DEBUG_ERRORS (see the formatter), never by NODE_ENV.
+  isDev: false,
+  errorFormatter: ({ shape, error, ctx }) => {
+    const debug = ctx?.deps.config.debugErrors === true;
+    const { stack: _stack, ...data } = shape.data;
+    const message =
+      error.code === "INTERNAL_SERVER_ERROR" && !debug
+        ? internalErrorMessage(ctx?.requestId)
+        : error.cause instanceof ZodError
+          ? `Invalid request: ${describeZodError(error.cause)}`
+          : shape.message;
+    return {
+      ...shape,
+      message,
+      data: {
+        ...data,
+        ...(debug && error.stack ? { stack: error.stack } : {}),
+        // A 429 carries the bucket's numbers (limit, remaining, reset in unix seconds, retryAfter).
+        ...(error.cause instanceof RateLimitExceededError ? { rateLimit: error.cause.toJSON() } : {}),
+      },
+    };
+  },
   sse: { ping: { enabled: true, intervalMs: 10_000 }, client: { reconnectAfterInactivityMs: 30_000 } },
 });
 
