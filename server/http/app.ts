@@ -1,4 +1,4 @@
-import type { TRPCError } from "@trpc/server";
+import { TRPCError } from "@trpc/server";
 import { fastifyRequestHandler } from "@trpc/server/adapters/fastify";
 import { randomBytes } from "node:crypto";
 import Fastify, { type FastifyInstance, type FastifyRequest } from "fastify";
@@ -8,6 +8,7 @@ import { errorBody, shouldRetryHeader } from "../rest/errors.js";
 import { registerRestRoutes } from "../rest/routes.js";
 import { registerCors } from "../limits/cors.js";
 import { registerHttpGuards } from "../limits/http-guards.js";
+import { assertJsonTextDepth } from "../limits/json-depth.js";
 import type { Context } from "../trpc/init.js";
 import { appRouter } from "../trpc/routers/_app.js";
 import { isSubscriptionRequest, serveSubscription } from "./trpc-sse.js";
@@ -51,8 +52,10 @@ export function buildApp(deps: Deps, options: { logStream?: LogStream } = {}): F
     const text = (body as Buffer).toString("utf8");
     if (text.trim() === "") return done(null, undefined);
     try {
+      assertJsonTextDepth(text, "The request body");
       done(null, JSON.parse(text));
     } catch (err) {
+      if (err instanceof TRPCError) return done(Object.assign(new Error(err.message), { statusCode: 400 }), undefined);
       const error: HttpError = new Error(`Invalid JSON: ${(err as Error).message}`);
       error.statusCode = 400;
       done(error, undefined);

@@ -3,6 +3,7 @@ import superjson from "superjson";
 import { escapeDataKeys, holdsReservedKeys, unescapeDataKeys } from "../../shared/transformer.js";
 import type { Database } from "../../db/schema.js";
 import { badItem } from "../errors.js";
+import { assertJsonTextDepth } from "../limits/json-depth.js";
 import { getPacket, missingPackets } from "../packets/store.js";
 
 /** A payload or output as stored: serialized text plus the type that says how to read it. */
@@ -22,7 +23,10 @@ export const STORE_TYPE = "application/store";
  */
 export function packetFromInput(payload: unknown, payloadType: string | undefined): Packet {
   if (payload === undefined) return { data: null, type: payloadType ?? "application/json" };
-  if (typeof payload === "string" && payloadType) return { data: payload, type: payloadType };
+  if (typeof payload === "string" && payloadType) {
+    if (payloadType === "application/json" || payloadType === "application/super+json") assertJsonTextDepth(payload, "The payload");
+    return { data: payload, type: payloadType };
+  }
   // Values from the tRPC router arrive deserialized by superjson and may hold Dates, Maps, Sets,
   // BigInts...: plain JSON would flatten them, so those are kept as superjson. Anything JSON can
   // carry (every REST payload) stays plain JSON; checking that first skips SuperJSON's walk, which

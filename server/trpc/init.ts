@@ -4,6 +4,7 @@ import { authenticate, type Caller } from "../auth/authenticate.js";
 import type { Deps } from "../deps.js";
 import { RateLimitExceededError } from "../limits/batch-rate-limit.js";
 import { inputErrorFromDatabase } from "../limits/db-input-errors.js";
+import { assertValueDepth } from "../limits/json-depth.js";
 import { internalErrorMessage } from "../errors.js";
 import { describeZodError } from "../rest/errors.js";
 import { ZodError } from "zod";
@@ -30,7 +31,17 @@ export function authenticateContext(ctx: Context, { allowPublicTokens = false } 
 }
 
 const t = initTRPC.context<Context>().create({
-  transformer: dataTransformer,
+  transformer: {
+    // Input is checked for depth before anything recursive walks it (see limits/json-depth.ts).
+    input: {
+      serialize: dataTransformer.serialize,
+      deserialize: (wire: unknown) => {
+        assertValueDepth((wire as { json?: unknown } | null)?.json, "The input");
+        return dataTransformer.deserialize(wire);
+      },
+    },
+    output: dataTransformer,
+  },
   // Stacks only with SALVO_DEBUG_ERRORS (see the formatter), never by NODE_ENV.
   isDev: false,
   errorFormatter: ({ shape, error, ctx }) => {
