@@ -1,4 +1,5 @@
 import { z } from "zod";
+import { boundedArray } from "./bounded-array.js";
 import { parseDurationSeconds } from "./durations.js";
 
 /** Limits the documentation states for item options. */
@@ -62,14 +63,15 @@ export const TriggerOptionsSchema = z.object({
     .optional(),
   delay: DelaySchema.optional(),
   tags: z
-    .union([z.string(), z.array(z.string())])
-    .transform((t) => (Array.isArray(t) ? t : [t]))
+    .unknown()
+    .transform((t) => (typeof t === "string" ? [t] : t))
     .pipe(
-      z
-        .array(z.string().max(MAX_TAG_LENGTH, `each tag must be less than ${MAX_TAG_LENGTH + 1} characters`))
-        .max(MAX_TAGS_PER_RUN, `a run can have at most ${MAX_TAGS_PER_RUN} tags`),
+      boundedArray(z.string().max(MAX_TAG_LENGTH, `each tag must be less than ${MAX_TAG_LENGTH + 1} characters`), {
+        max: MAX_TAGS_PER_RUN,
+        maxMessage: `a run can have at most ${MAX_TAGS_PER_RUN} tags`,
+      }),
     )
-    .optional(),
+    .optional() as z.ZodOptional<z.ZodType<string[], string | string[]>>,
   metadata: MetadataSchema.optional(),
   maxAttempts: z.number().int().min(1).max(100).optional(),
   payloadType: z.string().min(1).max(128).optional(),

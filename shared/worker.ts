@@ -1,12 +1,13 @@
 import { z } from "zod";
+import { boundedArray } from "./bounded-array.js";
 import { RunStatusSchema, SerializedErrorSchema, TaskIdentifierSchema } from "./schemas.js";
 
 export const WorkerIdSchema = z.string().min(1).max(128);
-const RunIdsSchema = z.array(z.string().min(1)).max(1000);
+const RunIdsSchema = boundedArray(z.string().min(1), { max: 1000 });
 
 export const RegisterWorkerInputSchema = z.object({
   workerId: WorkerIdSchema,
-  tasks: z.array(TaskIdentifierSchema).min(1, "a worker serves at least one task").max(1000),
+  tasks: boundedArray(TaskIdentifierSchema, { min: 1, minMessage: "a worker serves at least one task", max: 1000 }),
 });
 
 export const HeartbeatInputSchema = z.object({ workerId: WorkerIdSchema, runIds: RunIdsSchema });
@@ -25,8 +26,8 @@ export const FailRunInputSchema = z.object({
   retry: z.boolean().optional(),
 });
 
-const CompletedOutcomesSchema = z.array(CompleteRunInputSchema.omit({ workerId: true })).max(1000);
-const FailedOutcomesSchema = z.array(FailRunInputSchema.omit({ workerId: true })).max(1000);
+const CompletedOutcomesSchema = boundedArray(CompleteRunInputSchema.omit({ workerId: true }), { max: 1000 });
+const FailedOutcomesSchema = boundedArray(FailRunInputSchema.omit({ workerId: true }), { max: 1000 });
 
 /** Many outcomes in one call (and one transaction): how a worker reports while it waits for work. */
 export const ReportOutcomesInputSchema = z.object({
@@ -37,7 +38,7 @@ export const ReportOutcomesInputSchema = z.object({
 
 export const DequeueInputSchema = z.object({
   workerId: WorkerIdSchema,
-  tasks: z.array(TaskIdentifierSchema).min(1).max(1000),
+  tasks: boundedArray(TaskIdentifierSchema, { min: 1, max: 1000 }),
   /** Most runs to hand over at once. */
   max: z.number().int().min(1).max(1000).default(1),
   /** How long to wait for work when there is none (bounded by the server). */

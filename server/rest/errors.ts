@@ -2,13 +2,19 @@ import { TRPCError } from "@trpc/server";
 import { getHTTPStatusCodeFromError } from "@trpc/server/http";
 import type { FastifyBaseLogger, FastifyReply } from "fastify";
 import { ZodError } from "zod";
+import { MAX_REPORTED_ISSUES } from "../../shared/bounded-array.js";
 import { isTransientDbError } from "../../db/errors.js";
 import { internalErrorMessage } from "../errors.js";
 import { RateLimitExceededError } from "../limits/batch-rate-limit.js";
 
-/** Zod issues as one line a person can act on: `items[0].options.tags: at most 5 tags`. */
+/**
+ * Zod issues as one line a person can act on: `items[0].options.tags: at most 5 tags`. At most
+ * MAX_REPORTED_ISSUES of them, so an error answer stays small whatever the input.
+ */
 export function describeZodError(error: ZodError, prefix = ""): string {
-  return error.issues
+  const more = error.issues.length - MAX_REPORTED_ISSUES;
+  const shown = error.issues
+    .slice(0, MAX_REPORTED_ISSUES)
     .map((issue) => {
       const path = issue.path.reduce<string>(
         (acc, part) => (typeof part === "number" ? `${acc}[${part}]` : acc ? `${acc}.${String(part)}` : String(part)),
@@ -17,6 +23,7 @@ export function describeZodError(error: ZodError, prefix = ""): string {
       return path ? `${path}: ${issue.message}` : issue.message;
     })
     .join("; ");
+  return more > 0 ? `${shown}; and ${more} more issue${more === 1 ? "" : "s"}` : shown;
 }
 
 /** The message and status of any error, as REST shows it; a server fault names only the request id. */

@@ -23,7 +23,7 @@ export interface ChildSalvo {
 }
 
 /** A second, separate server process (`tsx server/main.ts`) on the same Postgres and Redis. */
-export async function startChildSalvo(env: { DATABASE_URL: string; REDIS_URL: string }): Promise<ChildSalvo> {
+export async function startChildSalvo(env: { DATABASE_URL: string; REDIS_URL: string }, extraEnv: Record<string, string> = {}): Promise<ChildSalvo> {
   const port = await freePort();
   const child = spawn(`${ROOT}/node_modules/.bin/tsx`, ["server/main.ts"], {
     cwd: ROOT,
@@ -34,6 +34,7 @@ export async function startChildSalvo(env: { DATABASE_URL: string; REDIS_URL: st
       HOST: "127.0.0.1",
       SALVO_BOOTSTRAP_KEY: `tr_dev_${randomBytes(12).toString("hex")}`,
       SALVO_LOG_LEVEL: "warn",
+      ...extraEnv,
     },
     stdio: ["ignore", "pipe", "pipe"],
   });
