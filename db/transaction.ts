@@ -3,12 +3,21 @@ import type { Database } from "./schema.js";
 
 /** Postgres gave up on the transaction to break a deadlock (40P01) or a serialization race (40001). */
 export function isLostRace(err: unknown): boolean {
+  const code = codeOf(err);
+  return code === "40P01" || code === "40001";
+}
+
+/** The SQLSTATE of a database error, looked for along its causes. */
+function codeOf(err: unknown): string | undefined {
   for (let e: unknown = err, depth = 0; e && depth < 5; e = (e as { cause?: unknown }).cause, depth++) {
     const code = typeof e === "object" ? (e as { code?: unknown }).code : undefined;
-    if (code === "40P01" || code === "40001") return true;
+    if (typeof code === "string") return code;
   }
-  return false;
+  return undefined;
 }
+
+/** Races lost (and retried) in this process since it started: the stress tests expect none. */
+export const lostRaces = { deadlocks: 0, serializationFailures: 0 };
 
 /** Tries of one transaction that keeps losing races, and the backoff between them. */
 const MAX_TRIES = 5;
@@ -30,7 +39,10 @@ export async function transaction<T>(db: Kysely<Database>, work: (trx: Transacti
     try {
       return await db.transaction().execute(work);
     } catch (err) {
-      if (attempt >= MAX_TRIES || !isLostRace(err)) throw err;
+      if (!isLostRace(err)) throw err;
+      if (codeOf(err) === "40P01") lostRaces.deadlocks++;
+      else lostRaces.serializationFailures++;
+      if (attempt >= MAX_TRIES) throw err;
       // Full jitter: the transactions that collided should not collide again in step.
       await new Promise((resolve) => setTimeout(resolve, Math.random() * BASE_DELAY_MS * 2 ** attempt));
     }
