@@ -111,6 +111,8 @@ export interface RunsTable {
   is_test: Generated<boolean>;
   lease_owner: string | null;
   lease_expires_at: NullableTimestamp;
+  /** Set anew at each claim: what a worker's reports, heartbeats and releases name. */
+  claim_id: string | null;
   output: string | null;
   output_type: string | null;
   error: Json;

@@ -10,17 +10,28 @@ export const RegisterWorkerInputSchema = z.object({
   tasks: boundedArray(TaskIdentifierSchema, { min: 1, minMessage: "a worker serves at least one task", max: 1000 }),
 });
 
-export const HeartbeatInputSchema = z.object({ workerId: WorkerIdSchema, runIds: RunIdsSchema });
+/**
+ * The claim a report, heartbeat or release is about: each claim of a run (each attempt) gets its
+ * own `claimId` (`ClaimedRun.claimId`), and only the current claim's report counts. Workers that
+ * predate claim ids leave it out and are matched by worker id alone.
+ */
+const ClaimIdSchema = z.string().min(1).max(128);
+const ClaimsSchema = z.array(z.object({ runId: z.string().min(1), claimId: ClaimIdSchema })).max(1000);
+
+/** `claims` (current workers) and/or `runIds` (older ones); answers `lost` run ids and `lostClaims`. */
+export const HeartbeatInputSchema = z.object({ workerId: WorkerIdSchema, runIds: RunIdsSchema.default([]), claims: ClaimsSchema.default([]) });
 
 export const CompleteRunInputSchema = z.object({
   workerId: WorkerIdSchema,
   runId: z.string().min(1),
+  claimId: ClaimIdSchema.optional(),
   output: z.unknown().optional(),
 });
 
 export const FailRunInputSchema = z.object({
   workerId: WorkerIdSchema,
   runId: z.string().min(1),
+  claimId: ClaimIdSchema.optional(),
   error: SerializedErrorSchema,
   /** False when the handler asked not to be retried. */
   retry: z.boolean().optional(),
@@ -52,7 +63,7 @@ export const DequeueInputSchema = z.object({
   failed: FailedOutcomesSchema.default([]),
 });
 
-export const ReleaseRunsInputSchema = z.object({ workerId: WorkerIdSchema, runIds: RunIdsSchema });
+export const ReleaseRunsInputSchema = z.object({ workerId: WorkerIdSchema, runIds: RunIdsSchema.default([]), claims: ClaimsSchema.default([]) });
 
 export const UpdateQueueInputSchema = z.object({
   name: z.string().min(1).max(128),
@@ -87,4 +98,6 @@ export interface ClaimedRun {
   batchIndex?: number;
   parentRunId?: string;
   leaseExpiresAt: Date;
+  /** This claim of the run (this attempt): what reports, heartbeats and releases name. */
+  claimId: string;
 }

@@ -3,6 +3,7 @@ import type { BackgroundTask } from "../background.js";
 import type { Deps } from "../deps.js";
 import { recordTransitions, retryDelayMs, TRANSITION_COLUMNS, type TransitionedRun } from "../runs/transitions.js";
 import { wakeWorkers } from "./wake.js";
+import { transaction } from "../../db/transaction.js";
 
 /** Rows one sweep statement handles; a sweep repeats while it keeps finding full batches. */
 const SWEEP_BATCH = 1000;
@@ -35,7 +36,7 @@ export const promoteDueRuns: BackgroundTask = {
   intervalMs: sweepInterval,
   async run(deps) {
     const promoted = await sweep((now) =>
-      deps.db.transaction().execute(async (trx) => {
+      transaction(deps.db, async (trx) => {
         const rows = await trx
           .updateTable("runs")
           .set({ status: "QUEUED", updated_at: now })
@@ -71,7 +72,7 @@ export const expireRuns: BackgroundTask = {
   async run(deps) {
     // A run that finished may complete a batch and so queue its waiting parent: wake after commit.
     const expired = await sweep((now) =>
-      deps.db.transaction().execute(async (trx) => {
+      transaction(deps.db, async (trx) => {
         const rows = await trx
           .updateTable("runs")
           .set({ status: "EXPIRED", expired_at: now, finished_at: now, updated_at: now })
@@ -107,7 +108,7 @@ export const reclaimExpiredLeases: BackgroundTask = {
   async run(deps) {
     const { defaultMaxAttempts, retryBaseMs, retryMaxMs } = deps.config.execution;
     const reclaimed = await sweep((now) =>
-      deps.db.transaction().execute(async (trx) => {
+      transaction(deps.db, async (trx) => {
         const due = await trx
           .selectFrom("runs")
           .select(["id", "attempt", "max_attempts"])
@@ -131,7 +132,7 @@ export const reclaimExpiredLeases: BackgroundTask = {
           const { rows: retried } = await sql<TransitionedRun>`
             update runs
             set status = 'REATTEMPTING', retry_at = v.at, error = ${error}::jsonb,
-                lease_owner = null, lease_expires_at = null, updated_at = ${now}
+                lease_owner = null, lease_expires_at = null, claim_id = null, updated_at = ${now}
             from json_to_recordset(${JSON.stringify(retryAt)}::json) as v(id text, at timestamptz)
             where runs.id = v.id
             returning runs.id, runs.environment_id, runs.batch_id, runs.task_identifier, runs.status, runs.attempt`.execute(trx);
@@ -141,7 +142,7 @@ export const reclaimExpiredLeases: BackgroundTask = {
           rows.push(
             ...(await trx
               .updateTable("runs")
-              .set({ status: "FAILED", error, finished_at: now, lease_owner: null, lease_expires_at: null, updated_at: now })
+              .set({ status: "FAILED", error, finished_at: now, lease_owner: null, lease_expires_at: null, claim_id: null, updated_at: now })
               .where("id", "in", failing.map((r) => r.id))
               .returning(TRANSITION_COLUMNS)
               .execute()),

@@ -9,7 +9,7 @@ import { notFound } from "../errors.js";
 import { afterCursor, decodeCursor, encodeCursor } from "../pagination.js";
 import { decodePacket, resolvePacket, STORE_TYPE } from "./packets.js";
 
-type SummaryRow = Omit<RunRow, "payload" | "output" | "request_idempotency_key">;
+type SummaryRow = Omit<RunRow, "payload" | "output" | "request_idempotency_key" | "claim_id">;
 
 function summarize(row: SummaryRow): RunSummary {
   const opt = <K extends string, V>(key: K, value: V | null) => (value !== null ? ({ [key]: value } as Record<K, V>) : {});

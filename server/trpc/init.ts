@@ -1,4 +1,5 @@
-import { initTRPC } from "@trpc/server";
+import { initTRPC, TRPCError } from "@trpc/server";
+import { isTransientDbError } from "../../db/errors.js";
 import { dataTransformer } from "../../shared/transformer.js";
 import { authenticate, type Caller } from "../auth/authenticate.js";
 import type { Deps } from "../deps.js";
@@ -81,6 +82,11 @@ const storableInput = t.middleware(async ({ next }) => {
   if (!result.ok) {
     const input = inputErrorFromDatabase(result.error.cause);
     if (input) throw input;
+    // What the server's own retries could not get past (db/transaction.ts) or a database that is
+    // away: "try again", as REST's 503 says, never a 500.
+    if (isTransientDbError(result.error.cause)) {
+      throw new TRPCError({ code: "SERVICE_UNAVAILABLE", message: "The database is unavailable for a moment; retry the request", cause: result.error.cause });
+    }
   }
   return result;
 });
