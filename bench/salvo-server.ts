@@ -1,10 +1,11 @@
 import { type ChildProcess, spawn } from "node:child_process";
+import { randomBytes } from "node:crypto";
 import { readFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 
 const ROOT = fileURLToPath(new URL("..", import.meta.url));
-/** A fixed, well-formed key the bench provisions through SALVO_BOOTSTRAP_KEY. */
-export const BENCH_KEY = "tr_dev_salvobench0000000000000000";
+/** A random key (made once per bench process) the bench provisions through SALVO_BOOTSTRAP_KEY. */
+export const BENCH_KEY = `tr_dev_${randomBytes(16).toString("hex")}`;
 
 export interface SalvoProcess {
   url: string;

@@ -7,6 +7,23 @@ const intFrom = (name: string, fallback: number, min = 1) =>
     .min(min, `${name} must be at least ${min}`)
     .default(fallback);
 
+/**
+ * Public tokens are HMAC-signed with a secret key (as in Trigger.dev), so anyone holding one token
+ * can test guesses of the key offline: the key itself must be too long and too random to guess.
+ * Generated keys have 24 random characters from 62; a bootstrap key needs at least 20, not all
+ * alike (at least 10 different ones rules out `aaaa…` and `0000…` padding).
+ */
+const MIN_KEY_BODY = 20;
+const MIN_DISTINCT_KEY_CHARACTERS = 10;
+const strongKeyBody = (key: string) => {
+  const body = key.slice(key.indexOf("_", 3) + 1);
+  return body.length >= MIN_KEY_BODY && new Set(body).size >= MIN_DISTINCT_KEY_CHARACTERS;
+};
+const BOOTSTRAP_KEY_TOO_WEAK =
+  `SALVO_BOOTSTRAP_KEY needs at least ${MIN_KEY_BODY} random letters or digits after its prefix (tr_dev_, tr_prod_, …; ` +
+  `at least ${MIN_DISTINCT_KEY_CHARACTERS} different ones): public tokens are signed with this key, so a short one can be ` +
+  `guessed offline from any token. Leave it unset to have a key generated, or use e.g. tr_dev_$(openssl rand -hex 16)`;
+
 const ConfigSchema = z.object({
   PORT: intFrom("PORT", 3030, 0).pipe(z.number().max(65535, "PORT must be at most 65535")),
   HOST: z.string().min(1).default("127.0.0.1"),
@@ -18,7 +35,8 @@ const ConfigSchema = z.object({
   SALVO_DATA_DIR: z.string().min(1).default("./.salvo"),
   SALVO_BOOTSTRAP_KEY: z
     .string()
-    .regex(/^tr_(dev|stg|prod|preview)_[0-9a-zA-Z]{8,}$/, "SALVO_BOOTSTRAP_KEY must look like tr_dev_<at least 8 letters or digits>")
+    .regex(/^tr_(dev|stg|prod|preview)_[0-9a-zA-Z]+$/, "SALVO_BOOTSTRAP_KEY must look like tr_dev_<letters and digits>")
+    .refine(strongKeyBody, BOOTSTRAP_KEY_TOO_WEAK)
     .optional(),
   SALVO_SECRET: z.string().min(16, "SALVO_SECRET must be at least 16 characters").optional(),
   SALVO_MAX_BATCH_RUN_COUNT: intFrom("SALVO_MAX_BATCH_RUN_COUNT", 100_000),
