@@ -47,6 +47,7 @@ const ConfigSchema = z.object({
   SALVO_PUBLIC_URL: z.url({ message: "SALVO_PUBLIC_URL must be a URL like https://salvo.example.com" }).optional(),
   SALVO_MAX_PACKET_BYTES: intFrom("SALVO_MAX_PACKET_BYTES", 10 * 1024 * 1024),
   SALVO_PACKET_URL_TTL_SECONDS: intFrom("SALVO_PACKET_URL_TTL_SECONDS", 3600),
+  SALVO_MAX_TOKEN_TTL_SECONDS: intFrom("SALVO_MAX_TOKEN_TTL_SECONDS", 86_400, 60),
   SALVO_LEASE_MS: intFrom("SALVO_LEASE_MS", 30_000, 100),
   SALVO_DEFAULT_MAX_ATTEMPTS: intFrom("SALVO_DEFAULT_MAX_ATTEMPTS", 3),
   SALVO_RETRY_BASE_MS: intFrom("SALVO_RETRY_BASE_MS", 1_000, 0),
@@ -122,6 +123,10 @@ export interface Config {
     /** Subscriptions re-read this often when no wake-up came (lost wake-ups, Redis down). */
     pollMs: number;
   };
+  tokens: {
+    /** Longest lifetime (exp − iat) of a public access token, minted here or presented. */
+    maxTtlSeconds: number;
+  };
   logLevel: string;
 }
 
@@ -172,6 +177,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       dequeueMaxWaitMs: c.SALVO_DEQUEUE_MAX_WAIT_MS,
     },
     events: { retentionHours: c.SALVO_EVENT_RETENTION_HOURS, pollMs: c.SALVO_EVENT_POLL_MS },
+    tokens: { maxTtlSeconds: c.SALVO_MAX_TOKEN_TTL_SECONDS },
     logLevel: c.SALVO_LOG_LEVEL,
   };
 }
