@@ -97,7 +97,10 @@ export interface Config {
   };
   /** Packets: offloaded payloads, reached through signed URLs (see server/packets/). */
   packets: {
-    /** Origin put in front of signed packet URLs; absent: the origin the request came to. */
+    /**
+     * Origin put in front of signed packet URLs; absent (only allowed on a loopback HOST): the
+     * address the server listens on. Never the request's Host header, which the caller chooses.
+     */
     publicUrl?: string;
     /** Largest packet upload, in bytes. */
     maxBytes: number;
@@ -132,6 +135,9 @@ export interface Config {
 
 export class ConfigError extends Error {}
 
+/** Addresses only this machine can reach: there the listen address is a usable origin for signed URLs. */
+const isLoopback = (host: string) => host === "localhost" || host === "::1" || /^127(\.\d{1,3}){3}$/.test(host);
+
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   // An empty variable means "not set", as in most shells' `VAR= cmd`.
   const present = Object.fromEntries(Object.entries(env).filter(([, v]) => v !== undefined && v !== ""));
@@ -141,6 +147,12 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     throw new ConfigError(`Invalid configuration:\n${lines.join("\n")}`);
   }
   const c = parsed.data;
+  if (!c.SALVO_PUBLIC_URL && !isLoopback(c.HOST)) {
+    throw new ConfigError(
+      `Invalid configuration:\n  SALVO_PUBLIC_URL is required when HOST is not a loopback address (HOST is ${c.HOST}): ` +
+        "signed packet URLs must point at an origin you chose, not at whatever Host header a request carries",
+    );
+  }
   return {
     port: c.PORT,
     host: c.HOST,

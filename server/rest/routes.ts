@@ -123,7 +123,7 @@ export function registerRestRoutes(app: FastifyInstance, deps: Deps) {
     "/api/v3/runs/:runId",
     route(async (req, reply, call) => {
       const run = await call.trpc.run.get({ runId: (req.params as RunParams["Params"]).runId });
-      return reply.send(runV3(run, runPacketLinks(deps, req, (await call.reader()).environment.id, run)));
+      return reply.send(runV3(run, runPacketLinks(deps, req, await call.reader(), run)));
     }),
   );
 
