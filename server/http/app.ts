@@ -8,6 +8,8 @@ import { registerCors } from "../limits/cors.js";
 import { registerHttpGuards } from "../limits/http-guards.js";
 import type { Context } from "../trpc/init.js";
 import { appRouter } from "../trpc/routers/_app.js";
+import { subscriptionAuthorization } from "../auth/connection-params.js";
+import { loggerOptions } from "./log-redaction.js";
 import { isSubscriptionRequest, serveSubscription } from "./trpc-sse.js";
 
 /** A client error Fastify raises itself (bad JSON, body too large) carries its status. */
@@ -18,7 +20,7 @@ interface HttpError extends Error {
 /** The HTTP face of Salvo: tRPC at /trpc, Trigger.dev's REST API at /api, health at /healthz. */
 export function buildApp(deps: Deps): FastifyInstance {
   const app = Fastify({
-    logger: deps.config.logLevel === "silent" ? false : { level: deps.config.logLevel },
+    logger: loggerOptions(deps.config.logLevel),
     bodyLimit: deps.config.limits.maxJsonBodyBytes,
     // Routes are matched case-sensitively and without trailing-slash games, as Trigger.dev does.
     // tRPC batches name every procedure of a batch in the path (`/trpc/a,b,c`).
@@ -60,12 +62,7 @@ export function buildApp(deps: Deps): FastifyInstance {
   app.get("/healthz", async () => ({ status: "ok" }));
 
 
-  // EventSource cannot send headers from a browser: subscriptions may carry the key or token in
-  // tRPC's connectionParams instead (`{ authorization: "Bearer …" }` or `{ token: "…" }`).
-  const createContext = (authorization: string | undefined, connectionParams: Record<string, string | undefined> | null): Context => ({
-    deps,
-    authorization: authorization ?? authorizationFromParams(connectionParams),
-  });
+  const createContext = (authorization: string | undefined): Context => ({ deps, authorization });
   const onError = (error: TRPCError, path: string | undefined) => {
     if (error.code === "INTERNAL_SERVER_ERROR") app.log.error({ err: error, path }, "tRPC procedure failed");
   };
@@ -82,7 +79,7 @@ export function buildApp(deps: Deps): FastifyInstance {
         return serveSubscription(req, reply, {
           router: appRouter,
           path,
-          createContext: (connectionParams) => createContext(req.headers.authorization, connectionParams),
+          createContext: (connectionParams) => createContext(req.headers.authorization ?? subscriptionAuthorization(connectionParams)),
           onError,
         });
       }
@@ -91,7 +88,7 @@ export function buildApp(deps: Deps): FastifyInstance {
         req,
         res: reply,
         path,
-        createContext: ({ req, info }) => createContext(req.headers.authorization, info.connectionParams),
+        createContext: ({ req }) => createContext(req.headers.authorization),
         onError: ({ error, path }) => onError(error, path),
       });
     });
@@ -101,11 +98,4 @@ export function buildApp(deps: Deps): FastifyInstance {
   registerCors(app);
   registerRestRoutes(app, deps);
   return app;
-}
-
-function authorizationFromParams(params: Record<string, string | undefined> | null): string | undefined {
-  if (!params) return undefined;
-  if (typeof params.authorization === "string") return params.authorization;
-  if (typeof params.token === "string") return `Bearer ${params.token}`;
-  return undefined;
 }
