@@ -41,8 +41,9 @@ export async function startSalvoProcess(opts: { databaseUrl: string; redisUrl?: 
       PORT: String(opts.port),
       HOST: "127.0.0.1",
       SALVO_LOG_LEVEL: "warn",
-      // The bench measures throughput, not the batch rate limiter (1,200 items per environment by default).
+      // The bench measures throughput, not the rate limiters (1,200 batch items and 3,000 requests per environment by default).
       SALVO_BATCH_RATE_LIMIT_MAX: "1000000000",
+      SALVO_RATE_LIMIT_MAX: "1000000000",
       ...opts.env,
     },
     stdio: ["ignore", "pipe", "pipe"],

@@ -57,6 +57,9 @@ const ConfigSchema = z.object({
   SALVO_BATCH_RATE_LIMIT_MAX: intFrom("SALVO_BATCH_RATE_LIMIT_MAX", 1_200),
   SALVO_BATCH_RATE_LIMIT_REFILL: intFrom("SALVO_BATCH_RATE_LIMIT_REFILL", 100),
   SALVO_BATCH_RATE_LIMIT_INTERVAL_MS: intFrom("SALVO_BATCH_RATE_LIMIT_INTERVAL_MS", 10_000),
+  SALVO_RATE_LIMIT_MAX: intFrom("SALVO_RATE_LIMIT_MAX", 3_000),
+  SALVO_RATE_LIMIT_REFILL: intFrom("SALVO_RATE_LIMIT_REFILL", 1_000),
+  SALVO_RATE_LIMIT_INTERVAL_MS: intFrom("SALVO_RATE_LIMIT_INTERVAL_MS", 10_000),
   SALVO_BATCH_SEAL_TIMEOUT_MS: intFrom("SALVO_BATCH_SEAL_TIMEOUT_MS", 30 * 60_000, 10),
   SALVO_MAX_QUEUED_RUNS: z.coerce
     .number({ message: "SALVO_MAX_QUEUED_RUNS must be a number" })
@@ -90,6 +93,8 @@ export interface Config {
     ingestChunkItems: number;
     /** Default token bucket per environment, charged one token per batch item. */
     batchRateLimit: { maxTokens: number; refillRate: number; intervalMs: number };
+    /** Token bucket per environment, charged one token per authenticated API request (workers' calls excepted). */
+    requestRateLimit: { maxTokens: number; refillRate: number; intervalMs: number };
     /** A two-phase batch still unsealed this long after creation becomes ABORTED. */
     batchSealTimeoutMs: number;
     /** Most QUEUED runs an environment may have; undefined: unlimited. */
@@ -171,6 +176,11 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
         maxTokens: c.SALVO_BATCH_RATE_LIMIT_MAX,
         refillRate: c.SALVO_BATCH_RATE_LIMIT_REFILL,
         intervalMs: c.SALVO_BATCH_RATE_LIMIT_INTERVAL_MS,
+      },
+      requestRateLimit: {
+        maxTokens: c.SALVO_RATE_LIMIT_MAX,
+        refillRate: c.SALVO_RATE_LIMIT_REFILL,
+        intervalMs: c.SALVO_RATE_LIMIT_INTERVAL_MS,
       },
       batchSealTimeoutMs: c.SALVO_BATCH_SEAL_TIMEOUT_MS,
       maxQueuedRuns: c.SALVO_MAX_QUEUED_RUNS,

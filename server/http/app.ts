@@ -4,6 +4,7 @@ import Fastify, { type FastifyInstance } from "fastify";
 import type { Deps } from "../deps.js";
 import { errorBody, shouldRetryHeader } from "../rest/errors.js";
 import { registerRestRoutes } from "../rest/routes.js";
+import { rateLimitHeaders } from "../limits/batch-rate-limit.js";
 import { registerCors } from "../limits/cors.js";
 import { registerHttpGuards } from "../limits/http-guards.js";
 import type { Context } from "../trpc/init.js";
@@ -90,6 +91,7 @@ export function buildApp(deps: Deps): FastifyInstance {
         path,
         createContext: ({ req }) => createContext(req.headers.authorization),
         onError: ({ error, path }) => onError(error, path),
+        responseMeta: rateLimitHeaders,
       });
     });
   });
