@@ -68,6 +68,11 @@ const ConfigSchema = z.object({
     .optional(),
   SALVO_EVENT_RETENTION_HOURS: intFrom("SALVO_EVENT_RETENTION_HOURS", 72),
   SALVO_EVENT_POLL_MS: intFrom("SALVO_EVENT_POLL_MS", 2000, 50),
+  SALVO_IDLE_TIMEOUT_MS: intFrom("SALVO_IDLE_TIMEOUT_MS", 60_000, 1_000),
+  SALVO_HEADERS_TIMEOUT_MS: intFrom("SALVO_HEADERS_TIMEOUT_MS", 20_000, 500),
+  SALVO_MAX_CONNECTIONS: intFrom("SALVO_MAX_CONNECTIONS", 10_000),
+  SALVO_MAX_SUBSCRIPTIONS_PER_ENVIRONMENT: intFrom("SALVO_MAX_SUBSCRIPTIONS_PER_ENVIRONMENT", 2_000),
+  SALVO_MAX_SUBSCRIPTIONS_PER_TOKEN: intFrom("SALVO_MAX_SUBSCRIPTIONS_PER_TOKEN", 1_000),
   SALVO_LOG_LEVEL: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).default("info"),
 });
 
@@ -131,6 +136,18 @@ export interface Config {
     /** Subscriptions re-read this often when no wake-up came (lost wake-ups, Redis down). */
     pollMs: number;
   };
+  /** What one client may hold open (server/limits/connection-limits.ts, subscription-slots.ts). */
+  connections: {
+    /** A connection with nothing read or written this long is closed (slow or stalled bodies). */
+    idleTimeoutMs: number;
+    /** Longest a request's headers may take to arrive, however steadily they trickle. */
+    headersTimeoutMs: number;
+    /** Most open connections; further ones are closed as they arrive. */
+    maxConnections: number;
+    /** Most live subscriptions per environment, and per key or token, in one server process. */
+    maxSubscriptionsPerEnvironment: number;
+    maxSubscriptionsPerToken: number;
+  };
   tokens: {
     /** Longest lifetime (exp − iat) of a public access token, minted here or presented. */
     maxTtlSeconds: number;
@@ -152,6 +169,12 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     throw new ConfigError(`Invalid configuration:\n${lines.join("\n")}`);
   }
   const c = parsed.data;
+  if (c.SALVO_IDLE_TIMEOUT_MS <= c.SALVO_DEQUEUE_MAX_WAIT_MS + 1_000) {
+    throw new ConfigError(
+      `Invalid configuration:\n  SALVO_IDLE_TIMEOUT_MS (${c.SALVO_IDLE_TIMEOUT_MS}) must exceed SALVO_DEQUEUE_MAX_WAIT_MS (${c.SALVO_DEQUEUE_MAX_WAIT_MS}) ` +
+        "by more than a second: a worker's dequeue is silent while it waits for work",
+    );
+  }
   if (!c.SALVO_PUBLIC_URL && !isLoopback(c.HOST)) {
     throw new ConfigError(
       `Invalid configuration:\n  SALVO_PUBLIC_URL is required when HOST is not a loopback address (HOST is ${c.HOST}): ` +
@@ -199,6 +222,13 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       dequeueMaxWaitMs: c.SALVO_DEQUEUE_MAX_WAIT_MS,
     },
     events: { retentionHours: c.SALVO_EVENT_RETENTION_HOURS, pollMs: c.SALVO_EVENT_POLL_MS },
+    connections: {
+      idleTimeoutMs: c.SALVO_IDLE_TIMEOUT_MS,
+      headersTimeoutMs: c.SALVO_HEADERS_TIMEOUT_MS,
+      maxConnections: c.SALVO_MAX_CONNECTIONS,
+      maxSubscriptionsPerEnvironment: c.SALVO_MAX_SUBSCRIPTIONS_PER_ENVIRONMENT,
+      maxSubscriptionsPerToken: c.SALVO_MAX_SUBSCRIPTIONS_PER_TOKEN,
+    },
     tokens: { maxTtlSeconds: c.SALVO_MAX_TOKEN_TTL_SECONDS },
     logLevel: c.SALVO_LOG_LEVEL,
   };

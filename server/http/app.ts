@@ -5,7 +5,9 @@ import type { Deps } from "../deps.js";
 import { errorBody, shouldRetryHeader } from "../rest/errors.js";
 import { registerRestRoutes } from "../rest/routes.js";
 import { rateLimitHeaders } from "../limits/batch-rate-limit.js";
+import { capConnections, connectionOptions } from "../limits/connection-limits.js";
 import { registerCors } from "../limits/cors.js";
+import { admitSubscription, SubscriptionSlots } from "../limits/subscription-slots.js";
 import { registerHttpGuards } from "../limits/http-guards.js";
 import type { Context } from "../trpc/init.js";
 import { appRouter } from "../trpc/routers/_app.js";
@@ -29,7 +31,9 @@ export function buildApp(deps: Deps): FastifyInstance {
     // Close cuts open connections: a worker's long-polling dequeue must not hold a shutdown up
     // (the worker retries elsewhere; a run already claimed comes back when its lease expires).
     forceCloseConnections: true,
+    ...connectionOptions(deps.config),
   });
+  capConnections(app, deps.config);
 
   // Bodies are read as JSON whatever their Content-Type says (curl's default form type included),
   // and an empty body is simply absent (the SDK sends `Content-Type: application/json` on bodiless
@@ -64,6 +68,7 @@ export function buildApp(deps: Deps): FastifyInstance {
 
 
   const createContext = (authorization: string | undefined): Context => ({ deps, authorization });
+  const subscriptionSlots = new SubscriptionSlots(deps.config.connections);
   const onError = (error: TRPCError, path: string | undefined) => {
     if (error.code === "INTERNAL_SERVER_ERROR") app.log.error({ err: error, path }, "tRPC procedure failed");
   };
@@ -81,6 +86,8 @@ export function buildApp(deps: Deps): FastifyInstance {
           router: appRouter,
           path,
           createContext: (connectionParams) => createContext(req.headers.authorization ?? subscriptionAuthorization(connectionParams)),
+          admit: (ctx) => admitSubscription(subscriptionSlots, ctx as Context),
+          refusalHeaders: (error) => rateLimitHeaders({ errors: [error] }).headers ?? {},
           onError,
         });
       }
