@@ -1,10 +1,11 @@
 import { type ChildProcess, spawn } from "node:child_process";
+import { randomBytes } from "node:crypto";
 import { readFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 
 const ROOT = fileURLToPath(new URL("..", import.meta.url));
-/** A fixed, well-formed key the bench provisions through SALVO_BOOTSTRAP_KEY. */
-export const BENCH_KEY = "tr_dev_salvobench0000000000000000";
+/** A random key (made once per bench process) the bench provisions through SALVO_BOOTSTRAP_KEY. */
+export const BENCH_KEY = `tr_dev_${randomBytes(16).toString("hex")}`;
 
 export interface SalvoProcess {
   url: string;
@@ -40,8 +41,9 @@ export async function startSalvoProcess(opts: { databaseUrl: string; redisUrl?: 
       PORT: String(opts.port),
       HOST: "127.0.0.1",
       SALVO_LOG_LEVEL: "warn",
-      // The bench measures throughput, not the batch rate limiter (1,200 items per environment by default).
+      // The bench measures throughput, not the rate limiters (1,200 batch items and 3,000 requests per environment by default).
       SALVO_BATCH_RATE_LIMIT_MAX: "1000000000",
+      SALVO_RATE_LIMIT_MAX: "1000000000",
       ...opts.env,
     },
     stdio: ["ignore", "pipe", "pipe"],

@@ -20,10 +20,10 @@ export interface SalvoClientOptions {
 
 /**
  * A typed client for Salvo's tRPC router: `client.batch.create.mutate({ runCount })` and so on.
- * Subscriptions (`batch.watch`, `run.watch`, ...) go over Server-Sent Events; the key travels as
- * an `Authorization` header (through `NodeEventSource`, since Node has no EventSource and a
- * browser's cannot send headers) and also as tRPC `connectionParams`, which is what a browser
- * with its native EventSource relies on.
+ * Subscriptions (`batch.watch`, `run.watch`, ...) go over Server-Sent Events; the key travels only
+ * as an `Authorization` header (through `NodeEventSource`, since Node has no EventSource), never
+ * in a URL. (A browser's native EventSource cannot send headers: it passes a public access token
+ * as tRPC `connectionParams`, the one place the server reads a credential from a URL.)
  */
 export function createSalvoClient(options: SalvoClientOptions) {
   const base = options.url.replace(/\/+$/, "");
@@ -35,7 +35,6 @@ export function createSalvoClient(options: SalvoClientOptions) {
         true: httpSubscriptionLink({
           url: `${base}/trpc`,
           transformer: dataTransformer,
-          connectionParams: () => ({ authorization }),
           EventSource: NodeEventSource,
           eventSourceOptions: () => ({ headers: { authorization } }),
         }),

@@ -13,6 +13,7 @@ import * as runEnvironmentFk from "./migrations/0011_run_environment_fk.js";
 import * as ledgerReferences from "./migrations/0012_ledger_references.js";
 import * as runsBatchIndex from "./migrations/0013_runs_batch_index.js";
 import * as claimIds from "./migrations/0014_claim_ids.js";
+import * as usedTokens from "./migrations/0015_used_tokens.js";
 
 /**
  * Migrations are listed here (not read from disk) so they ship inside any bundle of the server.
@@ -32,6 +33,7 @@ const MIGRATIONS: Record<string, Migration> = {
   "0012_ledger_references": ledgerReferences,
   "0013_runs_batch_index": runsBatchIndex,
   "0014_claim_ids": claimIds,
+  "0015_used_tokens": usedTokens,
 };
 
 class StaticMigrationProvider implements MigrationProvider {

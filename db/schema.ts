@@ -148,6 +148,13 @@ export interface PacketsTable {
   created_at: Generated<Date>;
 }
 
+/** One-time-use public tokens already used (db/migrations/0014_used_tokens.ts). */
+export interface UsedTokensTable {
+  token_hash: string;
+  expires_at: Date;
+  used_at: Generated<Date>;
+}
+
 /** Per-environment batch rate limit, replacing the configured default (see server/limits). */
 export interface EnvironmentLimitsTable {
   environment_id: string;
@@ -168,6 +175,7 @@ export interface Database {
   events: EventsTable;
   settings: SettingsTable;
   packets: PacketsTable;
+  used_tokens: UsedTokensTable;
   workers: WorkersTable;
 }
 

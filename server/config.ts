@@ -7,6 +7,23 @@ const intFrom = (name: string, fallback: number, min = 1) =>
     .min(min, `${name} must be at least ${min}`)
     .default(fallback);
 
+/**
+ * Public tokens are HMAC-signed with a secret key (as in Trigger.dev), so anyone holding one token
+ * can test guesses of the key offline: the key itself must be too long and too random to guess.
+ * Generated keys have 24 random characters from 62; a bootstrap key needs at least 20, not all
+ * alike (at least 10 different ones rules out `aaaa…` and `0000…` padding).
+ */
+const MIN_KEY_BODY = 20;
+const MIN_DISTINCT_KEY_CHARACTERS = 10;
+const strongKeyBody = (key: string) => {
+  const body = key.slice(key.indexOf("_", 3) + 1);
+  return body.length >= MIN_KEY_BODY && new Set(body).size >= MIN_DISTINCT_KEY_CHARACTERS;
+};
+const BOOTSTRAP_KEY_TOO_WEAK =
+  `SALVO_BOOTSTRAP_KEY needs at least ${MIN_KEY_BODY} random letters or digits after its prefix (tr_dev_, tr_prod_, …; ` +
+  `at least ${MIN_DISTINCT_KEY_CHARACTERS} different ones): public tokens are signed with this key, so a short one can be ` +
+  `guessed offline from any token. Leave it unset to have a key generated, or use e.g. tr_dev_$(openssl rand -hex 16)`;
+
 const ConfigSchema = z.object({
   PORT: intFrom("PORT", 3030, 0).pipe(z.number().max(65535, "PORT must be at most 65535")),
   HOST: z.string().min(1).default("127.0.0.1"),
@@ -18,7 +35,8 @@ const ConfigSchema = z.object({
   SALVO_DATA_DIR: z.string().min(1).default("./.salvo"),
   SALVO_BOOTSTRAP_KEY: z
     .string()
-    .regex(/^tr_(dev|stg|prod|preview)_[0-9a-zA-Z]{8,}$/, "SALVO_BOOTSTRAP_KEY must look like tr_dev_<at least 8 letters or digits>")
+    .regex(/^tr_(dev|stg|prod|preview)_[0-9a-zA-Z]+$/, "SALVO_BOOTSTRAP_KEY must look like tr_dev_<letters and digits>")
+    .refine(strongKeyBody, BOOTSTRAP_KEY_TOO_WEAK)
     .optional(),
   SALVO_SECRET: z.string().min(16, "SALVO_SECRET must be at least 16 characters").optional(),
   SALVO_MAX_BATCH_RUN_COUNT: intFrom("SALVO_MAX_BATCH_RUN_COUNT", 100_000),
@@ -29,6 +47,7 @@ const ConfigSchema = z.object({
   SALVO_PUBLIC_URL: z.url({ message: "SALVO_PUBLIC_URL must be a URL like https://salvo.example.com" }).optional(),
   SALVO_MAX_PACKET_BYTES: intFrom("SALVO_MAX_PACKET_BYTES", 10 * 1024 * 1024),
   SALVO_PACKET_URL_TTL_SECONDS: intFrom("SALVO_PACKET_URL_TTL_SECONDS", 3600),
+  SALVO_MAX_TOKEN_TTL_SECONDS: intFrom("SALVO_MAX_TOKEN_TTL_SECONDS", 86_400, 60),
   SALVO_LEASE_MS: intFrom("SALVO_LEASE_MS", 30_000, 100),
   SALVO_DEFAULT_MAX_ATTEMPTS: intFrom("SALVO_DEFAULT_MAX_ATTEMPTS", 3),
   SALVO_RETRY_BASE_MS: intFrom("SALVO_RETRY_BASE_MS", 1_000, 0),
@@ -38,6 +57,9 @@ const ConfigSchema = z.object({
   SALVO_BATCH_RATE_LIMIT_MAX: intFrom("SALVO_BATCH_RATE_LIMIT_MAX", 1_200),
   SALVO_BATCH_RATE_LIMIT_REFILL: intFrom("SALVO_BATCH_RATE_LIMIT_REFILL", 100),
   SALVO_BATCH_RATE_LIMIT_INTERVAL_MS: intFrom("SALVO_BATCH_RATE_LIMIT_INTERVAL_MS", 10_000),
+  SALVO_RATE_LIMIT_MAX: intFrom("SALVO_RATE_LIMIT_MAX", 3_000),
+  SALVO_RATE_LIMIT_REFILL: intFrom("SALVO_RATE_LIMIT_REFILL", 1_000),
+  SALVO_RATE_LIMIT_INTERVAL_MS: intFrom("SALVO_RATE_LIMIT_INTERVAL_MS", 10_000),
   SALVO_BATCH_SEAL_TIMEOUT_MS: intFrom("SALVO_BATCH_SEAL_TIMEOUT_MS", 30 * 60_000, 10),
   SALVO_MAX_QUEUED_RUNS: z.coerce
     .number({ message: "SALVO_MAX_QUEUED_RUNS must be a number" })
@@ -47,6 +69,11 @@ const ConfigSchema = z.object({
   SALVO_EVENT_RETENTION_HOURS: intFrom("SALVO_EVENT_RETENTION_HOURS", 72),
   SALVO_EVENT_POLL_MS: intFrom("SALVO_EVENT_POLL_MS", 2000, 50),
   SALVO_DEBUG_ERRORS: z.enum(["0", "1", "false", "true"], { message: "SALVO_DEBUG_ERRORS must be 1, 0, true or false" }).default("0"),
+  SALVO_IDLE_TIMEOUT_MS: intFrom("SALVO_IDLE_TIMEOUT_MS", 60_000, 1_000),
+  SALVO_HEADERS_TIMEOUT_MS: intFrom("SALVO_HEADERS_TIMEOUT_MS", 20_000, 500),
+  SALVO_MAX_CONNECTIONS: intFrom("SALVO_MAX_CONNECTIONS", 10_000),
+  SALVO_MAX_SUBSCRIPTIONS_PER_ENVIRONMENT: intFrom("SALVO_MAX_SUBSCRIPTIONS_PER_ENVIRONMENT", 2_000),
+  SALVO_MAX_SUBSCRIPTIONS_PER_TOKEN: intFrom("SALVO_MAX_SUBSCRIPTIONS_PER_TOKEN", 1_000),
   SALVO_LOG_LEVEL: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).default("info"),
 });
 
@@ -72,6 +99,8 @@ export interface Config {
     ingestChunkItems: number;
     /** Default token bucket per environment, charged one token per batch item. */
     batchRateLimit: { maxTokens: number; refillRate: number; intervalMs: number };
+    /** Token bucket per environment, charged one token per authenticated API request (workers' calls excepted). */
+    requestRateLimit: { maxTokens: number; refillRate: number; intervalMs: number };
     /** A two-phase batch still unsealed this long after creation becomes ABORTED. */
     batchSealTimeoutMs: number;
     /** Most QUEUED runs an environment may have; undefined: unlimited. */
@@ -79,7 +108,10 @@ export interface Config {
   };
   /** Packets: offloaded payloads, reached through signed URLs (see server/packets/). */
   packets: {
-    /** Origin put in front of signed packet URLs; absent: the origin the request came to. */
+    /**
+     * Origin put in front of signed packet URLs; absent (only allowed on a loopback HOST): the
+     * address the server listens on. Never the request's Host header, which the caller chooses.
+     */
     publicUrl?: string;
     /** Largest packet upload, in bytes. */
     maxBytes: number;
@@ -105,12 +137,31 @@ export interface Config {
     /** Subscriptions re-read this often when no wake-up came (lost wake-ups, Redis down). */
     pollMs: number;
   };
+  /** What one client may hold open (server/limits/connection-limits.ts, subscription-slots.ts). */
+  connections: {
+    /** A connection with nothing read or written this long is closed (slow or stalled bodies). */
+    idleTimeoutMs: number;
+    /** Longest a request's headers may take to arrive, however steadily they trickle. */
+    headersTimeoutMs: number;
+    /** Most open connections; further ones are closed as they arrive. */
+    maxConnections: number;
+    /** Most live subscriptions per environment, and per key or token, in one server process. */
+    maxSubscriptionsPerEnvironment: number;
+    maxSubscriptionsPerToken: number;
+  };
+  tokens: {
+    /** Longest lifetime (exp − iat) of a public access token, minted here or presented. */
+    maxTtlSeconds: number;
+  };
   logLevel: string;
   /** Error answers carry stacks and internal messages (development only: they expose file paths and internals). */
   debugErrors: boolean;
 }
 
 export class ConfigError extends Error {}
+
+/** Addresses only this machine can reach: there the listen address is a usable origin for signed URLs. */
+const isLoopback = (host: string) => host === "localhost" || host === "::1" || /^127(\.\d{1,3}){3}$/.test(host);
 
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   // An empty variable means "not set", as in most shells' `VAR= cmd`.
@@ -121,6 +172,18 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     throw new ConfigError(`Invalid configuration:\n${lines.join("\n")}`);
   }
   const c = parsed.data;
+  if (c.SALVO_IDLE_TIMEOUT_MS <= c.SALVO_DEQUEUE_MAX_WAIT_MS + 1_000) {
+    throw new ConfigError(
+      `Invalid configuration:\n  SALVO_IDLE_TIMEOUT_MS (${c.SALVO_IDLE_TIMEOUT_MS}) must exceed SALVO_DEQUEUE_MAX_WAIT_MS (${c.SALVO_DEQUEUE_MAX_WAIT_MS}) ` +
+        "by more than a second: a worker's dequeue is silent while it waits for work",
+    );
+  }
+  if (!c.SALVO_PUBLIC_URL && !isLoopback(c.HOST)) {
+    throw new ConfigError(
+      `Invalid configuration:\n  SALVO_PUBLIC_URL is required when HOST is not a loopback address (HOST is ${c.HOST}): ` +
+        "signed packet URLs must point at an origin you chose, not at whatever Host header a request carries",
+    );
+  }
   return {
     port: c.PORT,
     host: c.HOST,
@@ -140,6 +203,11 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
         refillRate: c.SALVO_BATCH_RATE_LIMIT_REFILL,
         intervalMs: c.SALVO_BATCH_RATE_LIMIT_INTERVAL_MS,
       },
+      requestRateLimit: {
+        maxTokens: c.SALVO_RATE_LIMIT_MAX,
+        refillRate: c.SALVO_RATE_LIMIT_REFILL,
+        intervalMs: c.SALVO_RATE_LIMIT_INTERVAL_MS,
+      },
       batchSealTimeoutMs: c.SALVO_BATCH_SEAL_TIMEOUT_MS,
       maxQueuedRuns: c.SALVO_MAX_QUEUED_RUNS,
     },
@@ -157,6 +225,14 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       dequeueMaxWaitMs: c.SALVO_DEQUEUE_MAX_WAIT_MS,
     },
     events: { retentionHours: c.SALVO_EVENT_RETENTION_HOURS, pollMs: c.SALVO_EVENT_POLL_MS },
+    connections: {
+      idleTimeoutMs: c.SALVO_IDLE_TIMEOUT_MS,
+      headersTimeoutMs: c.SALVO_HEADERS_TIMEOUT_MS,
+      maxConnections: c.SALVO_MAX_CONNECTIONS,
+      maxSubscriptionsPerEnvironment: c.SALVO_MAX_SUBSCRIPTIONS_PER_ENVIRONMENT,
+      maxSubscriptionsPerToken: c.SALVO_MAX_SUBSCRIPTIONS_PER_TOKEN,
+    },
+    tokens: { maxTtlSeconds: c.SALVO_MAX_TOKEN_TTL_SECONDS },
     logLevel: c.SALVO_LOG_LEVEL,
     debugErrors: c.SALVO_DEBUG_ERRORS === "1" || c.SALVO_DEBUG_ERRORS === "true",
   };

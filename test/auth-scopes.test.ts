@@ -3,12 +3,12 @@ import type { Caller } from "../server/auth/authenticate.js";
 import { canRead } from "../server/auth/scopes.js";
 
 const environment = { id: "env_1", project: "p", type: "dev" as const };
-const token = (...scopes: string[]): Caller => ({ kind: "public", environment, scopes });
+const token = (...scopes: string[]): Caller => ({ kind: "public", environment, scopes, keyId: "key_1" });
 const run = { kind: "run" as const, runId: "run_1", taskIdentifier: "email", tags: ["user_1"], batchId: "batch_1" };
 
 describe("canRead", () => {
   it("lets a secret key read anything", () => {
-    expect(canRead({ kind: "secret", environment, secretKey: "tr_dev_x" }, run)).toBe(true);
+    expect(canRead({ kind: "secret", environment, secretKey: "tr_dev_x", keyId: "key_1" }, run)).toBe(true);
   });
   it("grants a run through its id, task, tag or batch scope, and nothing else", () => {
     for (const scope of ["read:runs:run_1", "read:runs", "read:tasks:email", "read:tags:user_1", "read:batch:batch_1", "read:all", "admin"]) {

@@ -131,9 +131,10 @@ describe("subscription authentication without headers (a browser's EventSource)"
       const s = c.batch.watch.subscribe({ batchId }, { onData: ({ data }) => (s.unsubscribe(), resolve(data)), onError: reject });
     });
 
-  it("takes the key or token from connectionParams", async () => {
+  it("takes a public token from connectionParams, never a secret key (it would travel in the URL)", async () => {
     const { id, jwt } = await makeBatch(1);
-    await expect(firstMessage(browserClient({ authorization: `Bearer ${salvo.key}` }), id)).resolves.toMatchObject({ kind: "snapshot", batch: { id } });
+    await expect(firstMessage(browserClient({ authorization: `Bearer ${salvo.key}` }), id)).rejects.toMatchObject({ data: { code: "UNAUTHORIZED" } });
+    await expect(firstMessage(browserClient({ authorization: `Bearer ${jwt}` }), id)).resolves.toMatchObject({ kind: "snapshot", batch: { id } });
     await expect(firstMessage(browserClient({ token: jwt }), id)).resolves.toMatchObject({ kind: "snapshot", batch: { id } });
     await expect(firstMessage(browserClient({ token: "tr_dev_not-a-key" }), id)).rejects.toMatchObject({ data: { code: "UNAUTHORIZED" } });
   });

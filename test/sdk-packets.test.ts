@@ -105,6 +105,7 @@ describe("the packet endpoints over HTTP", () => {
     ).toString("base64url");
     const expired = signPacketToken(salvo.deps.vault, {
       environmentId: salvo.env.environmentId,
+      keyId: "key_expired_anyway",
       method: "PUT",
       expiresAt: Math.floor(Date.now() / 1000) - 1,
       target: { kind: "packet", path: "trigger/packet_http2/payload.json" },

@@ -2,7 +2,7 @@ import { TRPCError } from "@trpc/server";
 import type { Kysely } from "kysely";
 import type { Database, EnvironmentType } from "../../db/schema.js";
 import { digestsEqual, hashSecretKey } from "./keys.js";
-import { looksLikeJwt, verifyPublicToken } from "./tokens.js";
+import { looksLikeJwt, type TokenDeps, verifyPublicToken } from "./tokens.js";
 import type { KeyVault } from "./vault.js";
 
 export interface AuthenticatedEnvironment {
@@ -16,8 +16,8 @@ export interface AuthenticatedEnvironment {
  * access token (a JWT that may only do what its `scopes` say).
  */
 export type Caller =
-  | { kind: "secret"; environment: AuthenticatedEnvironment; secretKey: string }
-  | { kind: "public"; environment: AuthenticatedEnvironment; scopes: string[] };
+  | { kind: "secret"; environment: AuthenticatedEnvironment; secretKey: string; keyId: string }
+  | { kind: "public"; environment: AuthenticatedEnvironment; scopes: string[]; keyId: string };
 
 export interface AuthDeps {
   db: Kysely<Database>;
@@ -29,10 +29,11 @@ export interface AuthDeps {
  * `allowPublicTokens` says so (read endpoints check the token's scopes themselves).
  */
 export async function authenticate(
-  { db, vault }: AuthDeps,
+  deps: TokenDeps,
   authorization: string | undefined,
   options: { allowPublicTokens: boolean },
 ): Promise<Caller> {
+  const { db } = deps;
   const token = /^Bearer\s+(.+)$/i.exec(authorization?.trim() ?? "")?.[1]?.trim();
   if (!token) {
     throw new TRPCError({ code: "UNAUTHORIZED", message: "Invalid or Missing API key: send Authorization: Bearer <secret key>" });
@@ -47,20 +48,20 @@ export async function authenticate(
     if (!options.allowPublicTokens) {
       throw new TRPCError({ code: "UNAUTHORIZED", message: "This endpoint requires an environment secret key; public access tokens are not accepted here" });
     }
-    const claims = await verifyPublicToken(db, vault, token);
+    const claims = await verifyPublicToken(deps, token);
     const environment = await db
       .selectFrom("environments")
       .select(["id", "project", "type"])
       .where("id", "=", claims.environmentId)
       .executeTakeFirst();
     if (!environment) throw new TRPCError({ code: "UNAUTHORIZED", message: "Public Access Token is invalid" });
-    return { kind: "public", environment, scopes: claims.scopes };
+    return { kind: "public", environment, scopes: claims.scopes, keyId: claims.keyId };
   }
   const hash = hashSecretKey(token);
   const row = await db
     .selectFrom("api_keys as k")
     .innerJoin("environments as e", "e.id", "k.environment_id")
-    .select(["k.key_hash", "e.id", "e.project", "e.type"])
+    .select(["k.id as key_id", "k.key_hash", "e.id", "e.project", "e.type"])
     .where("k.key_hash", "=", hash)
     .where("k.revoked_at", "is", null)
     .executeTakeFirst();
@@ -68,5 +69,5 @@ export async function authenticate(
   if (!row || !digestsEqual(row.key_hash, hash)) {
     throw new TRPCError({ code: "UNAUTHORIZED", message: "Invalid API key" });
   }
-  return { kind: "secret", environment: { id: row.id, project: row.project, type: row.type }, secretKey: token };
+  return { kind: "secret", environment: { id: row.id, project: row.project, type: row.type }, secretKey: token, keyId: row.key_id };
 }

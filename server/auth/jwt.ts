@@ -46,7 +46,7 @@ export const publicTokenClaims = (environmentId: string) => ({ sub: environmentI
 
 /**
  * The public access token handed back with a new batch or run: readable by browsers, scoped to
- * that one resource, valid for an hour. Signed with the caller's own secret key, which is the
+ * that one resource, valid for `ttlSeconds` (an hour by default). Signed with the caller's own secret key, which is the
  * environment's secret (keys are only stored hashed, so the request is where the secret is).
  */
 export function publicAccessToken(options: { environmentId: string; secretKey: string; scopes: string[]; ttlSeconds?: number }) {

@@ -1,13 +1,23 @@
-import { createHmac, timingSafeEqual } from "node:crypto";
+import { createHash, createHmac, timingSafeEqual } from "node:crypto";
 import { TRPCError } from "@trpc/server";
 import type { Kysely } from "kysely";
 import type { Database } from "../../db/schema.js";
+import type { BackgroundTask } from "../background.js";
+import type { Config } from "../config.js";
 import { JWT_AUDIENCE, JWT_ISSUER } from "./jwt.js";
 import type { KeyVault } from "./vault.js";
 
 export interface PublicTokenClaims {
   environmentId: string;
   scopes: string[];
+  /** The secret key whose signature matched (`api_keys.id`). */
+  keyId: string;
+}
+
+export interface TokenDeps {
+  db: Kysely<Database>;
+  vault: KeyVault;
+  config: Pick<Config, "tokens">;
 }
 
 const invalid = (message = "Public Access Token is invalid") => new TRPCError({ code: "UNAUTHORIZED", message });
@@ -26,19 +36,21 @@ function decodePart(part: string): Record<string, unknown> {
 }
 
 /**
- * Verifies a public access token: HS256, `pub: true`, `sub` = an environment id, not expired,
- * Trigger.dev's issuer and audience,
+ * Verifies a public access token: HS256, `pub: true`, `sub` = an environment id, Trigger.dev's
+ * issuer and audience, within its `nbf`..`exp`, a lifetime of at most SALVO_MAX_TOKEN_TTL_SECONDS,
  * and signed with one of that environment's live secret keys (Salvo's own tokens and the ones
- * the SDK signs itself are both signed with the secret key).
+ * the SDK signs itself are both signed with the secret key). A one-time-use token (`otu: true`)
+ * is used up by the request that presents it first.
  */
-export async function verifyPublicToken(db: Kysely<Database>, vault: KeyVault, token: string): Promise<PublicTokenClaims> {
+export async function verifyPublicToken(deps: TokenDeps, token: string): Promise<PublicTokenClaims> {
+  const { db, vault } = deps;
   const [headerPart, payloadPart, signaturePart] = token.split(".");
   if (!headerPart || !payloadPart || !signaturePart) throw invalid();
   const header = decodePart(headerPart);
   if (header.alg !== "HS256") throw invalid("Public Access Token must be signed with HS256");
   const claims = decodePart(payloadPart);
   if (claims.pub !== true || typeof claims.sub !== "string") throw invalid();
-  if (typeof claims.exp !== "number" || claims.exp * 1000 <= Date.now()) throw invalid("Public Access Token has expired");
+  checkValidityWindow(claims, deps.config.tokens.maxTtlSeconds);
   // Issuer and audience as Trigger.dev (and the SDK, when it signs) set them: a token minted for
   // some other purpose with the same key is not a public access token.
   const audiences = Array.isArray(claims.aud) ? claims.aud : [claims.aud];
@@ -47,20 +59,62 @@ export async function verifyPublicToken(db: Kysely<Database>, vault: KeyVault, t
 
   const keys = await db
     .selectFrom("api_keys")
-    .select("key_ciphertext")
+    .select(["id", "key_ciphertext"])
     .where("environment_id", "=", claims.sub)
     .where("revoked_at", "is", null)
     .where("key_ciphertext", "is not", null)
     .execute();
   const signature = Buffer.from(signaturePart, "base64url");
   const signed = `${headerPart}.${payloadPart}`;
-  for (const { key_ciphertext } of keys) {
+  for (const { id, key_ciphertext } of keys) {
     const secret = vault.decrypt(key_ciphertext!);
     if (secret === undefined) continue;
     const expected = createHmac("sha256", secret).update(signed).digest();
     if (expected.length === signature.length && timingSafeEqual(expected, signature)) {
-      return { environmentId: claims.sub, scopes };
+      if (claims.otu === true) await useOnce(db, token, claims.exp as number);
+      return { environmentId: claims.sub, scopes, keyId: id };
     }
   }
   throw invalid();
 }
+
+/**
+ * `exp` (required), `nbf` (optional) and the lifetime cap. A token whose lifetime (from `iat`, or
+ * from now without one) is longer than the cap is refused rather than cut short: its holder
+ * learns at once that the server will not honour it, instead of it failing some time later.
+ */
+function checkValidityWindow(claims: Record<string, unknown>, maxTtlSeconds: number) {
+  const now = Date.now() / 1000;
+  if (typeof claims.exp !== "number" || claims.exp <= now) throw invalid("Public Access Token has expired");
+  if (claims.nbf !== undefined && typeof claims.nbf !== "number") throw invalid();
+  if (typeof claims.nbf === "number" && claims.nbf > now) throw invalid("Public Access Token is not valid yet");
+  if (claims.iat !== undefined && typeof claims.iat !== "number") throw invalid();
+  const issuedAt = typeof claims.iat === "number" ? Math.min(claims.iat, now) : now;
+  if (claims.exp - issuedAt > maxTtlSeconds || claims.exp - now > maxTtlSeconds) {
+    throw invalid(`Public Access Token lifetime is longer than this server allows (${maxTtlSeconds} s): sign it with a nearer expiry`);
+  }
+}
+
+/** Records the token as used, or refuses it if it already was (the primary key decides races). */
+async function useOnce(db: Kysely<Database>, token: string, exp: number) {
+  const tokenHash = createHash("sha256").update(token).digest("hex");
+  const inserted = await db
+    .insertInto("used_tokens")
+    .values({ token_hash: tokenHash, expires_at: new Date(exp * 1000) })
+    .onConflict((oc) => oc.column("token_hash").doNothing())
+    .returning("token_hash")
+    .executeTakeFirst();
+  if (!inserted) throw invalid("This one-time-use Public Access Token has already been used");
+}
+
+/** Forgets used one-time tokens once they have expired (they are refused as expired from then on). */
+export async function pruneUsedTokens(db: Kysely<Database>, now = new Date()): Promise<number> {
+  const result = await db.deleteFrom("used_tokens").where("expires_at", "<", now).executeTakeFirst();
+  return Number(result.numDeletedRows);
+}
+
+export const pruneUsedTokensTask: BackgroundTask = {
+  name: "prune-used-tokens",
+  intervalMs: 10 * 60_000,
+  run: async (deps) => void (await pruneUsedTokens(deps.db)),
+};

@@ -6,11 +6,16 @@ import type { Deps } from "../deps.js";
 import { internalErrorMessage } from "../errors.js";
 import { errorBody, shouldRetryHeader } from "../rest/errors.js";
 import { registerRestRoutes } from "../rest/routes.js";
+import { rateLimitHeaders } from "../limits/batch-rate-limit.js";
+import { capConnections, connectionOptions } from "../limits/connection-limits.js";
 import { registerCors } from "../limits/cors.js";
+import { admitSubscription, SubscriptionSlots } from "../limits/subscription-slots.js";
 import { registerHttpGuards } from "../limits/http-guards.js";
 import { assertJsonTextDepth } from "../limits/json-depth.js";
 import type { Context } from "../trpc/init.js";
 import { appRouter } from "../trpc/routers/_app.js";
+import { subscriptionAuthorization } from "../auth/connection-params.js";
+import { loggerOptions } from "./log-redaction.js";
 import { isSubscriptionRequest, serveSubscription } from "./trpc-sse.js";
 
 /** Where log lines go instead of stdout (tests read them). */
@@ -26,10 +31,7 @@ interface HttpError extends Error {
 /** The HTTP face of Salvo: tRPC at /trpc, Trigger.dev's REST API at /api, health at /healthz. */
 export function buildApp(deps: Deps, options: { logStream?: LogStream } = {}): FastifyInstance {
   const app = Fastify({
-    logger:
-      deps.config.logLevel === "silent"
-        ? false
-        : { level: deps.config.logLevel, ...(options.logStream ? { stream: options.logStream } : {}) },
+    logger: loggerOptions(deps.config.logLevel, options.logStream),
     bodyLimit: deps.config.limits.maxJsonBodyBytes,
     // Routes are matched case-sensitively and without trailing-slash games, as Trigger.dev does.
     // tRPC batches name every procedure of a batch in the path (`/trpc/a,b,c`).
@@ -39,10 +41,12 @@ export function buildApp(deps: Deps, options: { logStream?: LogStream } = {}): F
     forceCloseConnections: true,
     // Unique across restarts and processes: the id a 500 names is the one its log line carries (`reqId`).
     genReqId: () => `req_${randomBytes(8).toString("hex")}`,
+    ...connectionOptions(deps.config),
   });
   app.addHook("onRequest", async (req, reply) => {
     reply.header("x-request-id", req.id);
   });
+  capConnections(app, deps.config);
 
   // Bodies are read as JSON whatever their Content-Type says (curl's default form type included),
   // and an empty body is simply absent (the SDK sends `Content-Type: application/json` on bodiless
@@ -78,13 +82,12 @@ export function buildApp(deps: Deps, options: { logStream?: LogStream } = {}): F
   app.get("/healthz", async () => ({ status: "ok" }));
 
 
-  // EventSource cannot send headers from a browser: subscriptions may carry the key or token in
-  // tRPC's connectionParams instead (`{ authorization: "Bearer …" }` or `{ token: "…" }`).
-  const createContext = (req: FastifyRequest, connectionParams: Record<string, string | undefined> | null): Context => ({
+  const createContext = (req: FastifyRequest, authorization: string | undefined): Context => ({
     deps,
-    authorization: req.headers.authorization ?? authorizationFromParams(connectionParams),
+    authorization,
     requestId: req.id,
   });
+  const subscriptionSlots = new SubscriptionSlots(deps.config.connections);
   // Logged with the request's id (`reqId`), which the error's answer names.
   const onError = (req: FastifyRequest, error: TRPCError, path: string | undefined) => {
     if (error.code === "INTERNAL_SERVER_ERROR") req.log.error({ err: error, path }, "tRPC procedure failed");
@@ -102,7 +105,9 @@ export function buildApp(deps: Deps, options: { logStream?: LogStream } = {}): F
         return serveSubscription(req, reply, {
           router: appRouter,
           path,
-          createContext: (connectionParams) => createContext(req, connectionParams),
+          createContext: (connectionParams) => createContext(req, req.headers.authorization ?? subscriptionAuthorization(connectionParams)),
+          admit: (ctx) => admitSubscription(subscriptionSlots, ctx as Context),
+          refusalHeaders: (error) => rateLimitHeaders({ errors: [error] }).headers ?? {},
           onError: (error, path) => onError(req, error, path),
         });
       }
@@ -111,8 +116,9 @@ export function buildApp(deps: Deps, options: { logStream?: LogStream } = {}): F
         req,
         res: reply,
         path,
-        createContext: ({ info }) => createContext(req, info.connectionParams),
+        createContext: () => createContext(req, req.headers.authorization),
         onError: ({ error, path }) => onError(req, error, path),
+        responseMeta: rateLimitHeaders,
       });
     });
   });
@@ -121,11 +127,4 @@ export function buildApp(deps: Deps, options: { logStream?: LogStream } = {}): F
   registerCors(app);
   registerRestRoutes(app, deps);
   return app;
-}
-
-function authorizationFromParams(params: Record<string, string | undefined> | null): string | undefined {
-  if (!params) return undefined;
-  if (typeof params.authorization === "string") return params.authorization;
-  if (typeof params.token === "string") return `Bearer ${params.token}`;
-  return undefined;
 }

@@ -24,6 +24,14 @@ export interface SseCall {
   router: AnyTRPCRouter;
   path: string;
   createContext(connectionParams: Record<string, string | undefined> | null): unknown;
+  /**
+   * Admits the subscription once its procedure accepted it (authentication, input), before the
+   * stream starts; returns what to call when it ends. A TOO_MANY_REQUESTS thrown here or by the
+   * procedure is answered as an HTTP 429 with the error's headers, not as a stream.
+   */
+  admit?(ctx: unknown): Promise<() => void>;
+  /** Headers of a 429 answer (from the error's cause). */
+  refusalHeaders?(error: TRPCError): Record<string, string>;
   onError(error: TRPCError, path: string): void;
 }
 
@@ -81,17 +89,15 @@ function readInput(router: AnyTRPCRouter, url: URL, headers: FastifyRequest["hea
 }
 
 /**
- * Serves one subscription request. Like tRPC, it always answers with an event stream: failures,
- * unreadable input included, arrive as its `serialized-error` event.
+ * Serves one subscription request. Like tRPC, it answers with an event stream: failures,
+ * unreadable input included, arrive as its `serialized-error` event. The one exception is a
+ * refusal for too many requests or subscriptions: a 429 with the rate-limit headers.
  */
 export async function serveSubscription(req: FastifyRequest, reply: FastifyReply, call: SseCall): Promise<void> {
   const { router, path } = call;
   const config = router._def._config;
   const url = new URL(req.url, "http://localhost");
   const res = reply.raw;
-  reply.hijack();
-  // Headers hooks set (CORS) go out too: Fastify's reply is bypassed from here on.
-  res.writeHead(200, { ...(reply.getHeaders() as Record<string, string>), ...SSE_HEADERS });
   const aborter = new AbortController();
   let closed = false;
   let drained: (() => void) | undefined;
@@ -100,6 +106,44 @@ export async function serveSubscription(req: FastifyRequest, reply: FastifyReply
     aborter.abort();
     drained?.();
   });
+
+  // The procedure runs first (its middlewares authenticate; the generator does not start yet),
+  // so that a refusal for too many requests or subscriptions can still be a plain 429.
+  let ctx: unknown;
+  let input: unknown;
+  let result: unknown;
+  let failure: unknown;
+  let release: (() => void) | undefined;
+  try {
+    const params = url.searchParams.get("connectionParams");
+    ctx = await call.createContext(params === null ? null : parseConnectionParamsFromString(params));
+    result = await callTRPCProcedure({
+      router,
+      path,
+      getRawInput: async () => (input = readInput(router, url, req.headers)),
+      ctx,
+      type: "subscription",
+      signal: aborter.signal,
+      batchIndex: 0,
+    });
+    release = await call.admit?.(ctx);
+  } catch (cause) {
+    failure = cause;
+  }
+  if (failure !== undefined) {
+    const error = getTRPCErrorFromUnknown(failure);
+    if (error.code === "TOO_MANY_REQUESTS") {
+      if (isAsyncIterable(result)) void result[Symbol.asyncIterator]().return?.();
+      return reply
+        .status(429)
+        .headers(call.refusalHeaders?.(error) ?? {})
+        .send({ error: error.message, message: error.message });
+    }
+  }
+
+  reply.hijack();
+  // Headers hooks set (CORS) go out too: Fastify's reply is bypassed from here on.
+  res.writeHead(200, { ...(reply.getHeaders() as Record<string, string>), ...SSE_HEADERS });
   res.on("drain", () => drained?.());
   let lastWrite = Date.now();
   /** Writes, and waits while the socket is full: the subscription's inbox buffers meanwhile. */
@@ -126,21 +170,9 @@ export async function serveSubscription(req: FastifyRequest, reply: FastifyReply
   };
   if (pingMs > 0) armPing(pingMs);
 
-  let ctx: unknown;
-  let input: unknown;
   try {
     await write(eventFrame("connected", JSON.stringify(config.sse?.client ?? {})));
-    const params = url.searchParams.get("connectionParams");
-    ctx = await call.createContext(params === null ? null : parseConnectionParamsFromString(params));
-    const result = await callTRPCProcedure({
-      router,
-      path,
-      getRawInput: async () => (input = readInput(router, url, req.headers)),
-      ctx,
-      type: "subscription",
-      signal: aborter.signal,
-      batchIndex: 0,
-    });
+    if (failure !== undefined) throw failure;
     if (!isAsyncIterable(result)) {
       throw new TRPCError({ code: "INTERNAL_SERVER_ERROR", message: `Subscription ${path} did not return an AsyncGenerator` });
     }
@@ -170,6 +202,7 @@ export async function serveSubscription(req: FastifyRequest, reply: FastifyReply
     }
   } finally {
     clearTimeout(pinger);
+    release?.();
     res.end();
   }
 }

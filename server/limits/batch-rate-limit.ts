@@ -2,7 +2,7 @@ import { TRPCError } from "@trpc/server";
 import type { Kysely } from "kysely";
 import type { Database } from "../../db/schema.js";
 import type { Deps } from "../deps.js";
-import type { BucketConfig } from "./rate-limiter.js";
+import type { BucketConfig, LimitDecision } from "./rate-limiter.js";
 
 /**
  * The numbers of a rejected batch, as the 429 shows them: the REST layer turns them into
@@ -17,7 +17,7 @@ export class RateLimitExceededError extends Error {
     /** Seconds until the next refill, at least 1. */
     readonly retryAfter: number,
   ) {
-    super("Batch rate limit exceeded");
+    super("Rate limit exceeded");
   }
 
   toJSON() {
@@ -53,19 +53,24 @@ export async function bucketFor(deps: Pick<Deps, "db" | "config">, environmentId
 export async function chargeBatchItems(deps: Deps, environmentId: string, items: number): Promise<void> {
   const bucket = await bucketFor(deps, environmentId);
   const decision = await deps.rateLimiter.limit(environmentId, items, bucket);
-  if (decision.success) return;
-  const now = Date.now();
+  if (!decision.success) throw rateLimitExceeded("Batch rate limit exceeded", decision);
+}
+
+/** The 429 (TOO_MANY_REQUESTS) of a refused limiter decision, with its numbers for the headers. */
+export function rateLimitExceeded(what: string, decision: LimitDecision): TRPCError {
   const cause = new RateLimitExceededError(
     decision.limit,
     Math.max(0, decision.remaining),
     Math.floor(decision.reset / 1000),
-    Math.max(1, Math.ceil((decision.reset - now) / 1000)),
+    Math.max(1, Math.ceil((decision.reset - Date.now()) / 1000)),
   );
-  throw new TRPCError({
-    code: "TOO_MANY_REQUESTS",
-    message: `Batch rate limit exceeded. Limit resets at ${new Date(decision.reset).toISOString()}`,
-    cause,
-  });
+  return new TRPCError({ code: "TOO_MANY_REQUESTS", message: `${what}. Limit resets at ${new Date(decision.reset).toISOString()}`, cause });
+}
+
+/** The headers of a failed tRPC HTTP response that was refused by a rate limit (tRPC's `responseMeta`). */
+export function rateLimitHeaders({ errors }: { errors: TRPCError[] }): { headers?: Record<string, string> } {
+  const limited = errors.find((e) => e.cause instanceof RateLimitExceededError);
+  return limited ? { headers: (limited.cause as RateLimitExceededError).headers() } : {};
 }
 
 /**

@@ -13,8 +13,20 @@ const EXPOSED_HEADERS = "x-trigger-jwt,x-trigger-jwt-claims";
 /** Header values echoed back must be printable ASCII: anything else is simply not reflected. */
 const SAFE_VALUE = /^[\x20-\x7e]{1,4096}$/;
 
-const pathOf = (req: FastifyRequest) => req.url.split("?")[0]!;
-const hasCors = (path: string) => path.startsWith("/api/") && !WITHOUT_CORS.some((re) => re.test(path));
+/**
+ * The path as the router matches it: percent-escapes decoded except those of reserved characters
+ * (`%2F` stays inside its segment), which is what `decodeURI` does and what find-my-way does
+ * before matching. Deciding on the raw bytes instead would let `/batches/{id}/%69tems` reach the
+ * items handler with CORS. A malformed escape matches no route: undefined, no CORS.
+ */
+function routedPath(req: FastifyRequest): string | undefined {
+  try {
+    return decodeURI(req.url.split("?")[0]!);
+  } catch {
+    return undefined;
+  }
+}
+const hasCors = (path: string | undefined) => path !== undefined && path.startsWith("/api/") && !WITHOUT_CORS.some((re) => re.test(path));
 
 function reflectOrigin(req: FastifyRequest, reply: FastifyReply) {
   const origin = req.headers.origin;
@@ -24,14 +36,14 @@ function reflectOrigin(req: FastifyRequest, reply: FastifyReply) {
 
 export function registerCors(app: FastifyInstance) {
   app.addHook("onRequest", async (req, reply) => {
-    if (req.method === "OPTIONS" || !hasCors(pathOf(req))) return;
+    if (req.method === "OPTIONS" || !hasCors(routedPath(req))) return;
     if (req.headers.origin === undefined) return;
     reflectOrigin(req, reply);
     reply.header("access-control-expose-headers", EXPOSED_HEADERS);
   });
 
   app.options("/api/*", async (req, reply) => {
-    if (!hasCors(pathOf(req))) return reply.status(405).send({ error: "Method Not Allowed" });
+    if (!hasCors(routedPath(req))) return reply.status(405).send({ error: "Method Not Allowed" });
     reflectOrigin(req, reply);
     reply.header("access-control-allow-methods", ALLOWED_METHODS);
     const requested = req.headers["access-control-request-headers"];

@@ -1,4 +1,6 @@
 import { timingSafeEqual } from "node:crypto";
+import type { Kysely } from "kysely";
+import type { Database } from "../../db/schema.js";
 import type { KeyVault } from "../auth/vault.js";
 
 /**
@@ -9,6 +11,8 @@ export type PacketTarget = { kind: "packet"; path: string } | { kind: "run"; run
 
 export interface PacketGrant {
   environmentId: string;
+  /** The secret key that asked for the URL (or signed the public token that did): revoking it ends the URL. */
+  keyId: string;
   method: "GET" | "PUT";
   /** Unix seconds. */
   expiresAt: number;
@@ -29,7 +33,7 @@ export function signPacketToken(vault: KeyVault, grant: PacketGrant): string {
 
 export type GrantCheck = { ok: true; grant: PacketGrant } | { ok: false; reason: string };
 
-/** Checks a token's signature, expiry and method. */
+/** Checks a token's signature, expiry and method (not whether its key is still live: see `keyIsLive`). */
 export function verifyPacketToken(vault: KeyVault, token: string, method: "GET" | "PUT", now = Date.now()): GrantCheck {
   const [body, signature, extra] = token.split(".");
   if (!body || !signature || extra !== undefined) return { ok: false, reason: "Malformed packet URL" };
@@ -41,5 +45,18 @@ export function verifyPacketToken(vault: KeyVault, token: string, method: "GET" 
   const grant = JSON.parse(Buffer.from(body, "base64url").toString("utf8")) as PacketGrant;
   if (grant.expiresAt * 1000 <= now) return { ok: false, reason: "Packet URL has expired; ask for a new one" };
   if (grant.method !== method) return { ok: false, reason: `This packet URL is for ${grant.method}, not ${method}` };
+  if (typeof grant.keyId !== "string") return { ok: false, reason: "Packet URL signature does not match" };
   return { ok: true, grant };
+}
+
+/** Whether the key a grant was issued to is still a live key of its environment. */
+export async function keyIsLive(db: Kysely<Database>, grant: PacketGrant): Promise<boolean> {
+  const row = await db
+    .selectFrom("api_keys")
+    .select("id")
+    .where("id", "=", grant.keyId)
+    .where("environment_id", "=", grant.environmentId)
+    .where("revoked_at", "is", null)
+    .executeTakeFirst();
+  return row !== undefined;
 }

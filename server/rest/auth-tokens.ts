@@ -59,6 +59,10 @@ export function registerAuthTokenRoutes(app: FastifyInstance, deps: Deps) {
       const now = Math.floor(Date.now() / 1000);
       const expiresAt = expiresAtFrom(body.expirationTime, now);
       if (expiresAt <= now) throw badRequest("expirationTime must be in the future");
+      const maxTtl = deps.config.tokens.maxTtlSeconds;
+      if (expiresAt - now > maxTtl) {
+        throw badRequest(`expirationTime is more than ${maxTtl} s away: this server's SALVO_MAX_TOKEN_TTL_SECONDS does not allow longer-lived tokens`);
+      }
       const token = signPublicToken({
         environmentId: caller.environment.id,
         secretKey: caller.secretKey,

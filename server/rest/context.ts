@@ -47,16 +47,20 @@ export function header(req: FastifyRequest, name: string): string | undefined {
   return typeof value === "string" && value !== "" ? value : undefined;
 }
 
+/** How long the token a create answer carries lives (Trigger.dev's: 1 h), unless the cap is lower. */
+const RESOURCE_TOKEN_TTL_SECONDS = 3600;
+
 /**
  * `x-trigger-jwt` (a public token scoped to what was just created) and `x-trigger-jwt-claims`.
  * The SDK uses the first as the handle's `publicAccessToken`.
  */
-export function setTokenHeaders(reply: FastifyReply, caller: Caller, scope: string) {
+export function setTokenHeaders(deps: Deps, reply: FastifyReply, caller: Caller, scope: string) {
   if (caller.kind !== "secret") return;
   const { token, claims } = publicAccessToken({
     environmentId: caller.environment.id,
     secretKey: caller.secretKey,
     scopes: [scope],
+    ttlSeconds: Math.min(RESOURCE_TOKEN_TTL_SECONDS, deps.config.tokens.maxTtlSeconds),
   });
   reply.header("x-trigger-jwt", token);
   reply.header("x-trigger-jwt-claims", JSON.stringify(claims));

@@ -1,9 +1,10 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
 import type { Run } from "../../shared/schemas.js";
+import type { Caller } from "../auth/authenticate.js";
 import type { Deps } from "../deps.js";
 import { badRequest, notFound } from "../errors.js";
 import { getPacket, MAX_PACKET_PATH_LENGTH, putPacket } from "../packets/store.js";
-import { type PacketGrant, type PacketTarget, signPacketToken, verifyPacketToken } from "../packets/urls.js";
+import { keyIsLive, type PacketGrant, type PacketTarget, signPacketToken, verifyPacketToken } from "../packets/urls.js";
 import { loadPacket, STORE_TYPE, toJsonForm } from "../runs/packets.js";
 import { errorBody } from "./errors.js";
 import { restHandler } from "./context.js";
@@ -12,17 +13,36 @@ type WildcardParams = { Params: { "*": string } };
 type TokenQuery = { Querystring: { token?: string } };
 type RunPacketParams = { Params: { runId: string; field: string } };
 
-/** Where signed URLs point: the configured public origin, else the origin this request came to. */
+/**
+ * Where signed URLs point: the configured public origin, else the address this server listens on
+ * (config.ts allows that only on a loopback HOST). Never the request's Host header: whoever sends
+ * the request would choose where the URL, and the data uploaded to it, goes.
+ */
 function origin(deps: Deps, req: FastifyRequest): string {
-  return deps.config.packets.publicUrl ?? `${req.protocol}://${req.host}`;
+  return deps.config.packets.publicUrl ?? req.server.listeningOrigin;
 }
 
-/** A presigned URL for one method on one target of an environment, valid for the configured TTL. */
-export function packetUrl(deps: Deps, req: FastifyRequest, environmentId: string, method: PacketGrant["method"], target: PacketTarget): string {
+/**
+ * A presigned URL for one method on one target of the caller's environment, valid for the
+ * configured TTL and for as long as the caller's key is not revoked.
+ */
+export function packetUrl(deps: Deps, req: FastifyRequest, caller: Caller, method: PacketGrant["method"], target: PacketTarget): string {
   const expiresAt = Math.floor(Date.now() / 1000) + deps.config.packets.urlTtlSeconds;
+  const grant = { environmentId: caller.environment.id, keyId: caller.keyId, method, expiresAt, target };
   // In the query string: a token is longer than the router allows a path parameter to be.
-  return `${origin(deps, req)}/packets?token=${signPacketToken(deps.vault, { environmentId, method, expiresAt, target })}`;
+  return `${origin(deps, req)}/packets?token=${signPacketToken(deps.vault, grant)}`;
 }
+
+/**
+ * What a packet read sends besides the bytes: a stored packet may be anything (text/html, SVG...),
+ * and this is the API's origin. A browser must neither sniff it, nor render it as a page here,
+ * nor run its scripts: it is a download, in a sandbox without any origin.
+ */
+const INERT_HEADERS = {
+  "x-content-type-options": "nosniff",
+  "content-disposition": "attachment",
+  "content-security-policy": "sandbox; default-src 'none'; frame-ancestors 'none'",
+};
 
 /**
  * The presigned read URLs `GET /api/v3/runs/{id}` offers. An offloaded payload gets one instead of
@@ -30,8 +50,8 @@ export function packetUrl(deps: Deps, req: FastifyRequest, environmentId: string
  * types (Dates, Maps, BigInts...) gets one besides its inline value: the SDK then fetches it and
  * parses it with SuperJSON, so TypeScript callers get the exact value back.
  */
-export function runPacketLinks(deps: Deps, req: FastifyRequest, environmentId: string, run: Run) {
-  const link = (field: "payload" | "output") => packetUrl(deps, req, environmentId, "GET", { kind: "run", runId: run.id, field });
+export function runPacketLinks(deps: Deps, req: FastifyRequest, caller: Caller, run: Run) {
+  const link = (field: "payload" | "output") => packetUrl(deps, req, caller, "GET", { kind: "run", runId: run.id, field });
   const payloadInexact = run.payloadType === STORE_TYPE || (run.payload !== undefined && !toJsonForm(run.payload).exact);
   const outputInexact = run.output !== undefined && !toJsonForm(run.output).exact;
   return {
@@ -64,7 +84,7 @@ export function registerPacketRoutes(app: FastifyInstance, deps: Deps) {
     route(async (req, reply, call) => {
       const caller = await call.who();
       const path = packetPath(req as FastifyRequest<WildcardParams>);
-      const presignedUrl = packetUrl(deps, req, caller.environment.id, "PUT", { kind: "packet", path });
+      const presignedUrl = packetUrl(deps, req, caller, "PUT", { kind: "packet", path });
       return reply.send({ presignedUrl, storagePath: path });
     }),
   );
@@ -75,7 +95,7 @@ export function registerPacketRoutes(app: FastifyInstance, deps: Deps) {
       const caller = await call.who();
       const path = packetPath(req as FastifyRequest<WildcardParams>);
       if (!(await getPacket(deps.db, caller.environment.id, path))) throw notFound(`Packet ${path} not found`);
-      return reply.send({ presignedUrl: packetUrl(deps, req, caller.environment.id, "GET", { kind: "packet", path }) });
+      return reply.send({ presignedUrl: packetUrl(deps, req, caller, "GET", { kind: "packet", path }) });
     }),
   );
 
@@ -87,7 +107,7 @@ export function registerPacketRoutes(app: FastifyInstance, deps: Deps) {
       const run = await call.trpc.run.get({ runId }); // checks a public token's scopes
       if (run[field] === undefined) throw notFound(`Run ${runId} has no ${field}`);
       const caller = await call.reader();
-      return reply.send({ presignedUrl: packetUrl(deps, req, caller.environment.id, "GET", { kind: "run", runId: run.id, field }) });
+      return reply.send({ presignedUrl: packetUrl(deps, req, caller, "GET", { kind: "run", runId: run.id, field }) });
     }),
   );
 
@@ -100,6 +120,7 @@ export function registerPacketRoutes(app: FastifyInstance, deps: Deps) {
     scope.put<TokenQuery>("/packets", async (req, reply) => {
       const check = verifyPacketToken(deps.vault, req.query.token ?? "", "PUT");
       if (!check.ok) return refuse(reply, 403, check.reason);
+      if (!(await keyIsLive(deps.db, check.grant))) return refuse(reply, 403, REVOKED);
       const { environmentId, target } = check.grant;
       if (target.kind !== "packet") return refuse(reply, 403, "This URL cannot be written to");
       const data = Buffer.isBuffer(req.body) ? req.body : Buffer.alloc(0);
@@ -111,6 +132,7 @@ export function registerPacketRoutes(app: FastifyInstance, deps: Deps) {
     scope.get<TokenQuery>("/packets", async (req, reply) => {
       const check = verifyPacketToken(deps.vault, req.query.token ?? "", "GET");
       if (!check.ok) return refuse(reply, 403, check.reason);
+      if (!(await keyIsLive(deps.db, check.grant))) return refuse(reply, 403, REVOKED);
       const { environmentId, target } = check.grant;
       const packet =
         target.kind === "packet"
@@ -118,7 +140,7 @@ export function registerPacketRoutes(app: FastifyInstance, deps: Deps) {
           : await runPacket(deps, environmentId, target.runId, target.field);
       if (!packet) return refuse(reply, 404, "Packet not found");
       // Browsers fetch these too (the SDK's runs.retrieve in a web app).
-      return reply.header("access-control-allow-origin", "*").type(packet.contentType).send(packet.data);
+      return reply.header("access-control-allow-origin", "*").headers(INERT_HEADERS).type(packet.contentType).send(packet.data);
     });
   });
 }
@@ -137,6 +159,8 @@ async function runPacket(deps: Deps, environmentId: string, runId: string, field
   const packet = await loadPacket(deps.db, environmentId, { data: stored.data, type: stored.type });
   return { contentType: packet.type, data: Buffer.from(packet.data ?? "", "utf8") };
 }
+
+const REVOKED = "The key this packet URL was issued to has been revoked";
 
 function refuse(reply: FastifyReply, status: number, message: string) {
   return reply.status(status).header("x-should-retry", "false").send(errorBody(message));

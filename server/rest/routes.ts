@@ -29,7 +29,7 @@ export function registerRestRoutes(app: FastifyInstance, deps: Deps) {
         ...(body as { runCount: number }),
         requestIdempotencyKey: header(req, "x-trigger-request-idempotency-key"),
       });
-      setTokenHeaders(reply, await call.who(), `read:batch:${result.id}`);
+      setTokenHeaders(deps, reply, await call.who(), `read:batch:${result.id}`);
       // 202 for a new batch; 200 when an idempotency key found an existing one.
       return reply.status(result.isCached ? 200 : 202).send(result);
     }),
@@ -52,7 +52,7 @@ export function registerRestRoutes(app: FastifyInstance, deps: Deps) {
       const result = await call.trpc.batch.trigger({
         items: (Array.isArray(items) ? items.map((item) => (isObject(item) ? { ...item, task } : item)) : items) as never,
       });
-      setTokenHeaders(reply, await call.who(), `read:batch:${result.batchId}`);
+      setTokenHeaders(deps, reply, await call.who(), `read:batch:${result.batchId}`);
       return reply.status(200).send({ batchId: result.batchId, runs: result.runs });
     }),
   );
@@ -62,7 +62,7 @@ export function registerRestRoutes(app: FastifyInstance, deps: Deps) {
     route(async (req, reply, call) => {
       const { items } = objectBody(req);
       const result = await call.trpc.batch.trigger({ items: items as never });
-      setTokenHeaders(reply, await call.who(), `read:batch:${result.batchId}`);
+      setTokenHeaders(deps, reply, await call.who(), `read:batch:${result.batchId}`);
       return reply.status(200).send({ batchId: result.batchId, runs: result.runs });
     }),
   );
@@ -98,7 +98,7 @@ export function registerRestRoutes(app: FastifyInstance, deps: Deps) {
         options: body.options as never,
         requestIdempotencyKey: header(req, "x-trigger-request-idempotency-key"),
       });
-      setTokenHeaders(reply, await call.who(), `read:runs:${result.id}`);
+      setTokenHeaders(deps, reply, await call.who(), `read:runs:${result.id}`);
       return reply.status(200).send({ id: result.id, isCached: result.isCached });
     }),
   );
@@ -123,7 +123,7 @@ export function registerRestRoutes(app: FastifyInstance, deps: Deps) {
     "/api/v3/runs/:runId",
     route(async (req, reply, call) => {
       const run = await call.trpc.run.get({ runId: (req.params as RunParams["Params"]).runId });
-      return reply.send(runV3(run, runPacketLinks(deps, req, (await call.reader()).environment.id, run)));
+      return reply.send(runV3(run, runPacketLinks(deps, req, await call.reader(), run)));
     }),
   );
 

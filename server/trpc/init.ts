@@ -4,6 +4,7 @@ import { dataTransformer } from "../../shared/transformer.js";
 import { authenticate, type Caller } from "../auth/authenticate.js";
 import type { Deps } from "../deps.js";
 import { RateLimitExceededError } from "../limits/batch-rate-limit.js";
+import { chargeRequest } from "../limits/request-rate-limit.js";
 import { inputErrorFromDatabase } from "../limits/db-input-errors.js";
 import { assertValueDepth } from "../limits/json-depth.js";
 import { internalErrorMessage } from "../errors.js";
@@ -21,14 +22,22 @@ export interface Context {
   requestId?: string;
   /** Memo: a REST request makes many calls (one per stream chunk) but authenticates once. */
   auth?: { secretOnly?: Promise<Caller>; allowingPublic?: Promise<Caller> };
+  /** Memo: the request's one charge against its environment's request limit. */
+  charged?: Promise<void>;
 }
 
-/** The caller of this request; public access tokens only where `allowPublicTokens` is set. */
-export function authenticateContext(ctx: Context, { allowPublicTokens = false } = {}): Promise<Caller> {
+/**
+ * The caller of this request; public access tokens only where `allowPublicTokens` is set. The
+ * request is charged once against its environment's request limit (limits/request-rate-limit.ts)
+ * unless `charge` is false (workers' calls).
+ */
+export async function authenticateContext(ctx: Context, { allowPublicTokens = false, charge = true } = {}): Promise<Caller> {
   const memo = (ctx.auth ??= {});
-  return allowPublicTokens
+  const caller = await (allowPublicTokens
     ? (memo.allowingPublic ??= authenticate(ctx.deps, ctx.authorization, { allowPublicTokens: true }))
-    : (memo.secretOnly ??= authenticate(ctx.deps, ctx.authorization, { allowPublicTokens: false }));
+    : (memo.secretOnly ??= authenticate(ctx.deps, ctx.authorization, { allowPublicTokens: false })));
+  if (charge) await (ctx.charged ??= chargeRequest(ctx.deps, caller.environment.id));
+  return caller;
 }
 
 const t = initTRPC.context<Context>().create({
@@ -95,6 +104,12 @@ const baseProcedure = t.procedure.use(storableInput);
 /** Needs an environment's secret key: everything that creates or changes something. */
 export const authedProcedure = baseProcedure.use(async ({ ctx, next }) => {
   const caller = await authenticateContext(ctx);
+  return next({ ctx: { ...ctx, caller, environment: caller.environment } });
+});
+
+/** What workers call: a secret key, not charged against the request limit (see limits/request-rate-limit.ts). */
+export const workerProcedure = baseProcedure.use(async ({ ctx, next }) => {
+  const caller = await authenticateContext(ctx, { charge: false });
   return next({ ctx: { ...ctx, caller, environment: caller.environment } });
 });
 

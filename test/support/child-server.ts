@@ -19,21 +19,29 @@ async function freePort(): Promise<number> {
 export interface ChildSalvo {
   url: string;
   process: ChildProcess;
+  /** Its bootstrap environment's secret key. */
+  key: string;
+  /** Everything it has written to stdout and stderr so far (its log). */
+  output(): string;
   close(): Promise<void>;
 }
 
-/** A second, separate server process (`tsx server/main.ts`) on the same Postgres and Redis. */
-export async function startChildSalvo(env: { DATABASE_URL: string; REDIS_URL: string }, extraEnv: Record<string, string> = {}): Promise<ChildSalvo> {
+/**
+ * A second, separate server process (`tsx server/main.ts`) on the same Postgres and Redis, or
+ * with other settings (e.g. `SALVO_DATA_DIR: "memory://"` for an embedded database of its own).
+ */
+export async function startChildSalvo(env: Record<string, string | undefined>, extraEnv: Record<string, string> = {}): Promise<ChildSalvo> {
   const port = await freePort();
+  const key = `tr_dev_${randomBytes(12).toString("hex")}`;
   const child = spawn(`${ROOT}/node_modules/.bin/tsx`, ["server/main.ts"], {
     cwd: ROOT,
     env: {
       ...process.env,
-      ...env,
       PORT: String(port),
       HOST: "127.0.0.1",
-      SALVO_BOOTSTRAP_KEY: `tr_dev_${randomBytes(12).toString("hex")}`,
+      SALVO_BOOTSTRAP_KEY: key,
       SALVO_LOG_LEVEL: "warn",
+      ...env,
       ...extraEnv,
     },
     stdio: ["ignore", "pipe", "pipe"],
@@ -57,6 +65,8 @@ export async function startChildSalvo(env: { DATABASE_URL: string; REDIS_URL: st
   return {
     url: `http://127.0.0.1:${port}`,
     process: child,
+    key,
+    output: () => output,
     close: () =>
       new Promise<void>((resolve) => {
         if (child.exitCode !== null) return resolve();

@@ -23,6 +23,8 @@ export async function startTestSalvo(overrides: Record<string, string> = {}, opt
     // Suites trigger thousands of items within seconds: the batch rate limit is for the tests
     // that set it (test/limits-rate.test.ts), not a default for all.
     SALVO_BATCH_RATE_LIMIT_MAX: "100000000",
+    // Likewise the general request limit (test/request-rate-limit.test.ts sets its own).
+    SALVO_RATE_LIMIT_MAX: "100000000",
     ...process.env,
     PORT: "0",
     HOST: "127.0.0.1",
