@@ -46,6 +46,8 @@ const ConfigSchema = z.object({
     .optional(),
   SALVO_EVENT_RETENTION_HOURS: intFrom("SALVO_EVENT_RETENTION_HOURS", 72),
   SALVO_EVENT_POLL_MS: intFrom("SALVO_EVENT_POLL_MS", 2000, 50),
+  SALVO_SHUTDOWN_GRACE_MS: intFrom("SALVO_SHUTDOWN_GRACE_MS", 10_000, 0),
+  SALVO_DB_CONNECT_TIMEOUT_MS: intFrom("SALVO_DB_CONNECT_TIMEOUT_MS", 5_000, 100),
   SALVO_LOG_LEVEL: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).default("info"),
 });
 
@@ -104,6 +106,10 @@ export interface Config {
     /** Subscriptions re-read this often when no wake-up came (lost wake-ups, Redis down). */
     pollMs: number;
   };
+  /** On SIGTERM, how long requests in flight get to finish before they are cut (and roll back). */
+  shutdownGraceMs: number;
+  /** Longest a request waits for a Postgres connection before it fails with a 503. */
+  dbConnectTimeoutMs: number;
   logLevel: string;
 }
 
@@ -154,6 +160,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       dequeueMaxWaitMs: c.SALVO_DEQUEUE_MAX_WAIT_MS,
     },
     events: { retentionHours: c.SALVO_EVENT_RETENTION_HOURS, pollMs: c.SALVO_EVENT_POLL_MS },
+    shutdownGraceMs: c.SALVO_SHUTDOWN_GRACE_MS,
+    dbConnectTimeoutMs: c.SALVO_DB_CONNECT_TIMEOUT_MS,
     logLevel: c.SALVO_LOG_LEVEL,
   };
 }

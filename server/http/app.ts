@@ -8,6 +8,8 @@ import { registerCors } from "../limits/cors.js";
 import { registerHttpGuards } from "../limits/http-guards.js";
 import type { Context } from "../trpc/init.js";
 import { appRouter } from "../trpc/routers/_app.js";
+import { registerHealthRoutes } from "./health.js";
+import { registerShutdownHooks } from "./shutdown.js";
 import { isSubscriptionRequest, serveSubscription } from "./trpc-sse.js";
 
 /** A client error Fastify raises itself (bad JSON, body too large) carries its status. */
@@ -15,7 +17,7 @@ interface HttpError extends Error {
   statusCode?: number;
 }
 
-/** The HTTP face of Salvo: tRPC at /trpc, Trigger.dev's REST API at /api, health at /healthz. */
+/** The HTTP face of Salvo: tRPC at /trpc, Trigger.dev's REST API at /api, health at /healthz and /readyz. */
 export function buildApp(deps: Deps): FastifyInstance {
   const app = Fastify({
     logger: deps.config.logLevel === "silent" ? false : { level: deps.config.logLevel },
@@ -23,10 +25,13 @@ export function buildApp(deps: Deps): FastifyInstance {
     // Routes are matched case-sensitively and without trailing-slash games, as Trigger.dev does.
     // tRPC batches name every procedure of a batch in the path (`/trpc/a,b,c`).
     routerOptions: { ignoreTrailingSlash: false, maxParamLength: 10_000 },
-    // Close cuts open connections: a worker's long-polling dequeue must not hold a shutdown up
-    // (the worker retries elsewhere; a run already claimed comes back when its lease expires).
-    forceCloseConnections: true,
+    // Close waits for requests in flight (idle keep-alive connections are closed at once); long
+    // waits end themselves on `deps.closing`, and the grace period bounds the rest (see start.ts).
+    forceCloseConnections: "idle",
+    // Our own 503 while closing, with `x-should-retry` (see http/shutdown.ts).
+    return503OnClosing: false,
   });
+  registerShutdownHooks(app, deps);
 
   // Bodies are read as JSON whatever their Content-Type says (curl's default form type included),
   // and an empty body is simply absent (the SDK sends `Content-Type: application/json` on bodiless
@@ -57,8 +62,7 @@ export function buildApp(deps: Deps): FastifyInstance {
     reply.status(404).header("x-should-retry", "false").send(errorBody(`Not found: ${req.method} ${req.url.split("?")[0]}`)),
   );
 
-  app.get("/healthz", async () => ({ status: "ok" }));
-
+  registerHealthRoutes(app, deps);
 
   // EventSource cannot send headers from a browser: subscriptions may carry the key or token in
   // tRPC's connectionParams instead (`{ authorization: "Bearer …" }` or `{ token: "…" }`).
@@ -84,6 +88,7 @@ export function buildApp(deps: Deps): FastifyInstance {
           path,
           createContext: (connectionParams) => createContext(req.headers.authorization, connectionParams),
           onError,
+          closing: deps.closing,
         });
       }
       await fastifyRequestHandler({
@@ -93,6 +98,9 @@ export function buildApp(deps: Deps): FastifyInstance {
         path,
         createContext: ({ req, info }) => createContext(req.headers.authorization, info.connectionParams),
         onError: ({ error, path }) => onError(error, path),
+        // A 503 (database unreachable, server shutting down) is worth retrying, as on REST.
+        responseMeta: ({ errors }) =>
+          errors.some((e) => e.code === "SERVICE_UNAVAILABLE") ? { headers: { "x-should-retry": "true" } } : {},
       });
     });
   });
