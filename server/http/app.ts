@@ -8,6 +8,7 @@ import { registerCors } from "../limits/cors.js";
 import { registerHttpGuards } from "../limits/http-guards.js";
 import type { Context } from "../trpc/init.js";
 import { appRouter } from "../trpc/routers/_app.js";
+import { registerBodyDrain } from "./drain-body.js";
 import { registerHealthRoutes } from "./health.js";
 import { registerShutdownHooks } from "./shutdown.js";
 import { isSubscriptionRequest, serveSubscription } from "./trpc-sse.js";
@@ -32,6 +33,7 @@ export function buildApp(deps: Deps): FastifyInstance {
     return503OnClosing: false,
   });
   registerShutdownHooks(app, deps);
+  registerBodyDrain(app);
 
   // Bodies are read as JSON whatever their Content-Type says (curl's default form type included),
   // and an empty body is simply absent (the SDK sends `Content-Type: application/json` on bodiless
