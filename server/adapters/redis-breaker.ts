@@ -55,7 +55,10 @@ export class RedisBreaker {
 
   /** Whether Redis answers now (a PING, at most `CHECK_MS`), for readiness. */
   async isUp(): Promise<boolean> {
-    if (this.#open) return false;
+    if (this.#open) {
+      this.#probeWhenDue();
+      return false;
+    }
     try {
       await withTimeout(this.redis.ping(), CHECK_MS);
       return true;
