@@ -72,7 +72,7 @@ async function holdQueueCapLocks(): Promise<() => Promise<void>> {
 /** Whether requests are waiting on the lock (so they are in flight, mid-transaction). */
 const waitingOnLock = async (n: number) => {
   const { rows } = await db.query<{ n: string }>(`select count(*) as n from pg_locks where locktype = 'advisory' and not granted`);
-  return Number(rows[0].n) >= n ? true : undefined;
+  return Number(rows[0]!.n) >= n ? true : undefined;
 };
 
 describe("SIGTERM", () => {
