@@ -48,7 +48,9 @@ export class RedisBus implements Bus {
   readonly #counts = new Map<string, number>();
 
   constructor(url: string) {
-    const options = { lazyConnect: false, maxRetriesPerRequest: 2, enableOfflineQueue: true, commandTimeout: 1_000 };
+    // The timeout bounds a frozen Redis; it is longer than the rate limiter's because a busy event
+    // loop (a fan-out to many subscribers) can make a healthy Redis look a second late.
+    const options = { lazyConnect: false, maxRetriesPerRequest: 2, enableOfflineQueue: true, commandTimeout: 3_000 };
     this.#pub = new Redis(url, options);
     this.#sub = new Redis(url, options);
     // Errors surface through failed publishes; a reconnecting client must not crash the process.
