@@ -74,6 +74,8 @@ const ConfigSchema = z.object({
   SALVO_MAX_CONNECTIONS: intFrom("SALVO_MAX_CONNECTIONS", 10_000),
   SALVO_MAX_SUBSCRIPTIONS_PER_ENVIRONMENT: intFrom("SALVO_MAX_SUBSCRIPTIONS_PER_ENVIRONMENT", 2_000),
   SALVO_MAX_SUBSCRIPTIONS_PER_TOKEN: intFrom("SALVO_MAX_SUBSCRIPTIONS_PER_TOKEN", 1_000),
+  SALVO_SHUTDOWN_GRACE_MS: intFrom("SALVO_SHUTDOWN_GRACE_MS", 10_000, 0),
+  SALVO_DB_CONNECT_TIMEOUT_MS: intFrom("SALVO_DB_CONNECT_TIMEOUT_MS", 5_000, 100),
   SALVO_LOG_LEVEL: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).default("info"),
 });
 
@@ -153,6 +155,10 @@ export interface Config {
     /** Longest lifetime (exp − iat) of a public access token, minted here or presented. */
     maxTtlSeconds: number;
   };
+  /** On SIGTERM, how long requests in flight get to finish before they are cut (and roll back). */
+  shutdownGraceMs: number;
+  /** Longest a request waits for a Postgres connection before it fails with a 503. */
+  dbConnectTimeoutMs: number;
   logLevel: string;
   /** Error answers carry stacks and internal messages (development only: they expose file paths and internals). */
   debugErrors: boolean;
@@ -233,6 +239,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       maxSubscriptionsPerToken: c.SALVO_MAX_SUBSCRIPTIONS_PER_TOKEN,
     },
     tokens: { maxTtlSeconds: c.SALVO_MAX_TOKEN_TTL_SECONDS },
+    shutdownGraceMs: c.SALVO_SHUTDOWN_GRACE_MS,
+    dbConnectTimeoutMs: c.SALVO_DB_CONNECT_TIMEOUT_MS,
     logLevel: c.SALVO_LOG_LEVEL,
     debugErrors: c.SALVO_DEBUG_ERRORS === "1" || c.SALVO_DEBUG_ERRORS === "true",
   };

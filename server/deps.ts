@@ -15,4 +15,9 @@ export interface Deps {
   vault: KeyVault;
   /** Batch items per environment: Redis token buckets, or in-process without REDIS_URL. */
   rateLimiter: BatchRateLimiter;
+  /**
+   * Aborted when the server starts shutting down: waits that could outlast the grace period end
+   * at once (a worker's dequeue answers empty, a subscription ends with a resume hint).
+   */
+  closing: AbortSignal;
 }

@@ -17,7 +17,13 @@ async function main() {
   const shutdown = async (signal: string) => {
     if (closing) return;
     closing = true;
-    console.log(`${signal}: shutting down`);
+    console.log(`${signal}: shutting down (grace period ${config.shutdownGraceMs} ms)`);
+    // Past the grace period close() cuts what is left; a database that does not even answer the
+    // rollbacks then must not keep the process alive for ever.
+    setTimeout(() => {
+      console.error("shutdown did not finish in time: exiting");
+      process.exit(1);
+    }, config.shutdownGraceMs + 10_000).unref();
     await salvo.close();
     process.exit(0);
   };

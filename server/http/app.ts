@@ -15,7 +15,10 @@ import { assertJsonTextDepth } from "../limits/json-depth.js";
 import type { Context } from "../trpc/init.js";
 import { appRouter } from "../trpc/routers/_app.js";
 import { subscriptionAuthorization } from "../auth/connection-params.js";
+import { registerBodyDrain } from "./drain-body.js";
+import { registerHealthRoutes } from "./health.js";
 import { loggerOptions } from "./log-redaction.js";
+import { registerShutdownHooks } from "./shutdown.js";
 import { isSubscriptionRequest, serveSubscription } from "./trpc-sse.js";
 
 /** Where log lines go instead of stdout (tests read them). */
@@ -28,7 +31,7 @@ interface HttpError extends Error {
   statusCode?: number;
 }
 
-/** The HTTP face of Salvo: tRPC at /trpc, Trigger.dev's REST API at /api, health at /healthz. */
+/** The HTTP face of Salvo: tRPC at /trpc, Trigger.dev's REST API at /api, health at /healthz and /readyz. */
 export function buildApp(deps: Deps, options: { logStream?: LogStream } = {}): FastifyInstance {
   const app = Fastify({
     logger: loggerOptions(deps.config.logLevel, options.logStream),
@@ -36,9 +39,11 @@ export function buildApp(deps: Deps, options: { logStream?: LogStream } = {}): F
     // Routes are matched case-sensitively and without trailing-slash games, as Trigger.dev does.
     // tRPC batches name every procedure of a batch in the path (`/trpc/a,b,c`).
     routerOptions: { ignoreTrailingSlash: false, maxParamLength: 10_000 },
-    // Close cuts open connections: a worker's long-polling dequeue must not hold a shutdown up
-    // (the worker retries elsewhere; a run already claimed comes back when its lease expires).
-    forceCloseConnections: true,
+    // Close waits for requests in flight (idle keep-alive connections are closed at once); long
+    // waits end themselves on `deps.closing`, and the grace period bounds the rest (see start.ts).
+    forceCloseConnections: "idle",
+    // Our own 503 while closing, with `x-should-retry` (see http/shutdown.ts).
+    return503OnClosing: false,
     // Unique across restarts and processes: the id a 500 names is the one its log line carries (`reqId`).
     genReqId: () => `req_${randomBytes(8).toString("hex")}`,
     ...connectionOptions(deps.config),
@@ -47,6 +52,8 @@ export function buildApp(deps: Deps, options: { logStream?: LogStream } = {}): F
     reply.header("x-request-id", req.id);
   });
   capConnections(app, deps.config);
+  registerShutdownHooks(app, deps);
+  registerBodyDrain(app);
 
   // Bodies are read as JSON whatever their Content-Type says (curl's default form type included),
   // and an empty body is simply absent (the SDK sends `Content-Type: application/json` on bodiless
@@ -79,8 +86,7 @@ export function buildApp(deps: Deps, options: { logStream?: LogStream } = {}): F
     reply.status(404).header("x-should-retry", "false").send(errorBody(`Not found: ${req.method} ${req.url.split("?")[0]}`)),
   );
 
-  app.get("/healthz", async () => ({ status: "ok" }));
-
+  registerHealthRoutes(app, deps);
 
   const createContext = (req: FastifyRequest, authorization: string | undefined): Context => ({
     deps,
@@ -109,6 +115,7 @@ export function buildApp(deps: Deps, options: { logStream?: LogStream } = {}): F
           admit: (ctx) => admitSubscription(subscriptionSlots, ctx as Context),
           refusalHeaders: (error) => rateLimitHeaders({ errors: [error] }).headers ?? {},
           onError: (error, path) => onError(req, error, path),
+          closing: deps.closing,
         });
       }
       await fastifyRequestHandler({
@@ -118,7 +125,13 @@ export function buildApp(deps: Deps, options: { logStream?: LogStream } = {}): F
         path,
         createContext: () => createContext(req, req.headers.authorization),
         onError: ({ error, path }) => onError(req, error, path),
-        responseMeta: rateLimitHeaders,
+        // Rate-limit headers on a 429; a 503 (database unreachable, server shutting down) is worth
+        // retrying, as on REST.
+        responseMeta: (opts) => {
+          const meta = rateLimitHeaders(opts);
+          if (!opts.errors.some((e) => e.code === "SERVICE_UNAVAILABLE")) return meta;
+          return { ...meta, headers: { ...meta.headers, "x-should-retry": "true" } };
+        },
       });
     });
   });

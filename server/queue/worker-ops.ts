@@ -91,6 +91,8 @@ export async function dequeue(
 ): Promise<ClaimedRun[]> {
   const { db, bus, config } = deps;
   const deadline = Date.now() + Math.min(input.waitMs, config.execution.dequeueMaxWaitMs);
+  // The caller went away, or the server is shutting down: stop waiting and answer what there is.
+  const stop = signal ? AbortSignal.any([signal, deps.closing]) : deps.closing;
   const claim = async (completed: Outcomes["completed"] = [], failed: Outcomes["failed"] = []) => {
     const { claimed, reported } = await transaction(db, async (trx) => {
       const now = new Date();
@@ -118,28 +120,35 @@ export async function dequeue(
   };
 
   const first = await claim(input.completed, input.failed);
-  if (first.length > 0 || deadline <= Date.now() || signal?.aborted) return first;
+  if (first.length > 0 || deadline <= Date.now() || stop.aborted) return first;
 
   let wake: (() => void) | undefined;
   let woken = false;
-  const unsubscribe = await bus.subscribe(workChannel(env.id), () => {
-    woken = true;
-    wake?.();
-  });
+  // Redis unreachable: no wake-ups, the re-check every RECHECK_MS finds new work instead.
+  const unsubscribe = await bus
+    .subscribe(workChannel(env.id), () => {
+      woken = true;
+      wake?.();
+    })
+    .catch(() => async () => {});
   try {
     for (;;) {
+      // Nothing is claimed for an answer that may never reach the worker (it would wait out the lease).
+      if (stop.aborted) return [];
       woken = false;
       const claimed = await claim();
       const left = deadline - Date.now();
-      if (claimed.length > 0 || left <= 0 || signal?.aborted) return claimed;
+      if (claimed.length > 0 || left <= 0 || stop.aborted) return claimed;
       if (!woken) {
         await new Promise<void>((resolve) => {
-          const timer = setTimeout(resolve, Math.min(left, RECHECK_MS));
-          wake = () => {
+          const done = () => {
             clearTimeout(timer);
+            stop.removeEventListener("abort", done);
             resolve();
           };
-          signal?.addEventListener("abort", wake, { once: true });
+          const timer = setTimeout(done, Math.min(left, RECHECK_MS));
+          wake = done;
+          stop.addEventListener("abort", done, { once: true });
         });
         wake = undefined;
       }

@@ -1,7 +1,7 @@
 import { initTRPC, TRPCError } from "@trpc/server";
-import { isTransientDbError } from "../../db/errors.js";
 import { dataTransformer } from "../../shared/transformer.js";
 import { authenticate, type Caller } from "../auth/authenticate.js";
+import { isTransientDbError } from "../../db/errors.js";
 import type { Deps } from "../deps.js";
 import { RateLimitExceededError } from "../limits/batch-rate-limit.js";
 import { chargeRequest } from "../limits/request-rate-limit.js";
@@ -82,11 +82,13 @@ export const router = t.router;
 export const createCallerFactory = t.createCallerFactory;
 
 /**
- * Input Postgres cannot store (a NUL character in any string: ids, keys, tags, metadata; JSON
- * nested too deep...) is the client's mistake, so a 400 rather than a 500. Checked here once for
- * every procedure instead of in each schema's strings.
+ * Database failures that are not the procedure's fault, mapped once for every procedure:
+ * - input Postgres cannot store (a NUL character in any string: ids, keys, tags, metadata; JSON
+ *   nested too deep...) is the client's mistake, so a 400 rather than a 500;
+ * - Postgres unreachable or restarting, or this server shutting down, is a 503 worth retrying
+ *   (the HTTP layer adds `x-should-retry: true`, see http/app.ts).
  */
-const storableInput = t.middleware(async ({ next }) => {
+const databaseFailures = t.middleware(async ({ next }) => {
   const result = await next();
   if (!result.ok) {
     const input = inputErrorFromDatabase(result.error.cause);
@@ -99,7 +101,7 @@ const storableInput = t.middleware(async ({ next }) => {
   }
   return result;
 });
-const baseProcedure = t.procedure.use(storableInput);
+const baseProcedure = t.procedure.use(databaseFailures);
 
 /** Needs an environment's secret key: everything that creates or changes something. */
 export const authedProcedure = baseProcedure.use(async ({ ctx, next }) => {
