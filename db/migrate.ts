@@ -12,6 +12,7 @@ import * as events from "./migrations/0003_events.js";
 import * as runEnvironmentFk from "./migrations/0011_run_environment_fk.js";
 import * as ledgerReferences from "./migrations/0012_ledger_references.js";
 import * as runsBatchIndex from "./migrations/0013_runs_batch_index.js";
+import * as workerPresence from "./migrations/0014_worker_presence.js";
 
 /**
  * Migrations are listed here (not read from disk) so they ship inside any bundle of the server.
@@ -30,6 +31,7 @@ const MIGRATIONS: Record<string, Migration> = {
   "0011_run_environment_fk": runEnvironmentFk,
   "0012_ledger_references": ledgerReferences,
   "0013_runs_batch_index": runsBatchIndex,
+  "0014_worker_presence": workerPresence,
 };
 
 class StaticMigrationProvider implements MigrationProvider {

@@ -9,6 +9,7 @@ import { startBackgroundTasks } from "./background.js";
 import { BACKGROUND_TASKS } from "./background-tasks.js";
 import { buildApp } from "./http/app.js";
 import { createRateLimiter } from "./limits/rate-limiter.js";
+import { WorkerPresence } from "./queue/presence.js";
 
 export interface RunningSalvo {
   url: string;
@@ -28,7 +29,14 @@ export async function startSalvo(config: Config, options: { connection?: Connect
   await migrateToLatest(connection.db);
   const vault = await openVault(connection.db, config.secret);
   const bootstrapped = await bootstrapEnvironment({ db: connection.db, vault }, config.bootstrapKey);
-  const deps: Deps = { db: connection.db, config, bus: createBus(config.redisUrl), vault, rateLimiter: createRateLimiter(config.redisUrl) };
+  const deps: Deps = {
+    db: connection.db,
+    config,
+    bus: createBus(config.redisUrl),
+    vault,
+    rateLimiter: createRateLimiter(config.redisUrl),
+    presence: new WorkerPresence(),
+  };
   const app = buildApp(deps);
   const stopBackground = startBackgroundTasks(deps, BACKGROUND_TASKS);
   const address = await app.listen({ port: config.port, host: config.host });
@@ -38,6 +46,7 @@ export async function startSalvo(config: Config, options: { connection?: Connect
     deps,
     bootstrapped,
     async close() {
+      deps.presence.close();
       await stopBackground();
       await app.close();
       await deps.bus.close();

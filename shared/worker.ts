@@ -9,6 +9,9 @@ export const RegisterWorkerInputSchema = z.object({
   tasks: z.array(TaskIdentifierSchema).min(1, "a worker serves at least one task").max(1000),
 });
 
+/** A worker's presence stream (`worker.presence`): held open for as long as the worker runs. */
+export const PresenceInputSchema = z.object({ workerId: WorkerIdSchema });
+
 export const HeartbeatInputSchema = z.object({ workerId: WorkerIdSchema, runIds: RunIdsSchema });
 
 export const CompleteRunInputSchema = z.object({
