@@ -195,6 +195,8 @@ export function createWorker(options: WorkerOptions): Worker {
     withRetries(() => client.worker.report.mutate({ workerId: id, ...outcomes }), stopping.signal),
   );
   const stopping = new AbortController();
+  /** Aborted once the worker has stopped: ends its presence. */
+  const leaving = new AbortController();
   let slotFreed: (() => void) | undefined;
   let leaseMs = 30_000;
 
@@ -319,7 +321,38 @@ export function createWorker(options: WorkerOptions): Worker {
     }
   }
 
-  const loops = ready.then(() => Promise.all([pullLoop(), heartbeatLoop()]));
+  /**
+   * Holds the presence stream open while the worker runs: if this process dies, the server sees
+   * the stream close and gives its runs to other workers within seconds, not at lease expiry.
+   * The stream is re-opened whenever it ends (a server restarting, or going away gracefully),
+   * and closed only once `stop` has finished or given back every run.
+   */
+  function stayPresent(): Promise<void> {
+    const gone = leaving.signal;
+    return new Promise<void>((done) => {
+      let subscription: { unsubscribe(): void } | undefined;
+      const open = () => {
+        if (gone.aborted) return done();
+        subscription = client.worker.presence.subscribe(
+          { workerId: id },
+          {
+            onComplete: () => void sleep(250, gone).then(open),
+            onError: (err) => {
+              onError(err);
+              void sleep(1000, gone).then(open);
+            },
+          },
+        );
+      };
+      gone.addEventListener("abort", () => {
+        subscription?.unsubscribe();
+        done();
+      }, { once: true });
+      open();
+    });
+  }
+
+  const loops = ready.then(() => Promise.all([pullLoop(), heartbeatLoop(), stayPresent()]));
   loops.catch(onError);
 
   return {
@@ -342,6 +375,7 @@ export function createWorker(options: WorkerOptions): Worker {
         const claims = leftover.map(([claimId, state]) => ({ runId: state.runId, claimId }));
         await client.worker.release.mutate({ workerId: id, claims }).catch(onError);
       }
+      leaving.abort();
       await loops.catch(() => {});
     },
   };

@@ -1,5 +1,6 @@
 import { mkdirSync } from "node:fs";
 import { Kysely, PostgresDialect } from "kysely";
+import { lockDataDir } from "./data-dir-lock.js";
 import pg from "pg";
 import { gatedDialect, StatementGate } from "./gate.js";
 import { PGliteDialect } from "./pglite-dialect.js";
@@ -61,9 +62,28 @@ export async function connect(options: ConnectOptions): Promise<Connection> {
   }
   const { PGlite } = await import("@electric-sql/pglite");
   const dataDir = options.dataDir ?? "./.salvo";
-  if (!dataDir.startsWith("memory://")) mkdirSync(dataDir, { recursive: true });
-  // int8 as text, as node-postgres returns it, so both drivers give the same shapes.
-  const client = await PGlite.create(dataDir, { parsers: { [INT8_OID]: (value: string) => value } });
-  const db = new Kysely<Database>({ dialect: gatedDialect(new PGliteDialect(client), gate) });
-  return { db, kind: "pglite", gate, close: () => db.destroy() };
+  const inMemory = dataDir.startsWith("memory://");
+  if (!inMemory) mkdirSync(dataDir, { recursive: true });
+  // One process at a time: a second one writing the same files corrupts them (see data-dir-lock.ts).
+  const lock = inMemory ? undefined : lockDataDir(dataDir);
+  try {
+    // int8 as text, as node-postgres returns it, so both drivers give the same shapes.
+    const client = await PGlite.create(dataDir, { parsers: { [INT8_OID]: (value: string) => value } });
+    const db = new Kysely<Database>({ dialect: gatedDialect(new PGliteDialect(client), gate) });
+    return {
+      db,
+      kind: "pglite",
+      gate,
+      async close() {
+        try {
+          await db.destroy();
+        } finally {
+          lock?.release();
+        }
+      },
+    };
+  } catch (err) {
+    lock?.release();
+    throw err;
+  }
 }

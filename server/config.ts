@@ -54,6 +54,7 @@ const ConfigSchema = z.object({
   SALVO_RETRY_MAX_MS: intFrom("SALVO_RETRY_MAX_MS", 60_000, 0),
   SALVO_SWEEP_INTERVAL_MS: intFrom("SALVO_SWEEP_INTERVAL_MS", 500, 10),
   SALVO_DEQUEUE_MAX_WAIT_MS: intFrom("SALVO_DEQUEUE_MAX_WAIT_MS", 20_000, 0),
+  SALVO_WORKER_DISCONNECT_GRACE_MS: intFrom("SALVO_WORKER_DISCONNECT_GRACE_MS", 1_000, 0),
   SALVO_BATCH_RATE_LIMIT_MAX: intFrom("SALVO_BATCH_RATE_LIMIT_MAX", 1_200),
   SALVO_BATCH_RATE_LIMIT_REFILL: intFrom("SALVO_BATCH_RATE_LIMIT_REFILL", 100),
   SALVO_BATCH_RATE_LIMIT_INTERVAL_MS: intFrom("SALVO_BATCH_RATE_LIMIT_INTERVAL_MS", 10_000),
@@ -132,6 +133,8 @@ export interface Config {
     sweepIntervalMs: number;
     /** Longest a `worker.dequeue` call waits for work before answering empty. */
     dequeueMaxWaitMs: number;
+    /** Runs of a worker whose presence stream closed are reclaimed this long after (unless it reconnects). */
+    disconnectGraceMs: number;
   };
   events: {
     /** Events older than this are pruned; a subscriber resuming from before it misses them. */
@@ -229,6 +232,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       retryMaxMs: c.SALVO_RETRY_MAX_MS,
       sweepIntervalMs: c.SALVO_SWEEP_INTERVAL_MS,
       dequeueMaxWaitMs: c.SALVO_DEQUEUE_MAX_WAIT_MS,
+      disconnectGraceMs: c.SALVO_WORKER_DISCONNECT_GRACE_MS,
     },
     events: { retentionHours: c.SALVO_EVENT_RETENTION_HOURS, pollMs: c.SALVO_EVENT_POLL_MS },
     connections: {

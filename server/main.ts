@@ -1,3 +1,4 @@
+import { DataDirLockedError } from "../db/data-dir-lock.js";
 import { ConfigError, loadConfig } from "./config.js";
 import { startSalvo } from "./start.js";
 
@@ -33,6 +34,7 @@ async function main() {
 
 main().catch((err) => {
   if (err instanceof ConfigError) console.error(err.message);
+  else if (err instanceof DataDirLockedError) console.error(`salvo failed to start: ${err.message}`);
   else console.error("salvo failed to start:", err);
   process.exit(1);
 });

@@ -9,6 +9,7 @@ import { startBackgroundTasks } from "./background.js";
 import { BACKGROUND_TASKS } from "./background-tasks.js";
 import { buildApp, type LogStream } from "./http/app.js";
 import { createRateLimiter } from "./limits/rate-limiter.js";
+import { WorkerPresence } from "./queue/presence.js";
 
 export interface RunningSalvo {
   url: string;
@@ -38,6 +39,7 @@ export async function startSalvo(config: Config, options: { connection?: Connect
     vault,
     rateLimiter: createRateLimiter(config.redisUrl),
     closing: closing.signal,
+    presence: new WorkerPresence(),
   };
   const app = buildApp(deps, { logStream: options.logStream });
   const stopBackground = startBackgroundTasks(deps, BACKGROUND_TASKS);
@@ -53,6 +55,8 @@ export async function startSalvo(config: Config, options: { connection?: Connect
    */
   let closed: Promise<void> | undefined;
   const close = async () => {
+    // Before anything ends: a presence stream the shutdown ends is not its worker going away.
+    deps.presence.close();
     closing.abort();
     const drained = Promise.all([app.close(), stopBackground()]);
     if (!(await settlesWithin(drained, config.shutdownGraceMs))) {

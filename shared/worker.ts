@@ -10,6 +10,9 @@ export const RegisterWorkerInputSchema = z.object({
   tasks: boundedArray(TaskIdentifierSchema, { min: 1, minMessage: "a worker serves at least one task", max: 1000 }),
 });
 
+/** A worker's presence stream (`worker.presence`): held open for as long as the worker runs. */
+export const PresenceInputSchema = z.object({ workerId: WorkerIdSchema });
+
 /**
  * The claim a report, heartbeat or release is about: each claim of a run (each attempt) gets its
  * own `claimId` (`ClaimedRun.claimId`), and only the current claim's report counts. Workers that

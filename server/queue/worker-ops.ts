@@ -136,7 +136,13 @@ export async function dequeue(
       // Nothing is claimed for an answer that may never reach the worker (it would wait out the lease).
       if (stop.aborted) return [];
       woken = false;
+      // A worker that went away (stopped, or died) while waiting must not be handed runs.
+      if (signal?.aborted) return [];
       const claimed = await claim();
+      if (signal?.aborted && claimed.length > 0) {
+        await releaseRuns(deps, env, { workerId: input.workerId, runIds: claimed.map((r) => r.id) });
+        return [];
+      }
       const left = deadline - Date.now();
       if (claimed.length > 0 || left <= 0 || stop.aborted) return claimed;
       if (!woken) {
