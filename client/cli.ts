@@ -31,7 +31,8 @@ const USAGE = `usage: salvo <command>
   batch trigger <task> --file items.ndjson
                              stream a file of items through the two-phase API with a progress bar
 
-Database: DATABASE_URL, else embedded PGlite in SALVO_DATA_DIR (default ./.salvo).
+Database: DATABASE_URL, else embedded PGlite in SALVO_DATA_DIR (default ./.salvo), which
+must already hold a database (\`npm run migrate\` creates one).
 PGlite's directory cannot be opened while a server uses it: stop the server first.
 SALVO_SECRET must match the server's when it sets one (keys are encrypted with it).`;
 
@@ -165,4 +166,7 @@ function pickCommand(
   }
 }
 
+// Interrupted: exit through process.exit, so the embedded database's lock is released.
+process.once("SIGINT", () => process.exit(130));
+process.once("SIGTERM", () => process.exit(143));
 process.exitCode = await main(process.argv.slice(2));

@@ -1,5 +1,5 @@
 import { createTRPCClient, httpBatchLink, httpSubscriptionLink, splitLink } from "@trpc/client";
-import superjson from "superjson";
+import { dataTransformer } from "../shared/transformer.js";
 import type { BatchWatchMessage, RunWatchMessage } from "../shared/index.js";
 import type { AppRouter } from "../server/trpc/routers/_app.js";
 import { NodeEventSource } from "./event-source.js";
@@ -34,13 +34,13 @@ export function createSalvoClient(options: SalvoClientOptions) {
         condition: (op) => op.type === "subscription",
         true: httpSubscriptionLink({
           url: `${base}/trpc`,
-          transformer: superjson,
+          transformer: dataTransformer,
           EventSource: NodeEventSource,
           eventSourceOptions: () => ({ headers: { authorization } }),
         }),
         false: httpBatchLink({
           url: `${base}/trpc`,
-          transformer: superjson,
+          transformer: dataTransformer,
           headers: () => ({ authorization }),
         }),
       }),

@@ -1,10 +1,12 @@
-import { createTRPCClient, httpBatchLink, httpLink, splitLink } from "@trpc/client";
-import superjson from "superjson";
+import { createTRPCClient, httpBatchLink, httpLink, httpSubscriptionLink, splitLink } from "@trpc/client";
+import { dataTransformer } from "../shared/transformer.js";
 import type { AppRouter } from "../server/trpc/routers/_app.js";
+import { NodeEventSource } from "./event-source.js";
 
 /**
  * A tRPC client for a worker: the long-polling `worker.dequeue` travels alone (`httpLink`), so a
- * waiting dequeue never holds back the reports batched with it; everything else is batched.
+ * waiting dequeue never holds back the reports batched with it; the presence stream is a
+ * subscription (Server-Sent Events); everything else is batched.
  */
 export function createWorkerTransport(url: string, apiKey: string) {
   const base = `${url.replace(/\/+$/, "")}/trpc`;
@@ -12,9 +14,18 @@ export function createWorkerTransport(url: string, apiKey: string) {
   return createTRPCClient<AppRouter>({
     links: [
       splitLink({
-        condition: (op) => op.path === "worker.dequeue",
-        true: httpLink({ url: base, transformer: superjson, headers }),
-        false: httpBatchLink({ url: base, transformer: superjson, headers, maxItems: 100 }),
+        condition: (op) => op.type === "subscription",
+        true: httpSubscriptionLink({
+          url: base,
+          transformer: dataTransformer,
+          EventSource: NodeEventSource,
+          eventSourceOptions: () => ({ headers: headers() }),
+        }),
+        false: splitLink({
+          condition: (op) => op.path === "worker.dequeue",
+          true: httpLink({ url: base, transformer: dataTransformer, headers }),
+          false: httpBatchLink({ url: base, transformer: dataTransformer, headers, maxItems: 100 }),
+        }),
       }),
     ],
   });

@@ -4,7 +4,7 @@ import type { TaskItemInput } from "../shared/schemas.js";
 import { createWorkerTransport } from "./links.js";
 
 /** What a handler learns about the run it executes. */
-export type RunInfo = Omit<ClaimedRun, "payload" | "payloadType" | "leaseExpiresAt">;
+export type RunInfo = Omit<ClaimedRun, "payload" | "payloadType" | "leaseExpiresAt" | "claimId">;
 
 export interface TaskContext {
   run: RunInfo;
@@ -61,17 +61,18 @@ class RunParked extends Error {
 }
 
 interface ActiveRun {
+  runId: string;
   controller: AbortController;
   /** Set when the server no longer holds the run for us: its report would be ignored. */
   lost: boolean;
 }
 
-function runInfo({ payload: _payload, payloadType: _type, leaseExpiresAt: _lease, ...info }: ClaimedRun): RunInfo {
+function runInfo({ payload: _payload, payloadType: _type, leaseExpiresAt: _lease, claimId: _claim, ...info }: ClaimedRun): RunInfo {
   return info;
 }
 
-type Completed = { runId: string; output?: unknown };
-type Failed = { runId: string; error: ReturnType<typeof serializeError>; retry?: boolean };
+type Completed = { runId: string; claimId: string; output?: unknown };
+type Failed = { runId: string; claimId: string; error: ReturnType<typeof serializeError>; retry?: boolean };
 type Outcome = ({ kind: "completed" } & Completed) | ({ kind: "failed" } & Failed);
 interface PendingReport {
   completed: Completed[];
@@ -182,7 +183,11 @@ export function createWorker(options: WorkerOptions): Worker {
   const concurrency = options.concurrency ?? 10;
   const pollWaitMs = options.pollWaitMs ?? 10_000;
   const onError = options.onError ?? ((err: unknown) => console.error("salvo worker:", err));
-  /** Runs this worker holds (executing, or finished but not yet acknowledged): heartbeated. */
+  /**
+   * Claims this worker holds (executing, or finished but not yet acknowledged), by claim id:
+   * heartbeated. Not by run id: after a lost lease the same run can be claimed again here while
+   * the earlier attempt's handler is still unwinding, and each attempt's bookkeeping is its own.
+   */
   const active = new Map<string, ActiveRun>();
   /** Handlers executing now: what concurrency limits. */
   let running = 0;
@@ -190,6 +195,8 @@ export function createWorker(options: WorkerOptions): Worker {
     withRetries(() => client.worker.report.mutate({ workerId: id, ...outcomes }), stopping.signal),
   );
   const stopping = new AbortController();
+  /** Aborted once the worker has stopped: ends its presence. */
+  const leaving = new AbortController();
   let slotFreed: (() => void) | undefined;
   let leaseMs = 30_000;
 
@@ -198,8 +205,8 @@ export function createWorker(options: WorkerOptions): Worker {
   });
 
   async function execute(run: ClaimedRun) {
-    const state: ActiveRun = { controller: new AbortController(), lost: false };
-    active.set(run.id, state);
+    const state: ActiveRun = { runId: run.id, controller: new AbortController(), lost: false };
+    active.set(run.claimId, state);
     running++;
     let counted = true;
     let calls = 0;
@@ -237,10 +244,11 @@ export function createWorker(options: WorkerOptions): Worker {
       counted = false;
       await reporter.add(
         outcome.ok
-          ? { kind: "completed", runId: run.id, output: outcome.output }
+          ? { kind: "completed", runId: run.id, claimId: run.claimId, output: outcome.output }
           : {
               kind: "failed",
               runId: run.id,
+              claimId: run.claimId,
               error: serializeError(outcome.error),
               ...(outcome.error instanceof AbortTaskRunError ? { retry: false } : {}),
             },
@@ -249,7 +257,7 @@ export function createWorker(options: WorkerOptions): Worker {
       onError(err);
     } finally {
       // Heartbeats cover a run until its outcome is acknowledged; its slot was freed earlier.
-      active.delete(run.id);
+      active.delete(run.claimId);
       if (counted) {
         running--;
         slotFreed?.();
@@ -260,12 +268,12 @@ export function createWorker(options: WorkerOptions): Worker {
   async function heartbeatLoop() {
     while (!stopping.signal.aborted) {
       await sleep(Math.max(50, Math.floor(leaseMs / 3)), stopping.signal);
-      const runIds = [...active.keys()];
-      if (runIds.length === 0) continue;
+      const claims = [...active.entries()].map(([claimId, state]) => ({ runId: state.runId, claimId }));
+      if (claims.length === 0) continue;
       try {
-        const { lost } = await client.worker.heartbeat.mutate({ workerId: id, runIds });
-        for (const runId of lost) {
-          const state = active.get(runId);
+        const { lostClaims } = await client.worker.heartbeat.mutate({ workerId: id, claims });
+        for (const claimId of lostClaims) {
+          const state = active.get(claimId);
           if (!state) continue;
           state.lost = true;
           state.controller.abort(new Error("run canceled or lease lost"));
@@ -313,7 +321,38 @@ export function createWorker(options: WorkerOptions): Worker {
     }
   }
 
-  const loops = ready.then(() => Promise.all([pullLoop(), heartbeatLoop()]));
+  /**
+   * Holds the presence stream open while the worker runs: if this process dies, the server sees
+   * the stream close and gives its runs to other workers within seconds, not at lease expiry.
+   * The stream is re-opened whenever it ends (a server restarting, or going away gracefully),
+   * and closed only once `stop` has finished or given back every run.
+   */
+  function stayPresent(): Promise<void> {
+    const gone = leaving.signal;
+    return new Promise<void>((done) => {
+      let subscription: { unsubscribe(): void } | undefined;
+      const open = () => {
+        if (gone.aborted) return done();
+        subscription = client.worker.presence.subscribe(
+          { workerId: id },
+          {
+            onComplete: () => void sleep(250, gone).then(open),
+            onError: (err) => {
+              onError(err);
+              void sleep(1000, gone).then(open);
+            },
+          },
+        );
+      };
+      gone.addEventListener("abort", () => {
+        subscription?.unsubscribe();
+        done();
+      }, { once: true });
+      open();
+    });
+  }
+
+  const loops = ready.then(() => Promise.all([pullLoop(), heartbeatLoop(), stayPresent()]));
   loops.catch(onError);
 
   return {
@@ -333,8 +372,10 @@ export function createWorker(options: WorkerOptions): Worker {
         state.controller.abort(new Error("worker stopped"));
       }
       if (leftover.length > 0) {
-        await client.worker.release.mutate({ workerId: id, runIds: leftover.map(([runId]) => runId) }).catch(onError);
+        const claims = leftover.map(([claimId, state]) => ({ runId: state.runId, claimId }));
+        await client.worker.release.mutate({ workerId: id, claims }).catch(onError);
       }
+      leaving.abort();
       await loops.catch(() => {});
     },
   };

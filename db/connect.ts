@@ -1,6 +1,8 @@
 import { mkdirSync } from "node:fs";
 import { Kysely, PostgresDialect } from "kysely";
+import { lockDataDir } from "./data-dir-lock.js";
 import pg from "pg";
+import { gatedDialect, StatementGate } from "./gate.js";
 import { PGliteDialect } from "./pglite-dialect.js";
 import { PreparingClient } from "./prepared.js";
 import type { Database } from "./schema.js";
@@ -11,6 +13,8 @@ export interface Connection {
   db: Kysely<Database>;
   /** "postgres" for a server reached by URL, "pglite" for the embedded default. */
   kind: "postgres" | "pglite";
+  /** Shut at a shutdown's deadline: from then on no statement starts and nothing commits (db/gate.ts). */
+  gate: StatementGate;
   close(): Promise<void>;
 }
 
@@ -20,21 +24,66 @@ export interface ConnectOptions {
   /** Where embedded PGlite keeps its files; "memory://" keeps them in memory. */
   dataDir?: string;
   poolSize?: number;
+  /** Longest wait for a pooled connection (a new one, or a free one of a busy pool) before failing. */
+  connectTimeoutMs?: number;
 }
 
+/** At most one log line per this long about lost Postgres connections: an outage loses them all at once. */
+const LOST_CONNECTION_LOG_MS = 10_000;
+
 export async function connect(options: ConnectOptions): Promise<Connection> {
+  const gate = new StatementGate();
   if (options.databaseUrl) {
-    const pool = new pg.Pool({ connectionString: options.databaseUrl, max: options.poolSize ?? 20, Client: PreparingClient });
-    // A pool error on an idle client (a restarted server) must not crash the process.
-    pool.on("error", (err) => console.error("postgres pool error:", err.message));
-    const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
-    return { db, kind: "postgres", close: () => db.destroy() };
+    const pool = new pg.Pool({
+      connectionString: options.databaseUrl,
+      max: options.poolSize ?? 20,
+      Client: PreparingClient,
+      // Postgres unreachable: fail the request (a 503) instead of waiting for a connection forever.
+      connectionTimeoutMillis: options.connectTimeoutMs ?? 5_000,
+      // A connection whose server vanished without a word (a crashed host) is found out by the OS.
+      keepAlive: true,
+    });
+    // A connection that breaks (Postgres restarted or stopped: 57P01, "Connection terminated")
+    // emits "error". pg-pool listens on idle clients only, and an "error" event with no listener
+    // ends the process: every client gets its own listener for its whole life. The statement it
+    // was running fails on its own (the request answers 503), and the pool discards the client
+    // when it is released.
+    let lastLog = 0;
+    const lost = (err: Error) => {
+      const now = Date.now();
+      if (now - lastLog < LOST_CONNECTION_LOG_MS) return;
+      lastLog = now;
+      console.error(`postgres connection lost: ${err.message}`);
+    };
+    pool.on("connect", (client) => client.on("error", lost));
+    pool.on("error", lost);
+    const db = new Kysely<Database>({ dialect: gatedDialect(new PostgresDialect({ pool }), gate) });
+    return { db, kind: "postgres", gate, close: () => db.destroy() };
   }
   const { PGlite } = await import("@electric-sql/pglite");
   const dataDir = options.dataDir ?? "./.salvo";
-  if (!dataDir.startsWith("memory://")) mkdirSync(dataDir, { recursive: true });
-  // int8 as text, as node-postgres returns it, so both drivers give the same shapes.
-  const client = await PGlite.create(dataDir, { parsers: { [INT8_OID]: (value: string) => value } });
-  const db = new Kysely<Database>({ dialect: new PGliteDialect(client) });
-  return { db, kind: "pglite", close: () => db.destroy() };
+  const inMemory = dataDir.startsWith("memory://");
+  if (!inMemory) mkdirSync(dataDir, { recursive: true });
+  // One process at a time: a second one writing the same files corrupts them (see data-dir-lock.ts).
+  const lock = inMemory ? undefined : lockDataDir(dataDir);
+  try {
+    // int8 as text, as node-postgres returns it, so both drivers give the same shapes.
+    const client = await PGlite.create(dataDir, { parsers: { [INT8_OID]: (value: string) => value } });
+    const db = new Kysely<Database>({ dialect: gatedDialect(new PGliteDialect(client), gate) });
+    return {
+      db,
+      kind: "pglite",
+      gate,
+      async close() {
+        try {
+          await db.destroy();
+        } finally {
+          lock?.release();
+        }
+      },
+    };
+  } catch (err) {
+    lock?.release();
+    throw err;
+  }
 }

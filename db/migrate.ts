@@ -12,7 +12,9 @@ import * as events from "./migrations/0003_events.js";
 import * as runEnvironmentFk from "./migrations/0011_run_environment_fk.js";
 import * as ledgerReferences from "./migrations/0012_ledger_references.js";
 import * as runsBatchIndex from "./migrations/0013_runs_batch_index.js";
-import * as usedTokens from "./migrations/0014_used_tokens.js";
+import * as claimIds from "./migrations/0014_claim_ids.js";
+import * as usedTokens from "./migrations/0015_used_tokens.js";
+import * as workerPresence from "./migrations/0016_worker_presence.js";
 
 /**
  * Migrations are listed here (not read from disk) so they ship inside any bundle of the server.
@@ -31,7 +33,9 @@ const MIGRATIONS: Record<string, Migration> = {
   "0011_run_environment_fk": runEnvironmentFk,
   "0012_ledger_references": ledgerReferences,
   "0013_runs_batch_index": runsBatchIndex,
-  "0014_used_tokens": usedTokens,
+  "0014_claim_ids": claimIds,
+  "0015_used_tokens": usedTokens,
+  "0016_worker_presence": workerPresence,
 };
 
 class StaticMigrationProvider implements MigrationProvider {

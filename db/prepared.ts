@@ -8,6 +8,13 @@ import pg from "pg";
  */
 export const PREPARED = "/* prepared */ ";
 
+/**
+ * Every statement name this process has prepared. Each connection keeps its prepared statements
+ * for its life, so this set must stay small: a marked statement's text may not vary with its
+ * input (lists travel as array or JSON parameters). Tests read it to hold that.
+ */
+export const preparedNames = new Set<string>();
+
 /** A node-postgres client that names (so prepares) statements that start with `PREPARED`. */
 export class PreparingClient extends pg.Client {
   // pg's overloads cannot be restated one by one; this forwards every form unchanged but one.
@@ -16,6 +23,7 @@ export class PreparingClient extends pg.Client {
     if (typeof config === "string" && config.startsWith(PREPARED)) {
       // Named by its text: one text, one name, however many calls or connections.
       const name = `salvo_${createHash("sha1").update(config).digest("hex")}`;
+      preparedNames.add(name);
       return super.query({ name, text: config, values }, callback);
     }
     return super.query(config, values, callback);

@@ -46,6 +46,10 @@ export interface WorkersTable {
   tasks: ColumnType<string[], string[], string[]>;
   registered_at: Generated<Date>;
   last_seen_at: Generated<Date>;
+  /** The worker's current presence stream (see server/queue/presence.ts). */
+  connection_id: string | null;
+  /** When the server saw that stream close; null while it is open (or never opened). */
+  disconnected_at: Date | null;
 }
 
 export interface BatchesTable {
@@ -111,6 +115,8 @@ export interface RunsTable {
   is_test: Generated<boolean>;
   lease_owner: string | null;
   lease_expires_at: NullableTimestamp;
+  /** Set anew at each claim: what a worker's reports, heartbeats and releases name. */
+  claim_id: string | null;
   output: string | null;
   output_type: string | null;
   error: Json;

@@ -54,6 +54,7 @@ const ConfigSchema = z.object({
   SALVO_RETRY_MAX_MS: intFrom("SALVO_RETRY_MAX_MS", 60_000, 0),
   SALVO_SWEEP_INTERVAL_MS: intFrom("SALVO_SWEEP_INTERVAL_MS", 500, 10),
   SALVO_DEQUEUE_MAX_WAIT_MS: intFrom("SALVO_DEQUEUE_MAX_WAIT_MS", 20_000, 0),
+  SALVO_WORKER_DISCONNECT_GRACE_MS: intFrom("SALVO_WORKER_DISCONNECT_GRACE_MS", 1_000, 0),
   SALVO_BATCH_RATE_LIMIT_MAX: intFrom("SALVO_BATCH_RATE_LIMIT_MAX", 1_200),
   SALVO_BATCH_RATE_LIMIT_REFILL: intFrom("SALVO_BATCH_RATE_LIMIT_REFILL", 100),
   SALVO_BATCH_RATE_LIMIT_INTERVAL_MS: intFrom("SALVO_BATCH_RATE_LIMIT_INTERVAL_MS", 10_000),
@@ -68,11 +69,14 @@ const ConfigSchema = z.object({
     .optional(),
   SALVO_EVENT_RETENTION_HOURS: intFrom("SALVO_EVENT_RETENTION_HOURS", 72),
   SALVO_EVENT_POLL_MS: intFrom("SALVO_EVENT_POLL_MS", 2000, 50),
+  SALVO_DEBUG_ERRORS: z.enum(["0", "1", "false", "true"], { message: "SALVO_DEBUG_ERRORS must be 1, 0, true or false" }).default("0"),
   SALVO_IDLE_TIMEOUT_MS: intFrom("SALVO_IDLE_TIMEOUT_MS", 60_000, 1_000),
   SALVO_HEADERS_TIMEOUT_MS: intFrom("SALVO_HEADERS_TIMEOUT_MS", 20_000, 500),
   SALVO_MAX_CONNECTIONS: intFrom("SALVO_MAX_CONNECTIONS", 10_000),
   SALVO_MAX_SUBSCRIPTIONS_PER_ENVIRONMENT: intFrom("SALVO_MAX_SUBSCRIPTIONS_PER_ENVIRONMENT", 2_000),
   SALVO_MAX_SUBSCRIPTIONS_PER_TOKEN: intFrom("SALVO_MAX_SUBSCRIPTIONS_PER_TOKEN", 1_000),
+  SALVO_SHUTDOWN_GRACE_MS: intFrom("SALVO_SHUTDOWN_GRACE_MS", 10_000, 0),
+  SALVO_DB_CONNECT_TIMEOUT_MS: intFrom("SALVO_DB_CONNECT_TIMEOUT_MS", 5_000, 100),
   SALVO_LOG_LEVEL: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).default("info"),
 });
 
@@ -129,6 +133,8 @@ export interface Config {
     sweepIntervalMs: number;
     /** Longest a `worker.dequeue` call waits for work before answering empty. */
     dequeueMaxWaitMs: number;
+    /** Runs of a worker whose presence stream closed are reclaimed this long after (unless it reconnects). */
+    disconnectGraceMs: number;
   };
   events: {
     /** Events older than this are pruned; a subscriber resuming from before it misses them. */
@@ -152,7 +158,13 @@ export interface Config {
     /** Longest lifetime (exp − iat) of a public access token, minted here or presented. */
     maxTtlSeconds: number;
   };
+  /** On SIGTERM, how long requests in flight get to finish before they are cut (and roll back). */
+  shutdownGraceMs: number;
+  /** Longest a request waits for a Postgres connection before it fails with a 503. */
+  dbConnectTimeoutMs: number;
   logLevel: string;
+  /** Error answers carry stacks and internal messages (development only: they expose file paths and internals). */
+  debugErrors: boolean;
 }
 
 export class ConfigError extends Error {}
@@ -220,6 +232,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       retryMaxMs: c.SALVO_RETRY_MAX_MS,
       sweepIntervalMs: c.SALVO_SWEEP_INTERVAL_MS,
       dequeueMaxWaitMs: c.SALVO_DEQUEUE_MAX_WAIT_MS,
+      disconnectGraceMs: c.SALVO_WORKER_DISCONNECT_GRACE_MS,
     },
     events: { retentionHours: c.SALVO_EVENT_RETENTION_HOURS, pollMs: c.SALVO_EVENT_POLL_MS },
     connections: {
@@ -230,6 +243,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       maxSubscriptionsPerToken: c.SALVO_MAX_SUBSCRIPTIONS_PER_TOKEN,
     },
     tokens: { maxTtlSeconds: c.SALVO_MAX_TOKEN_TTL_SECONDS },
+    shutdownGraceMs: c.SALVO_SHUTDOWN_GRACE_MS,
+    dbConnectTimeoutMs: c.SALVO_DB_CONNECT_TIMEOUT_MS,
     logLevel: c.SALVO_LOG_LEVEL,
+    debugErrors: c.SALVO_DEBUG_ERRORS === "1" || c.SALVO_DEBUG_ERRORS === "true",
   };
 }

@@ -4,6 +4,7 @@ import type { Bus } from "./adapters/bus.js";
 import type { KeyVault } from "./auth/vault.js";
 import type { Config } from "./config.js";
 import type { BatchRateLimiter } from "./limits/rate-limiter.js";
+import type { WorkerPresence } from "./queue/presence.js";
 
 /** What domain code needs from the outside world, passed in rather than imported. */
 export interface Deps {
@@ -15,4 +16,11 @@ export interface Deps {
   vault: KeyVault;
   /** Batch items per environment: Redis token buckets, or in-process without REDIS_URL. */
   rateLimiter: BatchRateLimiter;
+  /**
+   * Aborted when the server starts shutting down: waits that could outlast the grace period end
+   * at once (a worker's dequeue answers empty, a subscription ends with a resume hint).
+   */
+  closing: AbortSignal;
+  /** Workers' presence streams held open to this process. */
+  presence: WorkerPresence;
 }

@@ -19,3 +19,10 @@ export class ItemInputError extends Error {
 
 export const badItem = (position: number, message: string) =>
   new TRPCError({ code: "BAD_REQUEST", message, cause: new ItemInputError(position, message) });
+
+/**
+ * What a caller is told about a server fault: nothing internal (no message, stack or path), only
+ * the request id under which the fault was logged.
+ */
+export const internalErrorMessage = (requestId: string | undefined) =>
+  requestId ? `Internal error (request id ${requestId})` : "Internal error";

@@ -1,3 +1,4 @@
+import { DataDirLockedError } from "../db/data-dir-lock.js";
 import { ConfigError, loadConfig } from "./config.js";
 import { startSalvo } from "./start.js";
 
@@ -17,7 +18,13 @@ async function main() {
   const shutdown = async (signal: string) => {
     if (closing) return;
     closing = true;
-    console.log(`${signal}: shutting down`);
+    console.log(`${signal}: shutting down (grace period ${config.shutdownGraceMs} ms)`);
+    // Past the grace period close() cuts what is left; a database that does not even answer the
+    // rollbacks then must not keep the process alive for ever.
+    setTimeout(() => {
+      console.error("shutdown did not finish in time: exiting");
+      process.exit(1);
+    }, config.shutdownGraceMs + 10_000).unref();
     await salvo.close();
     process.exit(0);
   };
@@ -27,6 +34,7 @@ async function main() {
 
 main().catch((err) => {
   if (err instanceof ConfigError) console.error(err.message);
+  else if (err instanceof DataDirLockedError) console.error(`salvo failed to start: ${err.message}`);
   else console.error("salvo failed to start:", err);
   process.exit(1);
 });

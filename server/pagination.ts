@@ -24,6 +24,8 @@ export function decodeCursor(text: string): Cursor {
  * timestamp: Postgres keeps microseconds, a JS Date only milliseconds, so comparing with the
  * decoded Date skipped rows created within the same millisecond as the last row of a page.
  */
-export function afterCursor(table: "batches" | "runs", cursor: Cursor) {
-  return sql<boolean>`(created_at, id) < (select b.created_at, b.id from ${sql.table(table)} as b where b.id = ${cursor.id})`;
+export function afterCursor(table: "batches" | "runs", environmentId: string, cursor: Cursor) {
+  // Looked up in the caller's environment only: another environment's row (or a forged id) is no
+  // row at all, an empty page, so a cursor tells nothing about other tenants.
+  return sql<boolean>`(created_at, id) < (select b.created_at, b.id from ${sql.table(table)} as b where b.id = ${cursor.id} and b.environment_id = ${environmentId})`;
 }

@@ -7,14 +7,16 @@ import type { Config } from "./config.js";
 import type { Deps } from "./deps.js";
 import { startBackgroundTasks } from "./background.js";
 import { BACKGROUND_TASKS } from "./background-tasks.js";
-import { buildApp } from "./http/app.js";
+import { buildApp, type LogStream } from "./http/app.js";
 import { createRateLimiter } from "./limits/rate-limiter.js";
+import { WorkerPresence } from "./queue/presence.js";
 
 export interface RunningSalvo {
   url: string;
   deps: Deps;
   /** Set when this start created an environment (first start, or a new bootstrap key). */
   bootstrapped?: CreatedEnvironment;
+  /** Shuts down gracefully (see `close` below); resolves once everything is closed. */
   close(): Promise<void>;
 }
 
@@ -22,27 +24,66 @@ export interface RunningSalvo {
  * Composition root: connect, migrate, provision, then serve. Nothing listens before the schema
  * is current, so `/healthz` answering means the service is ready.
  */
-export async function startSalvo(config: Config, options: { connection?: Connection } = {}): Promise<RunningSalvo> {
+export async function startSalvo(config: Config, options: { connection?: Connection; logStream?: LogStream } = {}): Promise<RunningSalvo> {
   const connection =
-    options.connection ?? (await connect({ databaseUrl: config.databaseUrl, dataDir: config.dataDir }));
+    options.connection ??
+    (await connect({ databaseUrl: config.databaseUrl, dataDir: config.dataDir, connectTimeoutMs: config.dbConnectTimeoutMs }));
   await migrateToLatest(connection.db);
   const vault = await openVault(connection.db, config.secret);
   const bootstrapped = await bootstrapEnvironment({ db: connection.db, vault }, config.bootstrapKey);
-  const deps: Deps = { db: connection.db, config, bus: createBus(config.redisUrl), vault, rateLimiter: createRateLimiter(config.redisUrl) };
-  const app = buildApp(deps);
+  const closing = new AbortController();
+  const deps: Deps = {
+    db: connection.db,
+    config,
+    bus: createBus(config.redisUrl),
+    vault,
+    rateLimiter: createRateLimiter(config.redisUrl),
+    closing: closing.signal,
+    presence: new WorkerPresence(),
+  };
+  const app = buildApp(deps, { logStream: options.logStream });
   const stopBackground = startBackgroundTasks(deps, BACKGROUND_TASKS);
   const address = await app.listen({ port: config.port, host: config.host });
   const url = address.replace("[::1]", "127.0.0.1");
+
+  /**
+   * A graceful shutdown: stop accepting connections; end what waits on its own (subscriptions end
+   * with a resume hint, worker dequeues answer empty); let requests and background work in flight
+   * finish within the grace period. Past it, the database gate shuts (no statement starts, nothing
+   * commits: a cut request's transaction rolls back) and the remaining connections are cut. Only
+   * then are Redis and the pool closed, so no request ever runs on a closed pool.
+   */
+  let closed: Promise<void> | undefined;
+  const close = async () => {
+    // Before anything ends: a presence stream the shutdown ends is not its worker going away.
+    deps.presence.close();
+    closing.abort();
+    const drained = Promise.all([app.close(), stopBackground()]);
+    if (!(await settlesWithin(drained, config.shutdownGraceMs))) {
+      app.log.warn(`shutdown: requests still running after the ${config.shutdownGraceMs} ms grace period are cut and roll back`);
+      connection.gate.shut();
+      app.server.closeAllConnections();
+      await drained;
+    }
+    await deps.bus.close();
+    await deps.rateLimiter.close();
+    if (!options.connection) await connection.close();
+  };
   return {
     url,
     deps,
     bootstrapped,
-    async close() {
-      await stopBackground();
-      await app.close();
-      await deps.bus.close();
-      await deps.rateLimiter.close();
-      if (!options.connection) await connection.close();
-    },
+    close: () => (closed ??= close()),
   };
+}
+
+/** Whether `promise` settles within `ms`. */
+async function settlesWithin(promise: Promise<unknown>, ms: number): Promise<boolean> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<false>((resolve) => (timer = setTimeout(() => resolve(false), ms)));
+  try {
+    return await Promise.race([promise.then(() => true, () => true), timeout]);
+  } finally {
+    clearTimeout(timer);
+  }
 }

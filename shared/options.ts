@@ -1,4 +1,5 @@
 import { z } from "zod";
+import { boundedArray } from "./bounded-array.js";
 import { parseDurationSeconds } from "./durations.js";
 
 /** Limits the documentation states for item options. */
@@ -40,6 +41,15 @@ export const QueueOptionsSchema = z.object({
  * Options of one trigger or batch item. Unknown keys (the SDK also sends `machine`, `priority`,
  * `lockToVersion`, `idempotencyKeyOptions`...) are stripped, never rejected.
  */
+/**
+ * A run's metadata: any JSON object, passed through as it is. (`z.record` would rebuild it and
+ * silently drop a `__proto__` key, which is data here like any other.)
+ */
+export const MetadataSchema = z.custom<Record<string, unknown>>(
+  (value) => typeof value === "object" && value !== null && !Array.isArray(value),
+  "metadata must be an object",
+);
+
 export const TriggerOptionsSchema = z.object({
   queue: QueueOptionsSchema.optional(),
   concurrencyKey: z.union([z.string(), z.number()]).transform(String).pipe(z.string().min(1).max(512)).optional(),
@@ -53,15 +63,16 @@ export const TriggerOptionsSchema = z.object({
     .optional(),
   delay: DelaySchema.optional(),
   tags: z
-    .union([z.string(), z.array(z.string())])
-    .transform((t) => (Array.isArray(t) ? t : [t]))
+    .unknown()
+    .transform((t) => (typeof t === "string" ? [t] : t))
     .pipe(
-      z
-        .array(z.string().max(MAX_TAG_LENGTH, `each tag must be less than ${MAX_TAG_LENGTH + 1} characters`))
-        .max(MAX_TAGS_PER_RUN, `a run can have at most ${MAX_TAGS_PER_RUN} tags`),
+      boundedArray(z.string().max(MAX_TAG_LENGTH, `each tag must be less than ${MAX_TAG_LENGTH + 1} characters`), {
+        max: MAX_TAGS_PER_RUN,
+        maxMessage: `a run can have at most ${MAX_TAGS_PER_RUN} tags`,
+      }),
     )
-    .optional(),
-  metadata: z.record(z.string(), z.unknown()).optional(),
+    .optional() as z.ZodOptional<z.ZodType<string[], string | string[]>>,
+  metadata: MetadataSchema.optional(),
   maxAttempts: z.number().int().min(1).max(100).optional(),
   payloadType: z.string().min(1).max(128).optional(),
   test: z.boolean().optional(),

@@ -1,5 +1,6 @@
 import { z } from "zod";
-import { TriggerOptionsSchema } from "./options.js";
+import { boundedArray } from "./bounded-array.js";
+import { MetadataSchema, TriggerOptionsSchema } from "./options.js";
 
 export const TaskIdentifierSchema = z
   .string({ error: (issue) => (issue.input === undefined ? "task is required" : "task must be a string") })
@@ -69,7 +70,7 @@ export type CreateBatchResult = z.infer<typeof CreateBatchResultSchema>;
 // ---- batch.appendItems ------------------------------------------------------------------------
 export const AppendItemsInputSchema = z.object({
   batchId: z.string().min(1),
-  items: z.array(IndexedItemSchema),
+  items: boundedArray(IndexedItemSchema),
 });
 export const AppendItemsResultSchema = z.object({
   id: z.string(),
@@ -83,7 +84,7 @@ export type AppendItemsResult = z.infer<typeof AppendItemsResultSchema>;
 
 // ---- batch.trigger (one shot) -----------------------------------------------------------------
 export const TriggerBatchInputSchema = z.object({
-  items: z.array(TaskItemSchema),
+  items: boundedArray(TaskItemSchema),
   parentRunId: z.string().min(1).optional(),
   resumeParentOnCompletion: z.boolean().optional(),
   idempotencyKey: z.string().min(1).max(2048).optional(),
@@ -154,7 +155,7 @@ export const RunSchema = z.object({
   concurrencyKey: z.string().optional(),
   idempotencyKey: z.string().optional(),
   tags: z.array(z.string()),
-  metadata: z.record(z.string(), z.unknown()).optional(),
+  metadata: MetadataSchema.optional(),
   ttl: z.string().optional(),
   delayedUntil: z.date().optional(),
   expiredAt: z.date().optional(),

@@ -1,32 +1,47 @@
 import { z } from "zod";
+import { boundedArray } from "./bounded-array.js";
 import { RunStatusSchema, SerializedErrorSchema, TaskIdentifierSchema } from "./schemas.js";
 
 export const WorkerIdSchema = z.string().min(1).max(128);
-const RunIdsSchema = z.array(z.string().min(1)).max(1000);
+const RunIdsSchema = boundedArray(z.string().min(1), { max: 1000 });
 
 export const RegisterWorkerInputSchema = z.object({
   workerId: WorkerIdSchema,
-  tasks: z.array(TaskIdentifierSchema).min(1, "a worker serves at least one task").max(1000),
+  tasks: boundedArray(TaskIdentifierSchema, { min: 1, minMessage: "a worker serves at least one task", max: 1000 }),
 });
 
-export const HeartbeatInputSchema = z.object({ workerId: WorkerIdSchema, runIds: RunIdsSchema });
+/** A worker's presence stream (`worker.presence`): held open for as long as the worker runs. */
+export const PresenceInputSchema = z.object({ workerId: WorkerIdSchema });
+
+/**
+ * The claim a report, heartbeat or release is about: each claim of a run (each attempt) gets its
+ * own `claimId` (`ClaimedRun.claimId`), and only the current claim's report counts. Workers that
+ * predate claim ids leave it out and are matched by worker id alone.
+ */
+const ClaimIdSchema = z.string().min(1).max(128);
+const ClaimsSchema = z.array(z.object({ runId: z.string().min(1), claimId: ClaimIdSchema })).max(1000);
+
+/** `claims` (current workers) and/or `runIds` (older ones); answers `lost` run ids and `lostClaims`. */
+export const HeartbeatInputSchema = z.object({ workerId: WorkerIdSchema, runIds: RunIdsSchema.default([]), claims: ClaimsSchema.default([]) });
 
 export const CompleteRunInputSchema = z.object({
   workerId: WorkerIdSchema,
   runId: z.string().min(1),
+  claimId: ClaimIdSchema.optional(),
   output: z.unknown().optional(),
 });
 
 export const FailRunInputSchema = z.object({
   workerId: WorkerIdSchema,
   runId: z.string().min(1),
+  claimId: ClaimIdSchema.optional(),
   error: SerializedErrorSchema,
   /** False when the handler asked not to be retried. */
   retry: z.boolean().optional(),
 });
 
-const CompletedOutcomesSchema = z.array(CompleteRunInputSchema.omit({ workerId: true })).max(1000);
-const FailedOutcomesSchema = z.array(FailRunInputSchema.omit({ workerId: true })).max(1000);
+const CompletedOutcomesSchema = boundedArray(CompleteRunInputSchema.omit({ workerId: true }), { max: 1000 });
+const FailedOutcomesSchema = boundedArray(FailRunInputSchema.omit({ workerId: true }), { max: 1000 });
 
 /** Many outcomes in one call (and one transaction): how a worker reports while it waits for work. */
 export const ReportOutcomesInputSchema = z.object({
@@ -37,7 +52,7 @@ export const ReportOutcomesInputSchema = z.object({
 
 export const DequeueInputSchema = z.object({
   workerId: WorkerIdSchema,
-  tasks: z.array(TaskIdentifierSchema).min(1).max(1000),
+  tasks: boundedArray(TaskIdentifierSchema, { min: 1, max: 1000 }),
   /** Most runs to hand over at once. */
   max: z.number().int().min(1).max(1000).default(1),
   /** How long to wait for work when there is none (bounded by the server). */
@@ -51,7 +66,7 @@ export const DequeueInputSchema = z.object({
   failed: FailedOutcomesSchema.default([]),
 });
 
-export const ReleaseRunsInputSchema = z.object({ workerId: WorkerIdSchema, runIds: RunIdsSchema });
+export const ReleaseRunsInputSchema = z.object({ workerId: WorkerIdSchema, runIds: RunIdsSchema.default([]), claims: ClaimsSchema.default([]) });
 
 export const UpdateQueueInputSchema = z.object({
   name: z.string().min(1).max(128),
@@ -86,4 +101,6 @@ export interface ClaimedRun {
   batchIndex?: number;
   parentRunId?: string;
   leaseExpiresAt: Date;
+  /** This claim of the run (this attempt): what reports, heartbeats and releases name. */
+  claimId: string;
 }

@@ -3,7 +3,9 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ndjson, startTestSalvo, type TestSalvo } from "./support/salvo.js";
 
 /**
- * Hostile input: at least 10,000 generated malformed requests against every route. Every request
+ * Hostile input: at least 10,000 generated malformed requests against every route, hostile shapes
+ * among them (keys named `__proto__`/`constructor`, nesting 10,000 deep, thousands of invalid list
+ * elements in a small body). Every request
  * is built to be rejected (or to be a read), so afterwards no batch, run, item or event row may
  * have changed, the bucket must still be full, and no answer may have been a 5xx.
  */
@@ -392,13 +394,43 @@ function generator(seed: number) {
     body: r.next() < 0.5 ? badJsonBody() : undefined,
   });
 
+  // ---- hostile shapes: keys that poison prototypes, deep nesting, amplification ------------------
+  const dangerousKeys = () => {
+    const k = r.pick(["__proto__", "constructor", "prototype", "~constructor"]);
+    return `{"${k}":{"${r.pick(["__proto__", "constructor", "prototype"])}":{"polluted":true}},"x":1}`;
+  };
+  /** A list of many invalid elements in a small body: each once made its own issue in the error. */
+  const manyInvalid = () => `[${"1,".repeat(r.pick([2_000, 20_000]))}1]`;
+  const hostile = (): FuzzRequest => {
+    const deepPayload = deep(r.pick([200, 10_000]), "[", "]");
+    const shapes: [string, string, string][] = [
+      // Every one is still invalid (a bad task, a bad option...), so nothing may be written.
+      ["POST", "/api/v1/tasks/batch", `{"items":[{"task":"","payload":${dangerousKeys()},"options":{"metadata":${dangerousKeys()}}}]}`],
+      ["POST", "/api/v1/tasks/t/trigger", `{"payload":${dangerousKeys()},"options":{"maxAttempts":"x","metadata":${dangerousKeys()}}}`],
+      ["POST", "/api/v1/tasks/t/trigger", `{"payload":${deepPayload}}`],
+      ["POST", "/api/v1/tasks/t/trigger", `{"payload":1,"options":{"metadata":{"m":${deepPayload}}}}`],
+      ["POST", "/api/v1/tasks/batch", `{"items":${manyInvalid()}}`],
+      ["POST", "/api/v1/tasks/t/trigger", `{"payload":1,"options":{"tags":${manyInvalid()}}}`],
+      ["POST", "/trpc/batch.trigger", `{"json":{"items":${manyInvalid()}}}`],
+      ["POST", "/trpc/worker.heartbeat", `{"json":{"workerId":"w","runIds":${manyInvalid()}}}`],
+      ["POST", "/trpc/task.trigger", `{"json":{"task":"","payload":${deepPayload}}}`],
+      ["POST", "/trpc/task.trigger", `{"json":{"task":"","payload":${dangerousKeys()}}}`],
+      ["POST", "/trpc/task.trigger", `{"json":{"task":"","payload":{"a":1}},"meta":{"values":{"${r.pick(["__proto__", "constructor", "payload.constructor"])}":["Date"]}}}`],
+      ["GET", `/trpc/run.get?input=${encodeURIComponent(`{"json":${dangerousKeys()}}`)}`, ""],
+      ["GET", `/trpc/batch.list?input=${encodeURIComponent(`{"json":{"cursor":"${Buffer.from(`2026-01-01T00:00:00.000Z|${r.pick(["batch_x", "run_x", "__proto__"])}`).toString("base64url")}","limit":${r.pick(["1", "0", deep(300, "[", "]")])}}}`)}`, ""],
+    ];
+    const [method, path, body] = r.pick(shapes);
+    return { kind: `hostile:${path.split("?")[0]!.split("/").pop()}`, method, path, headers: authed(json), body: method === "GET" ? undefined : body };
+  };
+
   return () => {
     const x = r.next();
-    if (x < 0.25) return restWrites();
-    if (x < 0.45) return restItems();
-    if (x < 0.55) return restReads();
-    if (x < 0.8) return trpc();
-    if (x < 0.93) return headerAbuse();
+    if (x < 0.23) return restWrites();
+    if (x < 0.42) return restItems();
+    if (x < 0.52) return restReads();
+    if (x < 0.75) return trpc();
+    if (x < 0.87) return headerAbuse();
+    if (x < 0.93) return hostile();
     return strayPaths();
   };
 }
@@ -443,6 +475,10 @@ describe("fuzz", () => {
             failures.push(`accepted: ${res.status} ${req.kind} ${req.method} ${req.path.slice(0, 80)} :: ${String(req.body).slice(0, 200)} => ${res.body.slice(0, 120)}`);
           }
           if (res.status >= 500 && failures.length < 20) failures.push(`${res.status} ${req.kind} ${req.method} ${req.path.slice(0, 120)} :: ${res.body.slice(0, 200)}`);
+          // However many invalid elements a request holds, its error stays small.
+          if (req.kind.startsWith("hostile:") && res.body.length > 16 * 1024 && failures.length < 20) {
+            failures.push(`large error body: ${res.body.length} bytes for ${req.kind} ${req.path.slice(0, 80)}`);
+          }
           // Every answer with a body is JSON with an `error` for every failure (HEAD has none).
           if (res.status >= 400 && req.method !== "HEAD" && res.body !== "" && !/^\{"error":/.test(res.body) && !req.path.startsWith("/trpc") && failures.length < 20) {
             failures.push(`non-{error} body: ${res.status} ${req.kind} ${req.path.slice(0, 80)} :: ${res.body.slice(0, 120)}`);
@@ -468,6 +504,9 @@ describe("fuzz", () => {
 
     expect((await fetch(`${salvo.url}/healthz`)).status).toBe(200);
     expect(JSON.parse(await fingerprint())).toEqual(JSON.parse(before));
+    // Keys such as `__proto__` stayed data: no prototype of the (in-process) server changed.
+    expect(Object.getOwnPropertyNames(Object.prototype)).not.toContain("polluted");
+    expect(({} as Record<string, unknown>).polluted).toBeUndefined();
     // No rejected request took tokens either: a batch of the full bucket still fits.
     const full = await salvo.api("/api/v3/batches", { json: { runCount: 60 } });
     expect(full.status).toBe(202);

@@ -7,7 +7,9 @@ import { waitFor } from "./support/wait.js";
 let salvo: TestSalvo;
 let client: ReturnType<typeof createSalvoClient>;
 beforeAll(async () => {
-  salvo = await startTestSalvo({ SALVO_BATCH_SEAL_TIMEOUT_MS: "400" });
+  // Long enough that a loaded CI machine sends the first test's items before the batch expires,
+  // short enough that the expiries below come within their waits.
+  salvo = await startTestSalvo({ SALVO_BATCH_SEAL_TIMEOUT_MS: "2000" });
   client = createSalvoClient({ url: salvo.url, apiKey: salvo.key });
 });
 afterAll(() => salvo?.close());

@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type BatchWatchMessage, createSalvoClient, type SalvoClient, type Watched, watchBatch, watchRun } from "../client/index.js";
 import { createTRPCClient, httpSubscriptionLink } from "@trpc/client";
-import superjson from "superjson";
+import { dataTransformer } from "../shared/transformer.js";
 import { NodeEventSource } from "../client/event-source.js";
 import type { AppRouter } from "../server/trpc/routers/_app.js";
 import { setRunStatus } from "./support/live.js";
@@ -124,7 +124,7 @@ async function until(check: () => Promise<boolean>, timeoutMs = 5000) {
 describe("subscription authentication without headers (a browser's EventSource)", () => {
   const browserClient = (connectionParams: Record<string, string>) =>
     createTRPCClient<AppRouter>({
-      links: [httpSubscriptionLink({ url: `${salvo.url}/trpc`, transformer: superjson, connectionParams, EventSource: NodeEventSource })],
+      links: [httpSubscriptionLink({ url: `${salvo.url}/trpc`, transformer: dataTransformer, connectionParams, EventSource: NodeEventSource })],
     });
   const firstMessage = (c: ReturnType<typeof browserClient>, batchId: string) =>
     new Promise((resolve, reject) => {

@@ -51,11 +51,13 @@ const router = t.router({
 
 let app: FastifyInstance;
 let url: string;
+/** The server's shutdown signal. */
+const closing = new AbortController();
 beforeAll(async () => {
   app = Fastify();
   app.all<{ Params: { path: string } }>("/trpc/:path", async (req, reply) => {
     const { path } = req.params;
-    const call = { router, path, createContext: () => ({}), onError: () => {} };
+    const call = { router, path, createContext: () => ({}), onError: () => {}, closing: closing.signal };
     if (isSubscriptionRequest(router, req.method, path)) return serveSubscription(req, reply, call);
     await fastifyRequestHandler({ router, req, res: reply, path });
   });

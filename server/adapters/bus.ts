@@ -1,5 +1,6 @@
 import { EventEmitter } from "node:events";
 import { Redis } from "ioredis";
+import { RedisBreaker, type RedisStatus } from "./redis-breaker.js";
 
 /**
  * Wake-ups between processes: "something changed on this channel, go and read Postgres". A
@@ -10,6 +11,8 @@ export interface Bus {
   publish(channel: string, message: string): Promise<void>;
   /** Returns an unsubscribe function. */
   subscribe(channel: string, listener: (message: string) => void): Promise<() => Promise<void>>;
+  /** For readiness: whether the Redis behind it answers ("unused" without Redis). */
+  redisStatus(): Promise<RedisStatus>;
   close(): Promise<void>;
 }
 
@@ -23,6 +26,9 @@ export class InProcessBus implements Bus {
     this.#emitter.on(channel, listener);
     return async () => void this.#emitter.off(channel, listener);
   }
+  async redisStatus(): Promise<RedisStatus> {
+    return "unused";
+  }
   async close() {
     this.#emitter.removeAllListeners();
   }
@@ -30,26 +36,32 @@ export class InProcessBus implements Bus {
 
 /**
  * Many processes: Redis pub/sub. One subscriber connection per process, fanned out locally, so a
- * thousand local listeners cost one Redis subscription per channel.
+ * thousand local listeners cost one Redis subscription per channel. Redis down or frozen: after
+ * the first command that fails (within its timeout), the breaker fails publishes and subscribes
+ * at once until Redis answers again; readers fall back to their polls meanwhile.
  */
 export class RedisBus implements Bus {
   readonly #pub: Redis;
   readonly #sub: Redis;
+  readonly #breaker: RedisBreaker;
   readonly #local = new InProcessBus();
   readonly #counts = new Map<string, number>();
 
   constructor(url: string) {
-    const options = { lazyConnect: false, maxRetriesPerRequest: 2, enableOfflineQueue: true };
+    // The timeout bounds a frozen Redis; it is longer than the rate limiter's because a busy event
+    // loop (a fan-out to many subscribers) can make a healthy Redis look a second late.
+    const options = { lazyConnect: false, maxRetriesPerRequest: 2, enableOfflineQueue: true, commandTimeout: 3_000 };
     this.#pub = new Redis(url, options);
     this.#sub = new Redis(url, options);
     // Errors surface through failed publishes; a reconnecting client must not crash the process.
     this.#pub.on("error", () => {});
     this.#sub.on("error", () => {});
     this.#sub.on("message", (channel: string, message: string) => void this.#local.publish(channel, message));
+    this.#breaker = new RedisBreaker(this.#pub, "event bus", "wake-ups wait for the fallback polls");
   }
 
   async publish(channel: string, message: string) {
-    await this.#pub.publish(channel, message);
+    await this.#breaker.run(() => this.#pub.publish(channel, message));
   }
 
   async subscribe(channel: string, listener: (message: string) => void) {
@@ -58,7 +70,7 @@ export class RedisBus implements Bus {
     this.#counts.set(channel, count);
     if (count === 1) {
       try {
-        await this.#sub.subscribe(channel);
+        await this.#breaker.run(() => this.#sub.subscribe(channel));
       } catch (err) {
         // Redis unreachable: undo, so a later attempt subscribes for real instead of counting on this one.
         await unsubscribeLocal();
@@ -77,6 +89,10 @@ export class RedisBus implements Bus {
         await this.#sub.unsubscribe(channel).catch(() => {});
       }
     };
+  }
+
+  async redisStatus(): Promise<RedisStatus> {
+    return (await this.#breaker.isUp()) ? "up" : "down";
   }
 
   async close() {

@@ -4,6 +4,7 @@ import type { Database, EnvironmentType } from "../../db/schema.js";
 import type { AuthDeps } from "./authenticate.js";
 import { displayPrefix, environmentTypeOfKey, generateSecretKey, hashSecretKey } from "./keys.js";
 import type { KeyVault } from "./vault.js";
+import { transaction } from "../../db/transaction.js";
 
 const keyRow = (vault: KeyVault, environmentId: string, secretKey: string) => ({
   id: friendlyId("env").replace("env_", "key_"),
@@ -27,7 +28,7 @@ export async function createEnvironment(
   const secretKey = options.secretKey ?? generateSecretKey(options.type);
   const environmentId = friendlyId("env");
   const project = options.project ?? "default";
-  await db.transaction().execute(async (trx) => {
+  await transaction(db, async (trx) => {
     await trx.insertInto("environments").values({ id: environmentId, project, type: options.type }).execute();
     await trx.insertInto("api_keys").values(keyRow(vault, environmentId, secretKey)).execute();
   });

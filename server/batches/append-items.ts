@@ -7,6 +7,8 @@ import { badItem, notFound, unprocessable } from "../errors.js";
 import { notifyEvents } from "../events/notify.js";
 import { finishProcessing } from "./finalize.js";
 import { ingestItems, planIngest } from "./ingest.js";
+import { lockBatchStream } from "./stream-lock.js";
+import { transaction } from "../../db/transaction.js";
 
 /**
  * Phase 2, one chunk at a time: adds items to a PENDING batch and seals it when the last missing
@@ -25,9 +27,13 @@ export async function appendItems(
   assertAppendable(snapshot, input.items);
   const plan = await planIngest(snapshot, input.items, new Date());
 
-  const result = await db.transaction().execute(async (trx): Promise<AppendItemsResult> => {
-    // The row lock serializes concurrent streams of one batch: no double seal, no lost count.
-    const batch = await readBatch(trx, environment.id, input.batchId, { lock: true });
+  const result = await transaction(db, async (trx): Promise<AppendItemsResult> => {
+    // The batch's stream lock serializes concurrent streams of one batch (no double seal, no lost
+    // count); the batch row itself is only locked by the chunk's last statements, after its runs,
+    // as the lock order wants (docs/ARCHITECTURE.md). Read after the lock, the row is current:
+    // only streams change its item counts, and the seal timeout skips a batch being streamed.
+    await lockBatchStream(trx, input.batchId);
+    const batch = await readBatch(trx, environment.id, input.batchId);
     if (batch.sealed) return { id: batch.id, itemsAccepted: 0, itemsDeduplicated: 0, sealed: true };
     assertAppendable(batch, input.items);
 
@@ -52,10 +58,8 @@ export async function appendItems(
   return result;
 }
 
-async function readBatch(db: Kysely<Database>, environmentId: string, batchId: string, { lock = false } = {}): Promise<BatchRow> {
-  let query = db.selectFrom("batches").selectAll().where("id", "=", batchId).where("environment_id", "=", environmentId);
-  if (lock) query = query.forUpdate();
-  const batch = await query.executeTakeFirst();
+async function readBatch(db: Kysely<Database>, environmentId: string, batchId: string): Promise<BatchRow> {
+  const batch = await db.selectFrom("batches").selectAll().where("id", "=", batchId).where("environment_id", "=", environmentId).executeTakeFirst();
   if (!batch) throw notFound(`Batch ${batchId} not found`);
   return batch;
 }

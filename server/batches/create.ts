@@ -10,6 +10,7 @@ import { notifyEvents } from "../events/notify.js";
 import { isUniqueViolation } from "../../db/errors.js";
 import { parkParent } from "../runs/resume.js";
 import { chargeBatchItems } from "../limits/batch-rate-limit.js";
+import { transaction } from "../../db/transaction.js";
 
 type CreateBatchInput = z.output<typeof CreateBatchInputSchema>;
 
@@ -62,7 +63,7 @@ export async function createBatch(
 
   const id = friendlyId("batch");
   try {
-    const batch = await db.transaction().execute(async (trx) => {
+    const batch = await transaction(db, async (trx) => {
       const row = await trx
         .insertInto("batches")
         .values({

@@ -89,7 +89,9 @@ export async function tryCompleteBatch(trx: Transaction<Database>, batchId: stri
  * Counts runs that just reached a final state towards every batch with an item pointing at them:
  * the batch that created a run (`runs.batch_id`) and any batch whose item resolved to it through
  * an idempotency key (`batch_items.cached`), completing the batches that are now done. Call in
- * the transaction that finalized the runs.
+ * the transaction that finalized the runs, in a statement after the one that locked them: this
+ * statement's snapshot must include every item committed before those locks were granted (see
+ * "Counters and completion" in docs/ARCHITECTURE.md). The batch rows are locked in id order.
  */
 export async function countFinishedRuns(trx: Transaction<Database>, runIds: string[], now: Date): Promise<{ resumedParents: number }> {
   if (runIds.length === 0) return { resumedParents: 0 };
@@ -98,11 +100,15 @@ export async function countFinishedRuns(trx: Transaction<Database>, runIds: stri
     with finished as (
       select id, batch_id from runs
       where id in (select json_array_elements_text(${JSON.stringify(runIds)}::json))
+    ),
+    counts as (${finishedItemsPerBatch(sql`finished`)}),
+    locked as materialized (
+      select b.id from batches b join counts on b.id = counts.batch_id order by b.id for update of b
     )
     update batches b
-    set finished_item_count = b.finished_item_count + f.n, updated_at = ${now}
-    from (${finishedItemsPerBatch(sql`finished`)}) as f
-    where b.id = f.batch_id
+    set finished_item_count = b.finished_item_count + counts.n, updated_at = ${now}
+    from counts join locked on locked.id = counts.batch_id
+    where b.id = counts.batch_id
     returning b.id`.execute(trx);
   let resumedParents = 0;
   for (const { id } of touched) {

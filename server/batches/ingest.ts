@@ -7,6 +7,7 @@ import { assertStoredPacketsExist } from "../runs/packets.js";
 import { type PreparedRun, prepareRun, type RunContext } from "../runs/prepare.js";
 import { admitUnderQueueCap, type QueueCapOptions } from "../limits/queue-cap.js";
 import { nextTurn } from "../next-turn.js";
+import { testHooks } from "../test-hooks.js";
 
 const LEDGER_COLUMNS = [
   ["batch_id", "text"],
@@ -146,6 +147,7 @@ export async function ingestItems(
   plan = narrowPlan(plan, admitted);
 
   const outcomes = await createRuns(trx, plan.runs);
+  if (testHooks.afterRunsCreated) await testHooks.afterRunsCreated(batch.id, trx);
   const alreadyFinished = outcomes.filter((o) => o.isFinal).length;
   // Usually every item got the run planned for it, and the ledger rows built with the plan hold.
   const asPlanned = plan.ledger !== undefined && outcomes.every((o, i) => !o.isCached && o.runId === plan.runs.prepared[i]!.row.id);

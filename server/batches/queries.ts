@@ -65,7 +65,7 @@ export async function listBatches(
   if (input.status) query = query.where("status", "=", input.status);
   if (input.cursor) {
     const c = decodeCursor(input.cursor);
-    query = query.where(afterCursor("batches", c));
+    query = query.where(afterCursor("batches", environment.id, c));
   }
   const rows = await query.orderBy("created_at", "desc").orderBy("id", "desc").limit(input.limit + 1).execute();
   const page = rows.slice(0, input.limit);

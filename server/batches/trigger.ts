@@ -11,6 +11,7 @@ import { notifyEvents } from "../events/notify.js";
 import { finishProcessing } from "./finalize.js";
 import { ingestItems, planIngest } from "./ingest.js";
 import { chargeBatchItems } from "../limits/batch-rate-limit.js";
+import { transaction } from "../../db/transaction.js";
 
 type TriggerBatchInput = z.output<typeof TriggerBatchInputSchema>;
 
@@ -67,7 +68,7 @@ export async function triggerBatch(
   };
   const plan = await planIngest(batchFields, input.items.map((item, index) => ({ ...item, index })), now);
   try {
-    const result = await db.transaction().execute(async (trx) => {
+    const result = await transaction(db, async (trx) => {
       const batch = await trx
         .insertInto("batches")
         .values({
@@ -108,10 +109,15 @@ export async function triggerBatch(
   }
 }
 
-/** Parks the parent if the batch is still running; the batch row lock orders this against completion. */
+/**
+ * Parks the parent if the batch is still running. The parent's row is locked first, then the
+ * batch read (lock order: runs before batches): a completion that commits before the read is
+ * seen; one that commits after it resumes the parent parked here (it waits for this lock).
+ */
 async function parkUntilDone(db: Deps["db"], environmentId: string, parentRunId: string, batchId: string) {
-  await db.transaction().execute(async (trx) => {
-    const batch = await trx.selectFrom("batches").select("status").where("id", "=", batchId).forUpdate().executeTakeFirstOrThrow();
+  await transaction(db, async (trx) => {
+    await trx.selectFrom("runs").select("id").where("id", "=", parentRunId).where("environment_id", "=", environmentId).forUpdate().execute();
+    const batch = await trx.selectFrom("batches").select("status").where("id", "=", batchId).executeTakeFirstOrThrow();
     if (batch.status !== "COMPLETED" && batch.status !== "ABORTED") await parkParent(trx, environmentId, parentRunId, batchId, new Date());
   });
 }

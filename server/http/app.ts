@@ -1,7 +1,9 @@
-import type { TRPCError } from "@trpc/server";
+import { TRPCError } from "@trpc/server";
 import { fastifyRequestHandler } from "@trpc/server/adapters/fastify";
-import Fastify, { type FastifyInstance } from "fastify";
+import { randomBytes } from "node:crypto";
+import Fastify, { type FastifyInstance, type FastifyRequest } from "fastify";
 import type { Deps } from "../deps.js";
+import { internalErrorMessage } from "../errors.js";
 import { errorBody, shouldRetryHeader } from "../rest/errors.js";
 import { registerRestRoutes } from "../rest/routes.js";
 import { rateLimitHeaders } from "../limits/batch-rate-limit.js";
@@ -9,31 +11,49 @@ import { capConnections, connectionOptions } from "../limits/connection-limits.j
 import { registerCors } from "../limits/cors.js";
 import { admitSubscription, SubscriptionSlots } from "../limits/subscription-slots.js";
 import { registerHttpGuards } from "../limits/http-guards.js";
+import { assertJsonTextDepth } from "../limits/json-depth.js";
 import type { Context } from "../trpc/init.js";
 import { appRouter } from "../trpc/routers/_app.js";
 import { subscriptionAuthorization } from "../auth/connection-params.js";
+import { registerBodyDrain } from "./drain-body.js";
+import { registerHealthRoutes } from "./health.js";
 import { loggerOptions } from "./log-redaction.js";
+import { registerShutdownHooks } from "./shutdown.js";
 import { isSubscriptionRequest, serveSubscription } from "./trpc-sse.js";
+
+/** Where log lines go instead of stdout (tests read them). */
+export interface LogStream {
+  write(line: string): void;
+}
 
 /** A client error Fastify raises itself (bad JSON, body too large) carries its status. */
 interface HttpError extends Error {
   statusCode?: number;
 }
 
-/** The HTTP face of Salvo: tRPC at /trpc, Trigger.dev's REST API at /api, health at /healthz. */
-export function buildApp(deps: Deps): FastifyInstance {
+/** The HTTP face of Salvo: tRPC at /trpc, Trigger.dev's REST API at /api, health at /healthz and /readyz. */
+export function buildApp(deps: Deps, options: { logStream?: LogStream } = {}): FastifyInstance {
   const app = Fastify({
-    logger: loggerOptions(deps.config.logLevel),
+    logger: loggerOptions(deps.config.logLevel, options.logStream),
     bodyLimit: deps.config.limits.maxJsonBodyBytes,
     // Routes are matched case-sensitively and without trailing-slash games, as Trigger.dev does.
     // tRPC batches name every procedure of a batch in the path (`/trpc/a,b,c`).
     routerOptions: { ignoreTrailingSlash: false, maxParamLength: 10_000 },
-    // Close cuts open connections: a worker's long-polling dequeue must not hold a shutdown up
-    // (the worker retries elsewhere; a run already claimed comes back when its lease expires).
-    forceCloseConnections: true,
+    // Close waits for requests in flight (idle keep-alive connections are closed at once); long
+    // waits end themselves on `deps.closing`, and the grace period bounds the rest (see start.ts).
+    forceCloseConnections: "idle",
+    // Our own 503 while closing, with `x-should-retry` (see http/shutdown.ts).
+    return503OnClosing: false,
+    // Unique across restarts and processes: the id a 500 names is the one its log line carries (`reqId`).
+    genReqId: () => `req_${randomBytes(8).toString("hex")}`,
     ...connectionOptions(deps.config),
   });
+  app.addHook("onRequest", async (req, reply) => {
+    reply.header("x-request-id", req.id);
+  });
   capConnections(app, deps.config);
+  registerShutdownHooks(app, deps);
+  registerBodyDrain(app);
 
   // Bodies are read as JSON whatever their Content-Type says (curl's default form type included),
   // and an empty body is simply absent (the SDK sends `Content-Type: application/json` on bodiless
@@ -43,8 +63,10 @@ export function buildApp(deps: Deps): FastifyInstance {
     const text = (body as Buffer).toString("utf8");
     if (text.trim() === "") return done(null, undefined);
     try {
+      assertJsonTextDepth(text, "The request body");
       done(null, JSON.parse(text));
     } catch (err) {
+      if (err instanceof TRPCError) return done(Object.assign(new Error(err.message), { statusCode: 400 }), undefined);
       const error: HttpError = new Error(`Invalid JSON: ${(err as Error).message}`);
       error.statusCode = 400;
       done(error, undefined);
@@ -55,7 +77,7 @@ export function buildApp(deps: Deps): FastifyInstance {
     const status = err.statusCode && err.statusCode >= 400 && err.statusCode < 500 ? err.statusCode : 500;
     if (status === 500) req.log.error({ err }, "unhandled error");
     const message =
-      status === 413 ? "Request body too large" : status === 500 ? "Internal Server Error" : err.message;
+      status === 413 ? "Request body too large" : status === 500 ? internalErrorMessage(req.id) : err.message;
     const retry = shouldRetryHeader(status);
     if (retry) reply.header("x-should-retry", retry);
     return reply.status(status).send(errorBody(message));
@@ -64,13 +86,17 @@ export function buildApp(deps: Deps): FastifyInstance {
     reply.status(404).header("x-should-retry", "false").send(errorBody(`Not found: ${req.method} ${req.url.split("?")[0]}`)),
   );
 
-  app.get("/healthz", async () => ({ status: "ok" }));
+  registerHealthRoutes(app, deps);
 
-
-  const createContext = (authorization: string | undefined): Context => ({ deps, authorization });
+  const createContext = (req: FastifyRequest, authorization: string | undefined): Context => ({
+    deps,
+    authorization,
+    requestId: req.id,
+  });
   const subscriptionSlots = new SubscriptionSlots(deps.config.connections);
-  const onError = (error: TRPCError, path: string | undefined) => {
-    if (error.code === "INTERNAL_SERVER_ERROR") app.log.error({ err: error, path }, "tRPC procedure failed");
+  // Logged with the request's id (`reqId`), which the error's answer names.
+  const onError = (req: FastifyRequest, error: TRPCError, path: string | undefined) => {
+    if (error.code === "INTERNAL_SERVER_ERROR") req.log.error({ err: error, path }, "tRPC procedure failed");
   };
   // What fastifyTRPCPlugin does, except that subscriptions are streamed by trpc-sse.ts.
   app.register(async (trpc) => {
@@ -85,10 +111,11 @@ export function buildApp(deps: Deps): FastifyInstance {
         return serveSubscription(req, reply, {
           router: appRouter,
           path,
-          createContext: (connectionParams) => createContext(req.headers.authorization ?? subscriptionAuthorization(connectionParams)),
+          createContext: (connectionParams) => createContext(req, req.headers.authorization ?? subscriptionAuthorization(connectionParams)),
           admit: (ctx) => admitSubscription(subscriptionSlots, ctx as Context),
           refusalHeaders: (error) => rateLimitHeaders({ errors: [error] }).headers ?? {},
-          onError,
+          onError: (error, path) => onError(req, error, path),
+          closing: deps.closing,
         });
       }
       await fastifyRequestHandler({
@@ -96,9 +123,15 @@ export function buildApp(deps: Deps): FastifyInstance {
         req,
         res: reply,
         path,
-        createContext: ({ req }) => createContext(req.headers.authorization),
-        onError: ({ error, path }) => onError(error, path),
-        responseMeta: rateLimitHeaders,
+        createContext: () => createContext(req, req.headers.authorization),
+        onError: ({ error, path }) => onError(req, error, path),
+        // Rate-limit headers on a 429; a 503 (database unreachable, server shutting down) is worth
+        // retrying, as on REST.
+        responseMeta: (opts) => {
+          const meta = rateLimitHeaders(opts);
+          if (!opts.errors.some((e) => e.code === "SERVICE_UNAVAILABLE")) return meta;
+          return { ...meta, headers: { ...meta.headers, "x-should-retry": "true" } };
+        },
       });
     });
   });

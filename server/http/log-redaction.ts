@@ -17,10 +17,11 @@ export function redactUrl(url: string): string {
 }
 
 /** Fastify's `logger` option: the level, and serializers that keep credentials out. */
-export function loggerOptions(level: string) {
+export function loggerOptions(level: string, stream?: { write(line: string): void }) {
   if (level === "silent") return false;
   return {
     level,
+    ...(stream ? { stream } : {}),
     serializers: {
       req: (req: FastifyRequest) => ({ method: req.method, url: redactUrl(req.url), remoteAddress: req.ip }),
     },

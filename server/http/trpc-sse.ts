@@ -33,6 +33,8 @@ export interface SseCall {
   /** Headers of a 429 answer (from the error's cause). */
   refusalHeaders?(error: TRPCError): Record<string, string>;
   onError(error: TRPCError, path: string): void;
+  /** Aborted when the server shuts down: the stream ends with a resume hint (see serveSubscription). */
+  closing: AbortSignal;
 }
 
 /** tRPC's SSE response headers (`sseHeaders` in @trpc/server). */
@@ -59,6 +61,13 @@ function messageFrame(id: string, message: unknown, serialize: (v: unknown) => u
 const END_DELAY_MS = 200;
 
 const eventFrame = (event: string, data: string) => `event: ${event}\ndata: ${data}\n\n`;
+
+/**
+ * How soon a subscriber reconnects after a shutdown ended its stream: the SSE `retry` field, which
+ * EventSource (and client/event-source.ts) obey. It reconnects with `Last-Event-ID` set to the
+ * last message it got, so it resumes right after it, on whichever server answers.
+ */
+const RESUME_AFTER_MS = 1_000;
 
 /** Whether this request is one this module serves: a GET of a subscription procedure. */
 export function isSubscriptionRequest(router: AnyTRPCRouter, method: string, path: string): boolean {
@@ -144,6 +153,16 @@ export async function serveSubscription(req: FastifyRequest, reply: FastifyReply
   reply.hijack();
   // Headers hooks set (CORS) go out too: Fastify's reply is bypassed from here on.
   res.writeHead(200, { ...(reply.getHeaders() as Record<string, string>), ...SSE_HEADERS });
+  // Shutting down: the procedure's generator ends, and the stream closes without tRPC's `return`
+  // (which would end the subscription for good) but with a `retry` delay: the client reconnects
+  // and resumes from its last event id.
+  let shuttingDown = false;
+  const onClosing = () => {
+    shuttingDown = true;
+    aborter.abort();
+  };
+  if (call.closing.aborted) onClosing();
+  else call.closing.addEventListener("abort", onClosing, { once: true });
   res.on("drain", () => drained?.());
   let lastWrite = Date.now();
   /** Writes, and waits while the socket is full: the subscription's inbox buffers meanwhile. */
@@ -182,7 +201,11 @@ export async function serveSubscription(req: FastifyRequest, reply: FastifyReply
         throw new TRPCError({ code: "INTERNAL_SERVER_ERROR", message: `Subscription ${path} must yield tracked() messages` });
       }
       await write(messageFrame(value[0], value[1], serialize));
-      if (closed) break;
+      if (closed || shuttingDown) break;
+    }
+    if (shuttingDown) {
+      if (!closed) await write(`retry: ${RESUME_AFTER_MS}\n\n`);
+      return;
     }
     // A batch's final event ends all its subscriptions at once: let every one of them get that
     // message, and its subscriber read it, before any is torn down (ending a connection costs
@@ -194,7 +217,9 @@ export async function serveSubscription(req: FastifyRequest, reply: FastifyReply
     await new Promise((resolve) => setTimeout(resolve, END_DELAY_MS));
     if (!closed) await write(eventFrame("return", ""));
   } catch (cause) {
-    if (!closed) {
+    if (shuttingDown) {
+      if (!closed) await write(`retry: ${RESUME_AFTER_MS}\n\n`);
+    } else if (!closed) {
       const error = getTRPCErrorFromUnknown(cause);
       call.onError(error, path);
       const shape = getTRPCErrorShape({ config, ctx, error, input, path, type: "subscription" });
@@ -203,6 +228,7 @@ export async function serveSubscription(req: FastifyRequest, reply: FastifyReply
   } finally {
     clearTimeout(pinger);
     release?.();
+    call.closing.removeEventListener("abort", onClosing);
     res.end();
   }
 }

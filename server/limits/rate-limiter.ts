@@ -1,4 +1,5 @@
 import { Redis } from "ioredis";
+import { RedisBreaker, type RedisStatus } from "../adapters/redis-breaker.js";
 
 /** A token bucket: `maxTokens` when full, `refillRate` tokens added per whole `intervalMs`. */
 export interface BucketConfig {
@@ -28,6 +29,8 @@ export interface LimitDecision {
  */
 export interface BatchRateLimiter {
   limit(key: string, cost: number, bucket: BucketConfig): Promise<LimitDecision>;
+  /** For readiness: whether the Redis behind it answers ("unused" without Redis). */
+  redisStatus(): Promise<RedisStatus>;
   close(): Promise<void>;
 }
 
@@ -56,6 +59,10 @@ export class InProcessRateLimiter implements BatchRateLimiter {
     // A full bucket needs no entry: it would be recreated full.
     if (next.tokens >= bucket.maxTokens) this.#buckets.delete(key);
     return { success: next.success, limit: bucket.maxTokens, remaining: next.tokens, reset: next.refilledAt + bucket.intervalMs };
+  }
+
+  async redisStatus(): Promise<RedisStatus> {
+    return "unused";
   }
 
   async close() {
@@ -101,44 +108,39 @@ return {success, tokens, refilledAt + interval}
 
 type LimitCommand = (key: string, max: number, refill: number, interval: number, cost: number) => Promise<[number, number, number]>;
 
-const LOG_EVERY_MS = 60_000;
-
 export class RedisRateLimiter implements BatchRateLimiter {
   readonly #redis: Redis & { salvoBatchLimit: LimitCommand };
-  #lastWarning = 0;
+  readonly #breaker: RedisBreaker;
 
   constructor(
     url: string,
     private readonly prefix = "salvo:batch-rate:",
-    private readonly log: (message: string) => void = (m) => console.warn(m),
+    log?: (message: string) => void,
   ) {
-    // Fail fast when Redis is unreachable: a batch request must not hang on the limiter.
+    // Fail fast when Redis is unreachable: a batch request must not hang on the limiter. The
+    // first failure waits out the timeout; the breaker then skips Redis until it answers again.
     const redis = new Redis(url, { maxRetriesPerRequest: 1, commandTimeout: 1_000, enableOfflineQueue: true });
     redis.on("error", () => {});
     redis.defineCommand("salvoBatchLimit", { numberOfKeys: 1, lua: TOKEN_BUCKET_LUA });
     this.#redis = redis as Redis & { salvoBatchLimit: LimitCommand };
+    this.#breaker = new RedisBreaker(redis, "batch rate limiter", "accepting batches unlimited", log);
   }
 
   async limit(key: string, cost: number, bucket: BucketConfig): Promise<LimitDecision> {
     try {
-      const [success, remaining, reset] = await this.#redis.salvoBatchLimit(
-        this.prefix + key,
-        bucket.maxTokens,
-        bucket.refillRate,
-        bucket.intervalMs,
-        cost,
+      const [success, remaining, reset] = await this.#breaker.run(() =>
+        this.#redis.salvoBatchLimit(this.prefix + key, bucket.maxTokens, bucket.refillRate, bucket.intervalMs, cost),
       );
       return { success: success === 1, limit: bucket.maxTokens, remaining, reset };
-    } catch (err) {
+    } catch {
       // Fail open: refusing every batch while Redis is down would stop the service for a
       // protection it can do without for a while; accepted items are in Postgres and not lost.
-      const now = Date.now();
-      if (now - this.#lastWarning >= LOG_EVERY_MS) {
-        this.#lastWarning = now;
-        this.log(`batch rate limiter: Redis unavailable, accepting batches unlimited (${(err as Error).message})`);
-      }
-      return { success: true, limit: bucket.maxTokens, remaining: bucket.maxTokens, reset: now + bucket.intervalMs };
+      return { success: true, limit: bucket.maxTokens, remaining: bucket.maxTokens, reset: Date.now() + bucket.intervalMs };
     }
+  }
+
+  async redisStatus(): Promise<RedisStatus> {
+    return (await this.#breaker.isUp()) ? "up" : "down";
   }
 
   async close() {

@@ -4,6 +4,8 @@ import type { Deps } from "../deps.js";
 import { appendEvents } from "../events/outbox.js";
 import { wakeWorkers } from "../queue/wake.js";
 import { resumeParent } from "../runs/resume.js";
+import { tryLockBatchStream } from "../batches/stream-lock.js";
+import { transaction } from "../../db/transaction.js";
 
 const SWEEP_BATCH = 100;
 const MAX_ROUNDS = 20;
@@ -17,7 +19,7 @@ const MAX_ROUNDS = 20;
  */
 export async function abortUnsealedBatches(deps: Pick<Deps, "db" | "config" | "bus">, now = new Date()): Promise<number> {
   const cutoff = new Date(now.getTime() - deps.config.limits.batchSealTimeoutMs);
-  const { aborted, resumedEnvironments } = await deps.db.transaction().execute(async (trx) => {
+  const { aborted, resumedEnvironments } = await transaction(deps.db, async (trx) => {
     const rows = await trx
       .updateTable("batches")
       .set({
@@ -36,6 +38,8 @@ export async function abortUnsealedBatches(deps: Pick<Deps, "db" | "config" | "b
           .where("sealed", "=", false)
           .where("status", "=", "PENDING")
           .where("created_at", "<", cutoff)
+          // A batch whose chunk is being written right now is left for the next round.
+          .where(tryLockBatchStream(sql.ref("batches.id")))
           .limit(SWEEP_BATCH)
           .forUpdate()
           .skipLocked(),

@@ -1,7 +1,6 @@
-import { sql, type Transaction } from "kysely";
+import { type RawBuilder, sql, type Transaction } from "kysely";
 import type { Database, RunRow } from "../../db/schema.js";
 import { PREPARED } from "../../db/prepared.js";
-import type { Completion, CompletionResult } from "./complete.js";
 
 /** A locked queue with a concurrency limit: claimed from by a statement of its own. */
 interface LimitedQueue {
@@ -12,7 +11,7 @@ interface LimitedQueue {
 /** What a claim returns of each run: what its worker is handed, and what orders and records it. */
 const CLAIMED_COLUMNS = [
   "id", "environment_id", "task_identifier", "status", "payload", "payload_type", "attempt", "max_attempts", "queue",
-  "concurrency_key", "tags", "metadata", "batch_id", "batch_index", "parent_run_id", "lease_expires_at", "created_at",
+  "concurrency_key", "tags", "metadata", "batch_id", "batch_index", "parent_run_id", "lease_expires_at", "claim_id", "created_at",
 ] as const;
 export type ClaimedRow = Pick<RunRow, (typeof CLAIMED_COLUMNS)[number]>;
 
@@ -36,28 +35,28 @@ const MIN_SCAN = 200;
  * twice. A queue with a limit is claimed from by a statement of its own after the lock, because
  * only a statement that starts after the lock sees every claim committed before it.
  *
- * A `completion` (the runs the worker just finished) runs in that first statement too, so the
- * slots it frees are seen by the limited queues' statements; its results come back with the runs.
+ * A claim never waits for a lock (docs/ARCHITECTURE.md, "Lock order"): queues and runs are both
+ * taken `SKIP LOCKED`, so a run another transaction holds (a batch resolving an idempotency key to
+ * it, a cancel) is left for a later claim. Its statement text is the same whatever the task list
+ * (an array parameter), so it is prepared once per connection.
  */
 export async function claimRuns(
   trx: Transaction<Database>,
   options: { environmentId: string; workerId: string; tasks: string[]; max: number; leaseMs: number; now: Date },
-  completion?: Completion,
-): Promise<{ runs: ClaimedRow[]; completion: CompletionResult | undefined }> {
+): Promise<ClaimedRow[]> {
   const { environmentId, tasks, now } = options;
-  // The dequeue contract guarantees both; an empty `in ()` would not even parse.
+  // The dequeue contract guarantees both.
   if (tasks.length === 0 || options.max < 1) throw new Error("claimRuns needs at least one task and max >= 1");
-  const taskList = sql.join(tasks);
+  const taskList = sql`${tasks}::text[]`;
   const leaseUntil = new Date(now.getTime() + options.leaseMs);
 
   // At most `max` queues, so each one locked (and so moved to the back of the rotation) gets at
   // least one run's share. Unlimited queues get their even share of `max` (the limit of `picked`),
   // taking turns by age rank so each gets its oldest runs; limited queues share what is left.
-  // Prepared: its text only varies with the number of tasks and whether it completes runs. It
-  // names its columns (no `runs.*`), so a column added to runs cannot change a prepared result.
-  const { rows } = await sql<ClaimedRow & { limited: LimitedQueue[] | null } & Partial<CompletionResult>>`${sql.raw(PREPARED)}
-    with ${completion ? sql`${completion.ctes},` : sql``}
-    locked as (
+  // Prepared: one text for every call. It names its columns (no `runs.*`), so a column added to
+  // runs cannot change a prepared result.
+  const { rows } = await sql<ClaimedRow & { limited: LimitedQueue[] | null }>`${sql.raw(PREPARED)}
+    with locked as (
       update queues q
       set last_dequeued_at = ${now}
       from (
@@ -68,7 +67,7 @@ export async function claimRuns(
           and exists (
             select 1 from runs r
             where r.environment_id = queues.environment_id and r.queue = queues.name
-              and r.status = 'QUEUED' and r.task_identifier in (${taskList})
+              and r.status = 'QUEUED' and r.task_identifier = any(${taskList})
           )
         order by last_dequeued_at asc nulls first, name
         limit ${Math.min(MAX_QUEUES_PER_CLAIM, options.max)}
@@ -85,10 +84,11 @@ export async function claimRuns(
         select id, created_at
         from runs
         where environment_id = ${environmentId} and queue = locked.name and status = 'QUEUED'
-          and task_identifier in (${taskList})
+          and task_identifier = any(${taskList})
           and (expires_at is null or expires_at > ${now})
         order by created_at, id
         limit ${options.max}
+        for update skip locked
       ) oldest
       where locked.concurrency_limit is null
     ),
@@ -111,16 +111,13 @@ export async function claimRuns(
       from locked
       where concurrency_limit is not null
     )
-    select claimed.*, limited.limited ${completion ? sql`, ${completion.columns}` : sql``}
+    select claimed.*, limited.limited
     from limited left join claimed on true
     order by claimed.created_at, claimed.id`.execute(trx);
 
-  // One row even when nothing was claimed (the run's columns are then null): it carries `limited`
-  // and the completion's results.
+  // One row even when nothing was claimed (the run's columns are then null): it carries `limited`.
   const first = rows[0];
-  const claimed: ClaimedRow[] = rows
-    .filter((r) => r.id !== null)
-    .map(({ limited: _limited, completed_runs: _runs, completable_batches: _batches, ...run }) => run);
+  const claimed: ClaimedRow[] = rows.filter((r) => r.id !== null).map(({ limited: _limited, ...run }) => run);
   const limited = first?.limited ?? [];
   for (const [i, queue] of limited.entries()) {
     const remaining = options.max - claimed.length;
@@ -129,16 +126,13 @@ export async function claimRuns(
     const share = Math.ceil(remaining / (limited.length - i));
     claimed.push(...(await claimFromQueue(trx, options, queue, taskList, share)));
   }
-  return {
-    runs: claimed,
-    completion: completion && { completed_runs: first?.completed_runs ?? null, completable_batches: first?.completable_batches ?? null },
-  };
+  return claimed;
 }
 
 /** Moves the runs in `picked` to EXECUTING under this worker's lease (a CTE body). */
 const claimUpdate = (workerId: string, leaseUntil: Date, now: Date) => sql`
   update runs
-  set status = 'EXECUTING', attempt = runs.attempt + 1, lease_owner = ${workerId},
+  set status = 'EXECUTING', attempt = runs.attempt + 1, lease_owner = ${workerId}, claim_id = gen_random_uuid()::text,
       lease_expires_at = ${leaseUntil}, started_at = coalesce(runs.started_at, ${now}), updated_at = ${now}
   from picked
   where runs.id = picked.id and runs.status = 'QUEUED'
@@ -159,7 +153,7 @@ async function claimFromQueue(
   trx: Transaction<Database>,
   options: { environmentId: string; workerId: string; leaseMs: number; now: Date },
   queue: LimitedQueue,
-  taskList: ReturnType<typeof sql.join>,
+  taskList: RawBuilder<unknown>,
   take: number,
 ): Promise<ClaimedRow[]> {
   const { environmentId, now } = options;
@@ -179,10 +173,11 @@ async function claimFromQueue(
         select id, concurrency_key, created_at
         from runs
         where environment_id = ${environmentId} and queue = ${queue.name} and status = 'QUEUED'
-          and task_identifier in (${taskList})
+          and task_identifier = any(${taskList})
           and (expires_at is null or expires_at > ${now})
         order by created_at, id
         limit ${scan}
+        for update skip locked
       ) oldest
     ),
     picked as (

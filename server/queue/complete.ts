@@ -1,71 +1,77 @@
-import superjson from "superjson";
-import { type RawBuilder, sql, type Transaction } from "kysely";
+import { sql, type Transaction } from "kysely";
 import { PREPARED } from "../../db/prepared.js";
 import type { Database } from "../../db/schema.js";
-import { finishedItemsPerBatch, tryCompleteBatch } from "../batches/finalize.js";
+import { countFinishedRuns } from "../batches/finalize.js";
+import { superJsonText } from "../runs/packets.js";
 import type { TransitionedRun } from "../runs/transitions.js";
 
+/** A run a worker finished, naming the claim it finished it under (absent: an older worker). */
+export interface CompletedRun {
+  runId: string;
+  claimId?: string;
+  output?: unknown;
+}
+
 /**
- * Completing many runs as CTEs of one statement: the outputs travel as one JSON parameter, and
- * the same statement writes each run's event and counts the finished runs towards their
- * batches. As CTEs so a worker's dequeue can complete its finished runs in the statement that
- * claims their successors (see claim.ts).
+ * Completes many runs, the outputs travelling as one JSON parameter, in two statements:
+ *
+ * 1. lock the runs (in id order, the lock order of docs/ARCHITECTURE.md), move them to COMPLETED
+ *    and write their events;
+ * 2. count them towards their batches (`countFinishedRuns`).
+ *
+ * They must be two: the second starts after the first holds every run's lock, so it sees every
+ * batch item that points at these runs and was committed before; an item added later had to wait
+ * for these locks and then saw the runs final (see "Counters and completion"). One statement
+ * would count with a snapshot taken before its locks were granted, and miss such items.
+ *
+ * Only the claim holding a run's lease may complete it: the same worker and, when the report
+ * names one, the same claim (a late report from an earlier attempt is not accepted).
  */
-export interface Completion {
-  /** `done`, `done_events`, `finished` and `counted`, for a `with` list. */
-  ctes: RawBuilder<unknown>;
-  /** `completed_runs` and `completable_batches`, for the statement's select list. */
-  columns: RawBuilder<unknown>;
-}
-
-/** What the `Completion` columns read back. */
-export interface CompletionResult {
-  completed_runs: TransitionedRun[] | null;
-  completable_batches: string[] | null;
-}
-
-/** Only the worker holding a run's lease may complete it (a late report is not accepted). */
-export function completion(environmentId: string, workerId: string, completed: { runId: string; output?: unknown }[], now: Date): Completion {
-  const rows = completed.map((c) => ({ id: c.runId, output: c.output === undefined ? null : superjson.stringify(c.output) }));
-  return {
-    ctes: sql`
-      done as (
-        update runs
-        set status = 'COMPLETED', output = v.output, output_type = 'application/super+json',
-            finished_at = ${now}, lease_owner = null, lease_expires_at = null, updated_at = ${now}
-        from json_to_recordset(${JSON.stringify(rows)}::json) as v(id text, output text)
-        where runs.id = v.id and runs.environment_id = ${environmentId}
-          and runs.status = 'EXECUTING' and runs.lease_owner = ${workerId}
-        returning runs.id, runs.environment_id, runs.batch_id, runs.task_identifier, runs.status, runs.attempt
-      ),
-      done_events as (
-        insert into events (environment_id, batch_id, run_id, type, data)
-        select environment_id, batch_id, id, 'run.status',
-               jsonb_build_object('status', status, 'taskIdentifier', task_identifier, 'attempt', attempt)
-        from done
-      ),
-      finished as (${finishedItemsPerBatch(sql`done`)}),
-      counted as (
-        update batches b
-        set finished_item_count = b.finished_item_count + finished.n, updated_at = ${now}
-        from finished
-        where b.id = finished.batch_id
-        returning b.id, b.finished_item_count >= b.successful_run_count as all_done
-      )`,
-    columns: sql`(select json_agg(done) from done) as completed_runs,
-                 (select json_agg(id) from counted where all_done) as completable_batches`,
-  };
-}
-
-/** Settles the batches the completion may have finished (rare: once per batch); answers the completed runs. */
-export async function settleCompletion(trx: Transaction<Database>, result: CompletionResult | undefined, now: Date): Promise<TransitionedRun[]> {
-  for (const batchId of result?.completable_batches ?? []) await tryCompleteBatch(trx, batchId, now);
-  return result?.completed_runs ?? [];
-}
-
-/** Completes many runs in one statement (and settles their batches). */
-export async function completeMany(trx: Transaction<Database>, ...args: Parameters<typeof completion>): Promise<TransitionedRun[]> {
-  const { ctes, columns } = completion(...args);
-  const { rows } = await sql<CompletionResult>`${sql.raw(PREPARED)}with ${ctes} select ${columns}`.execute(trx);
-  return settleCompletion(trx, rows[0], args[3]);
+export async function completeMany(
+  trx: Transaction<Database>,
+  environmentId: string,
+  workerId: string,
+  completed: CompletedRun[],
+  now: Date,
+): Promise<TransitionedRun[]> {
+  if (completed.length === 0) return [];
+  const rows = completed.map((c) => ({
+    id: c.runId,
+    claim_id: c.claimId ?? null,
+    output: c.output === undefined ? null : superJsonText(c.output),
+  }));
+  // Prepared: one text however many runs.
+  const { rows: done } = await sql<TransitionedRun>`${sql.raw(PREPARED)}
+    with reported as (
+      select distinct on (id) id, claim_id, output from json_to_recordset(${JSON.stringify(rows)}::json) as v(id text, claim_id text, output text)
+    ),
+    held as materialized (
+      select runs.id, reported.output
+      from runs join reported on runs.id = reported.id
+      where runs.environment_id = ${environmentId} and runs.status = 'EXECUTING' and runs.lease_owner = ${workerId}
+        and (reported.claim_id is null or runs.claim_id = reported.claim_id)
+      order by runs.id
+      for update of runs
+    ),
+    done as (
+      update runs
+      set status = 'COMPLETED', output = held.output, output_type = 'application/super+json',
+          finished_at = ${now}, lease_owner = null, lease_expires_at = null, claim_id = null, updated_at = ${now}
+      from held
+      where runs.id = held.id
+      returning runs.id, runs.environment_id, runs.batch_id, runs.task_identifier, runs.status, runs.attempt
+    ),
+    done_events as (
+      insert into events (environment_id, batch_id, run_id, type, data)
+      select environment_id, batch_id, id, 'run.status',
+             jsonb_build_object('status', status, 'taskIdentifier', task_identifier, 'attempt', attempt)
+      from done
+    )
+    select * from done`.execute(trx);
+  await countFinishedRuns(
+    trx,
+    done.map((r) => r.id),
+    now,
+  );
+  return done;
 }

@@ -3,6 +3,7 @@ import type { BackgroundTask } from "../background.js";
 import type { Deps } from "../deps.js";
 import { recordTransitions, retryDelayMs, TRANSITION_COLUMNS, type TransitionedRun } from "../runs/transitions.js";
 import { wakeWorkers } from "./wake.js";
+import { transaction } from "../../db/transaction.js";
 
 /** Rows one sweep statement handles; a sweep repeats while it keeps finding full batches. */
 const SWEEP_BATCH = 1000;
@@ -35,7 +36,7 @@ export const promoteDueRuns: BackgroundTask = {
   intervalMs: sweepInterval,
   async run(deps) {
     const promoted = await sweep((now) =>
-      deps.db.transaction().execute(async (trx) => {
+      transaction(deps.db, async (trx) => {
         const rows = await trx
           .updateTable("runs")
           .set({ status: "QUEUED", updated_at: now })
@@ -71,7 +72,7 @@ export const expireRuns: BackgroundTask = {
   async run(deps) {
     // A run that finished may complete a batch and so queue its waiting parent: wake after commit.
     const expired = await sweep((now) =>
-      deps.db.transaction().execute(async (trx) => {
+      transaction(deps.db, async (trx) => {
         const rows = await trx
           .updateTable("runs")
           .set({ status: "EXPIRED", expired_at: now, finished_at: now, updated_at: now })
@@ -96,57 +97,72 @@ export const expireRuns: BackgroundTask = {
   },
 };
 
+const LEASE_EXPIRED = JSON.stringify({
+  name: "LeaseExpired",
+  message: "The worker stopped heartbeating before it reported a result (it crashed, was killed or lost its connection)",
+});
+const WORKER_DISCONNECTED = JSON.stringify({
+  name: "WorkerDisconnected",
+  message: "The worker's connection closed before it reported a result (its process ended or was killed)",
+});
+
 /**
- * A run whose worker stopped heartbeating (crashed, killed, partitioned) goes back for its next
- * attempt after a backoff, or FAILS when its attempts are used up. This is what makes delivery
+ * A run whose worker is gone goes back for its next attempt after a backoff, or FAILS when its
+ * attempts are used up: the execution counts as an attempt, as a handler that threw would. Gone
+ * means: its lease expired without a heartbeat (crashed, killed, partitioned), or its presence
+ * stream closed more than `disconnectGraceMs` ago and was not reopened (see presence.ts), which
+ * notices a dead worker within seconds instead of a lease. This is what makes delivery
  * at-least-once: the lost worker may in fact have finished the work.
  */
 export const reclaimExpiredLeases: BackgroundTask = {
   name: "reclaim-expired-leases",
   intervalMs: sweepInterval,
   async run(deps) {
-    const { defaultMaxAttempts, retryBaseMs, retryMaxMs } = deps.config.execution;
+    const { defaultMaxAttempts, retryBaseMs, retryMaxMs, disconnectGraceMs } = deps.config.execution;
     const reclaimed = await sweep((now) =>
-      deps.db.transaction().execute(async (trx) => {
+      transaction(deps.db, async (trx) => {
+        const disconnectedBefore = new Date(now.getTime() - disconnectGraceMs);
         const due = await trx
           .selectFrom("runs")
-          .select(["id", "attempt", "max_attempts"])
-          .where("status", "=", "EXECUTING")
-          .where("lease_expires_at", "<", now)
+          .select(["runs.id", "runs.attempt", "runs.max_attempts"])
+          .select((eb) => eb("runs.lease_expires_at", ">=", now).as("disconnected"))
+          .where("runs.status", "=", "EXECUTING")
+          .where((eb) =>
+            eb.or([
+              eb("runs.lease_expires_at", "<", now),
+              eb.exists(
+                eb
+                  .selectFrom("workers")
+                  .select("workers.id")
+                  .whereRef("workers.id", "=", "runs.lease_owner")
+                  .whereRef("workers.environment_id", "=", "runs.environment_id")
+                  .where("workers.disconnected_at", "<", disconnectedBefore),
+              ),
+            ]),
+          )
           .limit(SWEEP_BATCH)
-          .forUpdate()
+          .forUpdate("runs")
           .skipLocked()
           .execute();
         if (due.length === 0) return [];
-        const error = JSON.stringify({
-          name: "LeaseExpired",
-          message: "The worker stopped heartbeating before it reported a result (it crashed, was killed or lost its connection)",
+        // One statement for all of them; each run's backoff is computed here (retryDelayMs).
+        const outcomes = due.map((r) => {
+          const retry = r.attempt < (r.max_attempts ?? defaultMaxAttempts);
+          return {
+            id: r.id,
+            status: retry ? "REATTEMPTING" : "FAILED",
+            retry_at: retry ? new Date(now.getTime() + retryDelayMs(r.attempt, retryBaseMs, retryMaxMs)).toISOString() : null,
+            error: r.disconnected ? WORKER_DISCONNECTED : LEASE_EXPIRED,
+          };
         });
-        const retrying = due.filter((r) => r.attempt < (r.max_attempts ?? defaultMaxAttempts));
-        const failing = due.filter((r) => r.attempt >= (r.max_attempts ?? defaultMaxAttempts));
-        const rows: TransitionedRun[] = [];
-        if (retrying.length > 0) {
-          // One statement for all of them; each run's backoff is computed here (retryDelayMs).
-          const retryAt = retrying.map((r) => ({ id: r.id, at: new Date(now.getTime() + retryDelayMs(r.attempt, retryBaseMs, retryMaxMs)).toISOString() }));
-          const { rows: retried } = await sql<TransitionedRun>`
-            update runs
-            set status = 'REATTEMPTING', retry_at = v.at, error = ${error}::jsonb,
-                lease_owner = null, lease_expires_at = null, updated_at = ${now}
-            from json_to_recordset(${JSON.stringify(retryAt)}::json) as v(id text, at timestamptz)
-            where runs.id = v.id
-            returning runs.id, runs.environment_id, runs.batch_id, runs.task_identifier, runs.status, runs.attempt`.execute(trx);
-          rows.push(...retried);
-        }
-        if (failing.length > 0) {
-          rows.push(
-            ...(await trx
-              .updateTable("runs")
-              .set({ status: "FAILED", error, finished_at: now, lease_owner: null, lease_expires_at: null, updated_at: now })
-              .where("id", "in", failing.map((r) => r.id))
-              .returning(TRANSITION_COLUMNS)
-              .execute()),
-          );
-        }
+        const { rows } = await sql<TransitionedRun>`
+          update runs
+          set status = v.status, retry_at = v.retry_at, error = v.error::jsonb,
+              finished_at = case when v.status = 'FAILED' then ${now}::timestamptz end,
+              lease_owner = null, lease_expires_at = null, claim_id = null, updated_at = ${now}
+          from json_to_recordset(${JSON.stringify(outcomes)}::json) as v(id text, status text, retry_at timestamptz, error text)
+          where runs.id = v.id
+          returning ${sql.join(TRANSITION_COLUMNS.map((c) => sql.ref(`runs.${c}`)))}`.execute(trx);
         await recordTransitions(trx, rows, now);
         return rows;
       }),

@@ -1,5 +1,6 @@
 import { TRPCError } from "@trpc/server";
 import type { FastifyReply, FastifyRequest } from "fastify";
+import { Readable } from "node:stream";
 import { ZodError } from "zod";
 import type { AppendItemsResult } from "../../shared/schemas.js";
 import type { Deps } from "../deps.js";
@@ -36,7 +37,9 @@ export async function streamBatchItems(deps: Deps, req: FastifyRequest<{ Params:
     throw new TRPCError({ code: "UNSUPPORTED_MEDIA_TYPE", message: "Content-Type must be application/x-ndjson or application/ndjson" });
   }
   const { batchId } = req.params;
-  const body = (req.body as AsyncIterable<Uint8Array> | undefined) ?? emptyBody();
+  // Leaving the loop early (the batch is sealed) must not destroy the request, which would cut
+  // the connection before the answer: http/drain-body.ts reads the rest once it is sent.
+  const body = req.body instanceof Readable ? req.body.iterator({ destroyOnReturn: false }) : emptyBody();
   const chunkSize = deps.config.limits.ingestChunkItems;
 
   let accepted = 0;

@@ -21,7 +21,7 @@ export interface RestCall {
 /** Wraps a REST handler: one tRPC caller per request, and every failure mapped to `{error, message}`. */
 export function restHandler(deps: Deps, handler: (req: FastifyRequest, reply: FastifyReply, call: RestCall) => Promise<unknown>) {
   return async (req: FastifyRequest, reply: FastifyReply) => {
-    const ctx: Context = { deps, authorization: req.headers.authorization };
+    const ctx: Context = { deps, authorization: req.headers.authorization, requestId: req.id };
     try {
       return await handler(req, reply, {
         trpc: createCaller(ctx),

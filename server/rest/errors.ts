@@ -2,12 +2,19 @@ import { TRPCError } from "@trpc/server";
 import { getHTTPStatusCodeFromError } from "@trpc/server/http";
 import type { FastifyBaseLogger, FastifyReply } from "fastify";
 import { ZodError } from "zod";
+import { MAX_REPORTED_ISSUES } from "../../shared/bounded-array.js";
 import { isTransientDbError } from "../../db/errors.js";
+import { internalErrorMessage } from "../errors.js";
 import { RateLimitExceededError } from "../limits/batch-rate-limit.js";
 
-/** Zod issues as one line a person can act on: `items[0].options.tags: at most 5 tags`. */
+/**
+ * Zod issues as one line a person can act on: `items[0].options.tags: at most 5 tags`. At most
+ * MAX_REPORTED_ISSUES of them, so an error answer stays small whatever the input.
+ */
 export function describeZodError(error: ZodError, prefix = ""): string {
-  return error.issues
+  const more = error.issues.length - MAX_REPORTED_ISSUES;
+  const shown = error.issues
+    .slice(0, MAX_REPORTED_ISSUES)
     .map((issue) => {
       const path = issue.path.reduce<string>(
         (acc, part) => (typeof part === "number" ? `${acc}[${part}]` : acc ? `${acc}.${String(part)}` : String(part)),
@@ -16,10 +23,11 @@ export function describeZodError(error: ZodError, prefix = ""): string {
       return path ? `${path}: ${issue.message}` : issue.message;
     })
     .join("; ");
+  return more > 0 ? `${shown}; and ${more} more issue${more === 1 ? "" : "s"}` : shown;
 }
 
-/** The message and status of any error, as REST shows it. */
-export function toHttpError(err: unknown): { status: number; message: string } {
+/** The message and status of any error, as REST shows it; a server fault names only the request id. */
+export function toHttpError(err: unknown, requestId?: string): { status: number; message: string } {
   if (err instanceof TRPCError) {
     const status = getHTTPStatusCodeFromError(err);
     if (err.cause instanceof ZodError) return { status, message: `Invalid request: ${describeZodError(err.cause)}` };
@@ -27,7 +35,7 @@ export function toHttpError(err: unknown): { status: number; message: string } {
   }
   if (err instanceof ZodError) return { status: 400, message: `Invalid request: ${describeZodError(err)}` };
   if (isTransientDbError(err)) return { status: 503, message: "The database is unavailable for a moment; retry the request" };
-  return { status: 500, message: "Internal Server Error" };
+  return { status: 500, message: internalErrorMessage(requestId) };
 }
 
 /**
@@ -51,7 +59,7 @@ export function errorBody(message: string) {
 }
 
 export function sendError(reply: FastifyReply, err: unknown, log: FastifyBaseLogger) {
-  const { status, message } = toHttpError(err);
+  const { status, message } = toHttpError(err, reply.request.id);
   if (status >= 500) log.error({ err }, "request failed");
   const retry = shouldRetryHeader(status);
   if (retry) reply.header("x-should-retry", retry);

@@ -1,4 +1,5 @@
 import { badRequest } from "../errors.js";
+import { assertJsonTextDepth } from "../limits/json-depth.js";
 
 export interface NdjsonLine {
   /** 1-based physical line number, as error messages name it. */
@@ -34,6 +35,7 @@ export async function* readNdjson(body: AsyncIterable<Uint8Array>, maxLineBytes:
       throw badRequest(`Invalid UTF-8 at line ${lineNumber}`);
     }
     if (text === "") return undefined;
+    assertJsonTextDepth(text, `The item at line ${lineNumber}`);
     try {
       return { lineNumber, value: JSON.parse(text), bytes: bytes.length };
     } catch (err) {

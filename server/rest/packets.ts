@@ -64,6 +64,7 @@ function packetPath(req: FastifyRequest<WildcardParams>): string {
   const path = req.params["*"];
   if (!path) throw badRequest("A packet path is required, e.g. /api/v2/packets/trigger%2Fpacket_1%2Fpayload.json");
   if (path.length > MAX_PACKET_PATH_LENGTH) throw badRequest(`A packet path is at most ${MAX_PACKET_PATH_LENGTH} characters`);
+  if (path.includes("\0")) throw badRequest("A packet path must not contain NUL characters");
   return path;
 }
 

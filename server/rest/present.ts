@@ -1,8 +1,7 @@
-import superjson from "superjson";
 import type { Batch, Run, RunStatus } from "../../shared/schemas.js";
 import type { BatchResultItem } from "../../shared/worker.js";
 import { FINAL_RUN_STATUSES } from "../../shared/schemas.js";
-import { STORE_TYPE, toJsonForm } from "../runs/packets.js";
+import { STORE_TYPE, superJsonText, toJsonForm } from "../runs/packets.js";
 
 /** `GET /api/v1/batches/{id}` as the seed documents it: absent fields are left out, never null. */
 export function batchV1(batch: Batch) {
@@ -113,7 +112,7 @@ export function batchResultsV1(results: { id: string; items: BatchResultItem[] }
               ok: true,
               id: item.runId,
               taskIdentifier: item.taskIdentifier,
-              ...(item.output !== undefined ? { output: superjson.stringify(item.output) } : {}),
+              ...(item.output !== undefined ? { output: superJsonText(item.output) } : {}),
               outputType: "application/super+json",
             }
           : {

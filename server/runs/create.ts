@@ -71,6 +71,8 @@ export async function createRuns(trx: Transaction<Database>, plan: RunPlan): Pro
   let pending = plan.first;
   let insert = plan.insert;
 
+  // Queues first: the lock order (docs/ARCHITECTURE.md) puts queue rows before run rows.
+  await upsertQueues(trx, environmentId, prepared);
   const created: PreparedRun["row"][] = [];
   for (let round = 0; pending.length > 0; round++) {
     if (round === MAX_INSERT_ROUNDS) {
@@ -92,7 +94,6 @@ export async function createRuns(trx: Transaction<Database>, plan: RunPlan): Pro
     outcomes[i] = { runId: outcomes[first]!.runId, isCached: true, isFinal: outcomes[first]!.isFinal };
   }
 
-  await upsertQueues(trx, environmentId, prepared);
   await appendEvents(trx, creationEvents(environmentId, created));
   return outcomes as RunOutcome[];
 }
@@ -123,8 +124,11 @@ async function resolveSkipped(
     where environment_id = ${environmentId}
       and (task_identifier, idempotency_key) in (select task, key from json_to_recordset(${keys}::json) as k(task text, key text))
     -- Locked until commit, so a run cannot finish unseen between this read and the batch item
-    -- that will point at it.
-    for share`.execute(trx);
+    -- that will point at it. FOR UPDATE, not FOR SHARE: a dead run's key is cleared below, and
+    -- two requests sharing a lock they both then upgrade deadlock. In id order, as every
+    -- statement locking several runs.
+    order by id
+    for update`.execute(trx);
   const released: string[] = [];
   const retry: number[] = [];
   for (const run of existing) {
@@ -177,7 +181,12 @@ function creationEvents(environmentId: string, created: PreparedRun["row"][]): N
   return events;
 }
 
-/** Every queue a run names exists; a limit given with an item becomes the queue's limit. */
+/**
+ * Every queue a run names exists; a limit given with an item becomes the queue's limit. Existing
+ * queues are not locked (`do nothing`), and a limit is only written where it changes: a queue's
+ * row lock is what claims take (`SKIP LOCKED`), and a chunk holding it for its whole transaction
+ * would keep workers off the queue while a batch streams in.
+ */
 async function upsertQueues(trx: Transaction<Database>, environmentId: string, prepared: PreparedRun[]) {
   const limits = new Map<string, number | null>();
   for (const p of prepared) {
@@ -185,18 +194,20 @@ async function upsertQueues(trx: Transaction<Database>, environmentId: string, p
     if (p.queueLimit !== undefined) limits.set(name, p.queueLimit);
     else if (!limits.has(name)) limits.set(name, null);
   }
-  // Sorted, so two transactions touching the same queues lock them in the same order.
+  // Sorted, so two transactions creating the same queues wait for each other in the same order.
   const values = [...limits.entries()]
     .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
     .map(([name, concurrency_limit]) => ({ environment_id: environmentId, name, concurrency_limit }));
   await trx
     .insertInto("queues")
     .values(values)
-    .onConflict((oc) =>
-      oc
-        .columns(["environment_id", "name"])
-        .doUpdateSet({ concurrency_limit: (eb) => eb.ref("excluded.concurrency_limit") })
-        .where("excluded.concurrency_limit", "is not", null),
-    )
+    .onConflict((oc) => oc.columns(["environment_id", "name"]).doNothing())
     .execute();
+  const changed = values.filter((v) => v.concurrency_limit !== null);
+  if (changed.length > 0) {
+    await sql`
+      update queues q set concurrency_limit = v.concurrency_limit
+      from json_to_recordset(${JSON.stringify(changed)}::json) as v(name text, concurrency_limit integer)
+      where q.environment_id = ${environmentId} and q.name = v.name and q.concurrency_limit is distinct from v.concurrency_limit`.execute(trx);
+  }
 }

@@ -43,7 +43,7 @@ type Column = (typeof COLUMNS)[number][0];
  * table must be in COLUMNS: a column added to the table but not here fails to compile below,
  * instead of being silently dropped from every insert.
  */
-type SetLater = "attempt" | "lease_owner" | "lease_expires_at" | "output" | "output_type" | "error" | "started_at" | "finished_at" | "expired_at" | "retry_at";
+type SetLater = "attempt" | "lease_owner" | "lease_expires_at" | "claim_id" | "output" | "output_type" | "error" | "started_at" | "finished_at" | "expired_at" | "retry_at";
 type Unsent = Exclude<keyof PreparedRun["row"], Column | SetLater>;
 const everyColumnSent: [Unsent] extends [never] ? true : { missingFromColumns: Unsent } = true;
 void everyColumnSent;

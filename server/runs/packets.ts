@@ -1,7 +1,9 @@
 import type { Kysely } from "kysely";
 import superjson from "superjson";
+import { escapeDataKeys, holdsReservedKeys, unescapeDataKeys } from "../../shared/transformer.js";
 import type { Database } from "../../db/schema.js";
 import { badItem } from "../errors.js";
+import { assertJsonTextDepth } from "../limits/json-depth.js";
 import { getPacket, missingPackets } from "../packets/store.js";
 
 /** A payload or output as stored: serialized text plus the type that says how to read it. */
@@ -21,19 +23,29 @@ export const STORE_TYPE = "application/store";
  */
 export function packetFromInput(payload: unknown, payloadType: string | undefined): Packet {
   if (payload === undefined) return { data: null, type: payloadType ?? "application/json" };
-  if (typeof payload === "string" && payloadType) return { data: payload, type: payloadType };
+  if (typeof payload === "string" && payloadType) {
+    if (payloadType === "application/json" || payloadType === "application/super+json") assertJsonTextDepth(payload, "The payload");
+    return { data: payload, type: payloadType };
+  }
   // Values from the tRPC router arrive deserialized by superjson and may hold Dates, Maps, Sets,
   // BigInts...: plain JSON would flatten them, so those are kept as superjson. Anything JSON can
   // carry (every REST payload) stays plain JSON; checking that first skips SuperJSON's walk, which
   // was a twentieth of the server's time while streaming items.
   if (isPlainJson(payload, 0)) return { data: JSON.stringify(payload), type: "application/json" };
-  try {
-    const serialized = superjson.serialize(payload);
-    if (serialized.meta !== undefined) return { data: JSON.stringify(serialized), type: "application/super+json" };
-  } catch {
-    // Not something SuperJSON can write (the SDK then sends it raw as application/json too).
-  }
+  // SuperJSON cannot write a key named `__proto__`, `constructor` or `prototype`: such a value is
+  // kept in its plain JSON form (Dates as ISO text...), as the SDK would send it.
+  if (holdsReservedKeys(payload)) return { data: JSON.stringify(toJsonForm(payload).json), type: "application/json" };
+  const serialized = superjson.serialize(payload);
+  if (serialized.meta !== undefined) return { data: JSON.stringify(serialized), type: "application/super+json" };
   return { data: JSON.stringify(payload), type: "application/json" };
+}
+
+/**
+ * A value as `application/super+json` text (outputs). A value holding a key SuperJSON refuses
+ * is written as its plain JSON form, which is SuperJSON without annotations.
+ */
+export function superJsonText(value: unknown): string {
+  return holdsReservedKeys(value) ? JSON.stringify({ json: toJsonForm(value).json }) : superjson.stringify(value);
 }
 
 /** Deeper than this, the SuperJSON path decides (and a cycle cannot recurse forever here). */
@@ -143,6 +155,7 @@ export async function assertStoredPacketsExist(
  * only a SuperJSON reader can get the original value back.
  */
 export function toJsonForm(value: unknown): { json: unknown; exact: boolean } {
-  const { json, meta } = superjson.serialize(value);
-  return { json, exact: meta === undefined };
+  // Through the wire's key escaping: SuperJSON refuses keys such as `constructor` (see shared/transformer.ts).
+  const { json, meta } = superjson.serialize(escapeDataKeys(value));
+  return { json: unescapeDataKeys(json), exact: meta === undefined };
 }

@@ -9,7 +9,7 @@ import { notFound } from "../errors.js";
 import { afterCursor, decodeCursor, encodeCursor } from "../pagination.js";
 import { decodePacket, resolvePacket, STORE_TYPE } from "./packets.js";
 
-type SummaryRow = Omit<RunRow, "payload" | "output" | "request_idempotency_key">;
+type SummaryRow = Omit<RunRow, "payload" | "output" | "request_idempotency_key" | "claim_id">;
 
 function summarize(row: SummaryRow): RunSummary {
   const opt = <K extends string, V>(key: K, value: V | null) => (value !== null ? ({ [key]: value } as Record<K, V>) : {});
@@ -90,7 +90,7 @@ export async function listRuns(
   if (input.tag) query = query.where((eb) => eb(eb.val(input.tag!), "=", eb.fn.any("tags")));
   if (input.cursor) {
     const c = decodeCursor(input.cursor);
-    query = query.where(afterCursor("runs", c));
+    query = query.where(afterCursor("runs", environment.id, c));
   }
   const rows = await query.orderBy("created_at", "desc").orderBy("id", "desc").limit(input.limit + 1).execute();
   const page = rows.slice(0, input.limit);

@@ -10,7 +10,7 @@ import { appendEvents } from "../events/outbox.js";
 export async function parkParent(trx: Transaction<Database>, environmentId: string, parentRunId: string, batchId: string, now: Date) {
   const parked = await trx
     .updateTable("runs")
-    .set({ status: "WAITING", lease_owner: null, lease_expires_at: null, updated_at: now })
+    .set({ status: "WAITING", lease_owner: null, lease_expires_at: null, claim_id: null, updated_at: now })
     .where("id", "=", parentRunId)
     .where("environment_id", "=", environmentId)
     .where("status", "=", "EXECUTING")

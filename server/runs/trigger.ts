@@ -6,6 +6,7 @@ import { createRuns, planRuns } from "./create.js";
 import { assertStoredPacketsExist } from "./packets.js";
 import { prepareRun } from "./prepare.js";
 import { assertQueueRoom } from "../limits/queue-cap.js";
+import { transaction } from "../../db/transaction.js";
 
 /**
  * A single run, outside any batch; a live idempotency key returns the existing run, and a
@@ -26,7 +27,7 @@ export async function triggerTask(
     if (replay) return { id: replay.id, isCached: false };
   }
   await assertStoredPacketsExist(db, environment.id, [item]);
-  const result = await db.transaction().execute(async (trx) => {
+  const result = await transaction(db, async (trx) => {
     await assertQueueRoom(trx, environment.id, item.task, config.limits.maxQueuedRuns);
     const prepared = prepareRun(item, { environmentId: environment.id, now: new Date(), triggerFunction: "trigger" });
     prepared.row.request_idempotency_key = item.requestIdempotencyKey ?? null;

@@ -1,62 +1,57 @@
 import { type ChildProcess, spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { createServer } from "node:net";
 import { fileURLToPath } from "node:url";
+import { freePort } from "./private-services.js";
 
 const ROOT = fileURLToPath(new URL("../..", import.meta.url));
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.listen(0, "127.0.0.1", () => {
-      const { port } = server.address() as { port: number };
-      server.close(() => resolve(port));
-    });
-    server.on("error", reject);
-  });
-}
 
 export interface ChildSalvo {
   url: string;
   process: ChildProcess;
-  /** Its bootstrap environment's secret key. */
+  /** The key of the environment the child bootstrapped. */
   key: string;
-  /** Everything it has written to stdout and stderr so far (its log). */
+  /** Everything the child printed so far (stdout and stderr). */
   output(): string;
-  close(): Promise<void>;
+  /** SIGTERM, and resolves with the exit code once it exited. */
+  close(): Promise<number | null>;
 }
 
 /**
- * A second, separate server process (`tsx server/main.ts`) on the same Postgres and Redis, or
- * with other settings (e.g. `SALVO_DATA_DIR: "memory://"` for an embedded database of its own).
+ * A separate server process (`tsx server/main.ts`): on the Postgres and Redis given (a variable
+ * left out is unset in the child, so no Redis means in-process adapters), plus any other settings
+ * (e.g. `SALVO_DATA_DIR: "memory://"` for an embedded database of its own).
  */
-export async function startChildSalvo(env: Record<string, string | undefined>): Promise<ChildSalvo> {
+export async function startChildSalvo(env: Record<string, string | undefined>, extraEnv: Record<string, string> = {}): Promise<ChildSalvo> {
   const port = await freePort();
   const key = `tr_dev_${randomBytes(12).toString("hex")}`;
   const child = spawn(`${ROOT}/node_modules/.bin/tsx`, ["server/main.ts"], {
     cwd: ROOT,
     env: {
       ...process.env,
+      REDIS_URL: undefined,
       PORT: String(port),
       HOST: "127.0.0.1",
       SALVO_BOOTSTRAP_KEY: key,
       SALVO_LOG_LEVEL: "warn",
       ...env,
+      ...extraEnv,
     },
     stdio: ["ignore", "pipe", "pipe"],
   });
   let output = "";
   child.stderr!.on("data", (d) => (output += String(d)));
+  child.stdout!.on("data", (d) => (output += String(d)));
   await new Promise<void>((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error(`child server did not start:\n${output}`)), 60_000);
-    child.stdout!.on("data", (d) => {
-      output += String(d);
+    const onData = () => {
       if (output.includes("salvo listening on")) {
         clearTimeout(timer);
+        child.stdout!.off("data", onData);
         resolve();
       }
-    });
-    child.on("exit", (code) => {
+    };
+    child.stdout!.on("data", onData);
+    child.once("exit", (code) => {
       clearTimeout(timer);
       reject(new Error(`child server exited with ${code}:\n${output}`));
     });
@@ -67,9 +62,9 @@ export async function startChildSalvo(env: Record<string, string | undefined>): 
     key,
     output: () => output,
     close: () =>
-      new Promise<void>((resolve) => {
-        if (child.exitCode !== null) return resolve();
-        child.once("exit", () => resolve());
+      new Promise<number | null>((resolve) => {
+        if (child.exitCode !== null || child.signalCode !== null) return resolve(child.exitCode);
+        child.once("exit", (code) => resolve(code));
         child.kill("SIGTERM");
       }),
   };

@@ -1,6 +1,7 @@
 import { connect } from "../../db/connect.js";
 import { createEnvironment, type CreatedEnvironment } from "../../server/auth/environments.js";
 import { loadConfig } from "../../server/config.js";
+import type { LogStream } from "../../server/http/app.js";
 import { startSalvo, type RunningSalvo } from "../../server/start.js";
 
 /**
@@ -17,7 +18,7 @@ export interface TestSalvo extends RunningSalvo {
   api(path: string, init?: RequestInit & { json?: unknown }): Promise<Response>;
 }
 
-export async function startTestSalvo(overrides: Record<string, string> = {}): Promise<TestSalvo> {
+export async function startTestSalvo(overrides: Record<string, string> = {}, options: { logStream?: LogStream } = {}): Promise<TestSalvo> {
   const config = loadConfig({
     // Suites trigger thousands of items within seconds: the batch rate limit is for the tests
     // that set it (test/limits-rate.test.ts), not a default for all.
@@ -32,7 +33,7 @@ export async function startTestSalvo(overrides: Record<string, string> = {}): Pr
     ...overrides,
   });
   const connection = await connect({ databaseUrl: config.databaseUrl, dataDir: "memory://", poolSize: 10 });
-  const salvo = await startSalvo(config, { connection });
+  const salvo = await startSalvo(config, { connection, logStream: options.logStream });
   const env = await createEnvironment(salvo.deps, { type: "dev", project: "test" });
   return {
     ...salvo,

@@ -1,0 +1,83 @@
+import superjson from "superjson";
+
+/**
+ * The tRPC transformer of Salvo's router and of every client: SuperJSON, with users' data made
+ * safe for it. SuperJSON refuses to write an object with a key named `__proto__`, `constructor` or
+ * `prototype` (its walker throws) and to read annotations whose path names one, yet such keys are
+ * ordinary data in a payload, metadata or output (`{"form":{"constructor":"Bob"}}`). So on the
+ * wire such a key is escaped: one more `~` in front of it, for the bare name and for the name
+ * after any run of `~` (`constructor` -> `~constructor`, `~constructor` -> `~~constructor`), which
+ * reading takes off again. A raw JSON caller of /trpc sees and may send the escaped form; a bare
+ * `__proto__` it sends stays data too.
+ *
+ * Values are rebuilt only when they hold such a key (a read-only scan first), and rebuilt objects
+ * get `__proto__` as an own property (defineProperty), never through the setter that would change
+ * their prototype.
+ */
+export const dataTransformer = {
+  serialize: (value: unknown) => superjson.serialize(escapeDataKeys(value)),
+  // In place: tRPC hands over JSON it has just parsed, so no copy is needed (SuperJSON's copy
+  // assigns keys, which would turn a `__proto__` key into a prototype).
+  deserialize: (payload: unknown) => unescapeDataKeys(superjson.deserialize(payload as never, { inPlace: true })),
+};
+
+const RESERVED = /^~*(?:__proto__|constructor|prototype)$/;
+
+/** Whether `value` holds a key SuperJSON refuses to write (through arrays, Maps and Sets). */
+export const holdsReservedKeys = (value: unknown) => hasReservedKey(value, (key) => RESERVED.test(key));
+
+/** Adds one `~` to every key SuperJSON would refuse (and to their escaped look-alikes). */
+export function escapeDataKeys(value: unknown): unknown {
+  return holdsReservedKeys(value) ? rebuild(value, (key) => (RESERVED.test(key) ? `~${key}` : key)) : value;
+}
+
+/** Takes the `~` `escapeDataKeys` added off again. */
+export function unescapeDataKeys(value: unknown): unknown {
+  const escaped = (key: string) => key.charCodeAt(0) === 0x7e && RESERVED.test(key);
+  return hasReservedKey(value, escaped) ? rebuild(value, (key) => (escaped(key) ? key.slice(1) : key)) : value;
+}
+
+/** Whether any plain object inside `value` (through arrays, Maps and Sets) has a key `matches`. Iterative: any depth. */
+function hasReservedKey(value: unknown, matches: (key: string) => boolean): boolean {
+  const stack: unknown[] = [value];
+  while (stack.length > 0) {
+    const v = stack.pop();
+    if (typeof v !== "object" || v === null) continue;
+    if (Array.isArray(v)) {
+      for (const e of v) if (typeof e === "object" && e !== null) stack.push(e);
+    }
+    else if (v instanceof Map) for (const [k, e] of v) stack.push(k, e);
+    else if (v instanceof Set) for (const e of v) stack.push(e);
+    else if (isPlainObject(v)) {
+      for (const key of Object.keys(v)) {
+        if (matches(key)) return true;
+        stack.push((v as Record<string, unknown>)[key]);
+      }
+    }
+  }
+  return false;
+}
+
+/** A copy of `value` with every plain object's keys renamed; anything that is not a container is kept as it is. */
+function rebuild(value: unknown, rename: (key: string) => string): unknown {
+  if (typeof value !== "object" || value === null) return value;
+  if (Array.isArray(value)) return value.map((e) => rebuild(e, rename));
+  if (value instanceof Map) return new Map([...value].map(([k, e]) => [rebuild(k, rename), rebuild(e, rename)]));
+  if (value instanceof Set) return new Set([...value].map((e) => rebuild(e, rename)));
+  if (!isPlainObject(value)) return value;
+  const copy: Record<string, unknown> = {};
+  for (const key of Object.keys(value)) {
+    Object.defineProperty(copy, rename(key), {
+      value: rebuild((value as Record<string, unknown>)[key], rename),
+      enumerable: true,
+      writable: true,
+      configurable: true,
+    });
+  }
+  return copy;
+}
+
+function isPlainObject(value: object): boolean {
+  const proto = Object.getPrototypeOf(value);
+  return proto === Object.prototype || proto === null;
+}

@@ -1,0 +1,98 @@
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { type PrivatePostgres, startPrivatePostgres } from "../support/private-services.js";
+import { api, newKey, query, type ServerProcess, sleep, startServer } from "./support.js";
+
+// Defect 1 of issue 11 (the reliability fix): a Postgres restarted or stopped under load must not
+// kill the server. During the outage every request gets a quick 503 with x-should-retry: true;
+// the same process serves again once Postgres is back; a request that failed left nothing behind.
+let pg: PrivatePostgres;
+let server: ServerProcess;
+const key = newKey();
+
+beforeAll(async () => {
+  pg = await startPrivatePostgres();
+  server = await startServer({ DATABASE_URL: pg.url, SALVO_BOOTSTRAP_KEY: key });
+});
+afterAll(async () => {
+  if (server?.child.exitCode === null) await server.kill9();
+  await pg?.close();
+});
+
+interface Answer {
+  status: number;
+  retry: string | null;
+  ms: number;
+  batchId?: string;
+}
+
+/** One-shot batches of 10 items from 8 clients until `loading()` is false. */
+async function load(loading: () => boolean): Promise<Answer[]> {
+  const answers: Answer[] = [];
+  await Promise.all(
+    Array.from({ length: 8 }, async () => {
+      while (loading()) {
+        const t0 = Date.now();
+        try {
+          const res = await api(server.url, key, "/api/v1/tasks/pg/batch", { json: { items: Array.from({ length: 10 }, (_, i) => ({ payload: { i } })) }, signal: AbortSignal.timeout(10_000) });
+          const body = (await res.json()) as { batchId?: string };
+          answers.push({ status: res.status, retry: res.headers.get("x-should-retry"), ms: Date.now() - t0, batchId: body.batchId });
+        } catch {
+          answers.push({ status: 0, retry: null, ms: Date.now() - t0 });
+          await sleep(100);
+        }
+      }
+    }),
+  );
+  return answers;
+}
+
+async function expectNothingLeftBehind(answers: Answer[]) {
+  const ok = answers.filter((a) => a.status === 200).map((a) => a.batchId!);
+  const [row] = await query<{ batches: string; runs: string }>(
+    pg.url,
+    "select (select count(*) from batches where environment_id = (select environment_id from batches where id = $1)) as batches, (select count(*) from runs where task_identifier = 'pg') as runs",
+    [ok[0]],
+  );
+  expect(Number(row!.batches)).toBe(ok.length);
+  expect(Number(row!.runs)).toBe(ok.length * 10);
+}
+
+describe("Postgres restarted and stopped under load (issue 11, defect 1)", () => {
+  it("restart (pg_ctl -m fast): the server survives and serves again", async () => {
+    let loading = true;
+    const answers = load(() => loading);
+    await sleep(1500);
+    await pg.stop("fast");
+    await pg.start();
+    await sleep(3000);
+    loading = false;
+    const all = await answers;
+    expect(server.child.exitCode).toBeNull();
+    expect(all.filter((a) => a.status >= 500 && a.status !== 503)).toEqual([]);
+    expect(all.filter((a) => a.status === 0)).toEqual([]);
+    expect(all.at(-1)!.status).toBe(200);
+    await expectNothingLeftBehind(all);
+  });
+
+  it("stopped for 5 s: quick 503s with x-should-retry: true, then 200s from the same process", async () => {
+    let loading = true;
+    const answers = load(() => loading);
+    await sleep(1000);
+    await pg.stop("fast");
+    await sleep(5000);
+    await pg.start();
+    await sleep(3000);
+    loading = false;
+    const all = await answers;
+    expect(server.child.exitCode).toBeNull();
+    const unavailable = all.filter((a) => a.status === 503);
+    expect(unavailable.length).toBeGreaterThan(0);
+    for (const a of unavailable) {
+      expect(a.retry).toBe("true");
+      expect(a.ms).toBeLessThan(2000);
+    }
+    expect(all.filter((a) => a.status !== 200 && a.status !== 503)).toEqual([]);
+    expect(all.at(-1)!.status).toBe(200);
+    await expectNothingLeftBehind(all);
+  });
+});
