@@ -67,7 +67,7 @@ describe("idle timeouts", () => {
     const at = await Promise.race([closed, sleep(IDLE_MS * 4).then(() => 0)]);
     expect(at, "the server never closed the idle connection").toBeGreaterThan(0);
     expect(at - lastWrite).toBeGreaterThanOrEqual(IDLE_MS - 100);
-    expect(at - lastWrite).toBeLessThan(IDLE_MS + 1500);
+    expect(at - lastWrite).toBeLessThan(IDLE_MS + 3000); // generous: CI machines are busy
   });
 
   it("headers sent a byte at a time (never idle) are cut after SALVO_HEADERS_TIMEOUT_MS", async () => {
@@ -81,7 +81,7 @@ describe("idle timeouts", () => {
       await sleep(IDLE_MS / 4);
     }
     expect(done, "the server never cut the slow headers").toBe(true);
-    expect((await closed) - started).toBeLessThan(HEADERS_MS + 1500);
+    expect((await closed) - started).toBeLessThan(HEADERS_MS + 3000);
   });
 });
 
@@ -142,9 +142,13 @@ describe("live subscription caps", () => {
       expect(perEnvironment.headers.get("x-ratelimit-limit")).toBe("3");
       expect(((await perEnvironment.json()) as { error: string }).error).toContain("at most 3 live subscriptions per environment");
 
+      // The slot is freed once the server sees the connection close: retry until then (bounded).
       aborts[0]!.abort();
-      await sleep(300);
-      expect((await open(`Bearer ${jwt2}`)).status).toBe(200);
+      let reopened = 0;
+      for (const started = Date.now(); reopened !== 200 && Date.now() - started < 10_000; await sleep(100)) {
+        reopened = (await open(`Bearer ${jwt2}`)).status;
+      }
+      expect(reopened).toBe(200);
       // Another environment is not affected.
       const env = await salvo.newEnvironment();
       const theirs = await env.secretKey;
