@@ -165,4 +165,34 @@ describe("live subscription caps", () => {
       for (const a of aborts) a.abort();
     }
   });
+
+  it("workers' presence streams are not capped: a fleet larger than the cap keeps them all", async () => {
+    // An environment of its own: the slots the test before freed play no part.
+    const key = (await salvo.newEnvironment()).secretKey;
+    const auth = { authorization: `Bearer ${key}` };
+    const aborts: AbortController[] = [];
+    try {
+      for (let i = 0; i < 4; i++) {
+        const abort = new AbortController();
+        aborts.push(abort);
+        const workerId = `w-cap-${i}`;
+        await salvo.api("/trpc/worker.register", { json: { json: { workerId, tasks: ["t"] } }, headers: auth });
+        const res = await fetch(`${salvo.url}/trpc/worker.presence?input=${encodeURIComponent(JSON.stringify({ json: { workerId } }))}`, {
+          headers: { ...auth, accept: "text/event-stream" },
+          signal: abort.signal,
+        });
+        expect(res.status).toBe(200);
+      }
+      // The caps still hold for everything else, and the presence streams took none of them.
+      const created = await salvo.api("/api/v3/batches", { json: { runCount: 1 }, headers: auth });
+      const { id } = (await created.json()) as { id: string };
+      const watches = [new AbortController(), new AbortController(), new AbortController()];
+      aborts.push(...watches);
+      const statuses = [];
+      for (const w of watches) statuses.push((await subscribe(id, auth.authorization, w.signal)).status);
+      expect(statuses).toEqual([200, 200, 429]);
+    } finally {
+      for (const a of aborts) a.abort();
+    }
+  });
 });

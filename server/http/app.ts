@@ -112,7 +112,10 @@ export function buildApp(deps: Deps, options: { logStream?: LogStream } = {}): F
           router: appRouter,
           path,
           createContext: (connectionParams) => createContext(req, req.headers.authorization ?? subscriptionAuthorization(connectionParams)),
-          admit: (ctx) => admitSubscription(subscriptionSlots, ctx as Context),
+          // A worker's presence stream is exempt, as every worker call is from the request limit:
+          // one per worker, its count is the fleet's size, and refusing it would only turn a dead
+          // worker's quick reclaim back into a 30 s lease.
+          admit: path === "worker.presence" ? undefined : (ctx) => admitSubscription(subscriptionSlots, ctx as Context),
           refusalHeaders: (error) => rateLimitHeaders({ errors: [error] }).headers ?? {},
           onError: (error, path) => onError(req, error, path),
           closing: deps.closing,
