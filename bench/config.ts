@@ -15,7 +15,8 @@ const quick = process.env.BENCH_QUICK === "1";
 export const benchConfig = {
   quick,
   /** The database the bench may use; each system gets a fresh database named after it. */
-  databaseUrl: process.env.BENCH_DATABASE_URL ?? process.env.DATABASE_URL ?? "postgres://postgres@127.0.0.1:5432/salvo_bench",
+  databaseUrl:
+    process.env.BENCH_DATABASE_URL ?? process.env.DATABASE_URL ?? "postgres://postgres@127.0.0.1:5432/salvo_bench",
   redisUrl: process.env.BENCH_REDIS_URL ?? process.env.REDIS_URL ?? "redis://127.0.0.1:6379",
   /** BENCH_ONLY=1,2 runs only those scenarios (all by default). */
   only: new Set((process.env.BENCH_ONLY ?? "1,2,3,4").split(",").map((s) => Number(s.trim()))),

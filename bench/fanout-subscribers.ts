@@ -20,7 +20,13 @@ export interface SubscribeOrder {
 export type SubscriberReport =
   | { kind: "ready" }
   /** `cpuMs`: this process's CPU time from "ready" to the end (what the subscribers' side costs). */
-  | { kind: "done"; latencies: number[]; errors: string[]; cpuMs: number; perEvent: Record<string, [first: number, last: number]> };
+  | {
+      kind: "done";
+      latencies: number[];
+      errors: string[];
+      cpuMs: number;
+      perEvent: Record<string, [first: number, last: number]>;
+    };
 
 const send = (report: SubscriberReport, then?: () => void) => process.send!(report, undefined, {}, then);
 

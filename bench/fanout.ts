@@ -39,7 +39,10 @@ const SUBSCRIBERS_SCRIPT = fileURLToPath(new URL("./fanout-subscribers.ts", impo
 
 /** A process of subscribers: `ready` once all have their snapshot, `done` with their latencies. */
 function startSubscribers(order: SubscribeOrder) {
-  const child = fork(SUBSCRIBERS_SCRIPT, [], { execArgv: ["--import", "tsx", ...(process.env.CHILD_ARGS ? process.env.CHILD_ARGS.split(" ") : [])], stdio: "inherit" });
+  const child = fork(SUBSCRIBERS_SCRIPT, [], {
+    execArgv: ["--import", "tsx", ...(process.env.CHILD_ARGS ? process.env.CHILD_ARGS.split(" ") : [])],
+    stdio: "inherit",
+  });
   let ready!: () => void;
   const readyP = new Promise<void>((r) => (ready = r));
   const done = new Promise<Extract<SubscriberReport, { kind: "done" }>>((resolve, reject) => {
@@ -67,7 +70,11 @@ export async function runFanoutBench(opts: FanoutOptions = {}): Promise<FanoutRe
     const created = await salvo.api("/api/v3/batches", { json: { runCount: events } });
     const { id: batchId } = (await created.json()) as { id: string };
     const items = Array.from({ length: events }, (_, index) => ({ index, task: "bench", payload: {} }));
-    await salvo.api(`/api/v3/batches/${batchId}/items`, { method: "POST", headers: { "content-type": "application/x-ndjson" }, body: ndjson(items) });
+    await salvo.api(`/api/v3/batches/${batchId}/items`, {
+      method: "POST",
+      headers: { "content-type": "application/x-ndjson" },
+      body: ndjson(items),
+    });
     const runs = (await client.batch.get.query({ batchId })).runs;
 
     const t0 = Date.now();
@@ -87,7 +94,9 @@ export async function runFanoutBench(opts: FanoutOptions = {}): Promise<FanoutRe
     if (process.env.FANOUT_DEBUG) {
       const cpu = process.cpuUsage(cpuAtStart);
       const subscribersCpu = reports.map((r) => r.cpuMs.toFixed(0)).join(" + ");
-      console.log(`CPU while events flowed: server ${((cpu.user + cpu.system) / 1000).toFixed(0)} ms, subscribers ${subscribersCpu} ms`);
+      console.log(
+        `CPU while events flowed: server ${((cpu.user + cpu.system) / 1000).toFixed(0)} ms, subscribers ${subscribersCpu} ms`,
+      );
       const ranges = new Map<string, [number, number]>();
       for (const r of reports) {
         for (const [id, [first, last]] of Object.entries(r.perEvent)) {
@@ -95,7 +104,9 @@ export async function runFanoutBench(opts: FanoutOptions = {}): Promise<FanoutRe
           ranges.set(id, range ? [Math.min(range[0], first), Math.max(range[1], last)] : [first, last]);
         }
       }
-      console.log(`first-last subscriber latency per event (ms): ${[...ranges.values()].map(([a, b]) => `${a}-${b}`).join(" ")}`);
+      console.log(
+        `first-last subscriber latency per event (ms): ${[...ranges.values()].map(([a, b]) => `${a}-${b}`).join(" ")}`,
+      );
     }
     const errors = reports.flatMap((r) => r.errors);
     if (errors.length > 0) throw new Error(`${errors.length} subscribers failed, first: ${errors[0]}`);

@@ -45,7 +45,10 @@ try {
     const { ms } = await timed(async () => {
       for (let rep = 0; rep < 30; rep++) {
         const tag = runTag("prof", rep);
-        await triggerBatch(salvo, Array.from({ length: 1000 }, (_, i) => benchItem(tag, i)));
+        await triggerBatch(
+          salvo,
+          Array.from({ length: 1000 }, (_, i) => benchItem(tag, i)),
+        );
       }
     });
     console.log(`30 one-shot batches of 1,000: ${(ms / 30).toFixed(1)} ms each`);

@@ -4,17 +4,16 @@
  * scenario and writes them to bench/results/latest.md. See bench/config.ts for the knobs.
  */
 import { writeFileSync } from "node:fs";
-import { availableParallelism } from "node:os";
-import os from "node:os";
+import os, { availableParallelism } from "node:os";
 import pg from "pg";
 import { benchConfig as cfg } from "./config.js";
 import { freshDatabase } from "./databases.js";
+import { runFanoutBench } from "./fanout.js";
 import { BullPeer } from "./peers/bullmq.js";
 import { CopyFloor } from "./peers/copy-floor.js";
 import { GraphilePeer } from "./peers/graphile.js";
 import { PgBossPeer } from "./peers/pgboss.js";
 import { SalvoDrain } from "./peers/salvo-drain.js";
-import { runFanoutBench } from "./fanout.js";
 import { startSalvoProcess } from "./salvo-server.js";
 import { drainScenario } from "./scenarios/drain.js";
 import { oneShotScenario } from "./scenarios/one-shot.js";
@@ -56,13 +55,13 @@ async function main() {
       } finally {
         await salvo.stop();
       }
-      console.log(sections.at(-1) + "\n");
+      console.log(`${sections.at(-1)}\n`);
     }
 
     if (cfg.only.has(2)) {
       log("scenario 2: two-phase stream");
       sections.push(await streamScenario(cfg, startSalvo, copy));
-      console.log(sections.at(-1) + "\n");
+      console.log(`${sections.at(-1)}\n`);
     }
 
     if (cfg.only.has(3)) {
@@ -86,7 +85,7 @@ async function main() {
       } finally {
         await salvo.stop();
       }
-      console.log(sections.at(-1) + "\n");
+      console.log(`${sections.at(-1)}\n`);
     }
 
     if (cfg.only.has(4)) {
@@ -102,7 +101,9 @@ async function main() {
       const rows: string[] = [];
       for (const processes of spreads) {
         const r = await runFanoutBench({ subscribers, events: 20, intervalMs: 200, processes });
-        rows.push(`| ${r.subscribers} | ${processes} | ${r.events} | ${r.p50Ms.toFixed(0)} | ${r.p99Ms.toFixed(0)} | ${r.p99Ms < 50 ? "met" : "not met"} |`);
+        rows.push(
+          `| ${r.subscribers} | ${processes} | ${r.events} | ${r.p50Ms.toFixed(0)} | ${r.p99Ms.toFixed(0)} | ${r.p99Ms < 50 ? "met" : "not met"} |`,
+        );
       }
       sections.push(
         [
@@ -115,7 +116,7 @@ async function main() {
           ...rows,
         ].join("\n"),
       );
-      console.log(sections.at(-1) + "\n");
+      console.log(`${sections.at(-1)}\n`);
     }
   } finally {
     await Promise.allSettled([pgBoss.close(), graphile.close(), bull.close(), copy.close()]);
@@ -129,7 +130,7 @@ async function main() {
       `took ${((Date.now() - started) / 1000).toFixed(0)} s`,
     "",
   ].join("\n");
-  const report = [header, ...sections].join("\n\n") + "\n";
+  const report = `${[header, ...sections].join("\n\n")}\n`;
   writeFileSync(new URL("./results/latest.md", import.meta.url), report);
   log("wrote bench/results/latest.md");
 }

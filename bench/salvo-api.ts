@@ -1,6 +1,6 @@
 import { request } from "node:http";
-import { type BenchItem, TASK } from "./workload.js";
 import type { SalvoProcess } from "./salvo-server.js";
+import { type BenchItem, TASK } from "./workload.js";
 
 /** Calls to Salvo's REST API the way the SDK or curl makes them; any unexpected answer throws. */
 
@@ -21,7 +21,8 @@ export async function triggerBatch(salvo: SalvoProcess, items: BenchItem[]): Pro
     items: items.map((it) => ({ task: TASK, payload: it.payload, options: { tags: it.tags, idempotencyKey: it.key } })),
   };
   const res = await postJson<{ batchId: string; runs: string[] }>(salvo, "/api/v1/tasks/batch", body, [200]);
-  if (res.runs.length !== items.length) throw new Error(`one-shot batch answered ${res.runs.length} runs for ${items.length} items`);
+  if (res.runs.length !== items.length)
+    throw new Error(`one-shot batch answered ${res.runs.length} runs for ${items.length} items`);
 }
 
 /** `POST /api/v3/batches`: phase 1 of the two-phase batch. */
@@ -35,7 +36,12 @@ export async function createBatch(salvo: SalvoProcess, runCount: number): Promis
  * generated while it is sent, honoring the socket's backpressure, so the bench process never
  * holds the whole body either.
  */
-export function streamItems(salvo: SalvoProcess, batchId: string, count: number, item: (i: number) => BenchItem): Promise<{ itemsAccepted: number; sealed: boolean }> {
+export function streamItems(
+  salvo: SalvoProcess,
+  batchId: string,
+  count: number,
+  item: (i: number) => BenchItem,
+): Promise<{ itemsAccepted: number; sealed: boolean }> {
   return new Promise((resolve, reject) => {
     const req = request(`${salvo.url}/api/v3/batches/${batchId}/items`, {
       method: "POST",
@@ -57,9 +63,16 @@ export function streamItems(salvo: SalvoProcess, batchId: string, count: number,
         const lines: string[] = [];
         for (const end = Math.min(count, i + 500); i < end; i++) {
           const it = item(i);
-          lines.push(JSON.stringify({ index: i, task: TASK, payload: it.payload, options: { tags: it.tags, idempotencyKey: it.key } }));
+          lines.push(
+            JSON.stringify({
+              index: i,
+              task: TASK,
+              payload: it.payload,
+              options: { tags: it.tags, idempotencyKey: it.key },
+            }),
+          );
         }
-        if (!req.write(lines.join("\n") + "\n")) return void req.once("drain", write);
+        if (!req.write(`${lines.join("\n")}\n`)) return void req.once("drain", write);
       }
       req.end();
     };
@@ -69,7 +82,9 @@ export function streamItems(salvo: SalvoProcess, batchId: string, count: number,
 
 /** `GET /api/v1/batches/{id}`: the batch's status. */
 export async function getBatchStatus(salvo: SalvoProcess, batchId: string): Promise<string> {
-  const res = await fetch(`${salvo.url}/api/v1/batches/${batchId}`, { headers: { authorization: `Bearer ${salvo.key}` } });
+  const res = await fetch(`${salvo.url}/api/v1/batches/${batchId}`, {
+    headers: { authorization: `Bearer ${salvo.key}` },
+  });
   const text = await res.text();
   if (res.status !== 200) throw new Error(`GET batch ${batchId}: ${res.status} ${text.slice(0, 300)}`);
   return (JSON.parse(text) as { status: string }).status;

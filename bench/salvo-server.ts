@@ -30,7 +30,13 @@ function procStatusKb(pid: number, field: "VmHWM" | "VmRSS"): number {
  * server/main.ts` (what the `tsx` command runs, without tsx's wrapper process in between, whose
  * pid would hide the server's RSS).
  */
-export async function startSalvoProcess(opts: { databaseUrl: string; redisUrl?: string; port: number; env?: Record<string, string>; nodeArgs?: string[] }): Promise<SalvoProcess> {
+export async function startSalvoProcess(opts: {
+  databaseUrl: string;
+  redisUrl?: string;
+  port: number;
+  env?: Record<string, string>;
+  nodeArgs?: string[];
+}): Promise<SalvoProcess> {
   const child: ChildProcess = spawn(process.execPath, [...(opts.nodeArgs ?? []), "--import", "tsx", "server/main.ts"], {
     cwd: ROOT,
     env: {

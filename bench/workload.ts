@@ -12,7 +12,13 @@ export interface BenchItem {
 
 export function benchItem(runTag: string, i: number): BenchItem {
   return {
-    payload: { userId: `user_${String(i).padStart(7, "0")}`, email: `user${i}@example.com`, plan: "pro", locale: "en-US", n: i },
+    payload: {
+      userId: `user_${String(i).padStart(7, "0")}`,
+      email: `user${i}@example.com`,
+      plan: "pro",
+      locale: "en-US",
+      n: i,
+    },
     tags: ["bench", `tenant_${i % 10}`],
     key: `${runTag}-${i}`,
   };

@@ -47,7 +47,8 @@ type Db = Connection & { lib: Deps };
 async function main(argv: string[], out = console.log, err = console.error): Promise<number> {
   // `batch …` commands talk to a running server over HTTP (SALVO_URL, SALVO_API_KEY), not to the database.
   if (argv[0] === "batch" && (argv[1] === "watch" || argv[1] === "trigger")) {
-    const command = argv[1] === "watch" ? await import("./commands/batch-watch.js") : await import("./commands/batch-trigger.js");
+    const command =
+      argv[1] === "watch" ? await import("./commands/batch-watch.js") : await import("./commands/batch-trigger.js");
     return command.run(argv.slice(2));
   }
   let parsed;
@@ -55,7 +56,12 @@ async function main(argv: string[], out = console.log, err = console.error): Pro
     parsed = parseArgs({
       args: argv,
       allowPositionals: true,
-      options: { type: { type: "string" }, project: { type: "string" }, env: { type: "string" }, help: { type: "boolean", short: "h" } },
+      options: {
+        type: { type: "string" },
+        project: { type: "string" },
+        env: { type: "string" },
+        help: { type: "boolean", short: "h" },
+      },
     });
   } catch (e) {
     err(`${(e as Error).message}\n\n${USAGE}`);
@@ -114,7 +120,10 @@ function pickCommand(
       if (!type) throw new UsageError("env create needs --type dev|staging|prod|preview");
       if (values.project === "") throw new UsageError("--project must not be empty");
       return async ({ db, lib }) => {
-        const env = await lib.createEnvironment({ db, vault: await lib.openVault(db, process.env.SALVO_SECRET) }, { type, project: values.project });
+        const env = await lib.createEnvironment(
+          { db, vault: await lib.openVault(db, process.env.SALVO_SECRET) },
+          { type, project: values.project },
+        );
         out(`environment ${env.environmentId} (${env.type}, project ${env.project})`);
         out(`secret key: ${env.secretKey}`);
         out("Store this key now: it is not shown again.");
@@ -130,7 +139,9 @@ function pickCommand(
           seen.add(row.id);
           const keys = rows.filter((r) => r.id === row.id && r.key_id !== null);
           const active = keys.filter((k) => k.revoked_at === null).length;
-          out(`${row.id}\t${row.type}\t${row.project}\t${active} active key(s)\t${new Date(row.created_at).toISOString()}`);
+          out(
+            `${row.id}\t${row.type}\t${row.project}\t${active} active key(s)\t${new Date(row.created_at).toISOString()}`,
+          );
         }
         if (seen.size === 0) out("no environments");
       };
@@ -138,9 +149,16 @@ function pickCommand(
       noExtra();
       if (!values.env) throw new UsageError("key create needs --env <envId>");
       return async ({ db, lib }) => {
-        const key = await lib.createApiKey({ db, vault: await lib.openVault(db, process.env.SALVO_SECRET) }, values.env!);
+        const key = await lib.createApiKey(
+          { db, vault: await lib.openVault(db, process.env.SALVO_SECRET) },
+          values.env!,
+        );
         // Its id is what `key revoke` takes; keys are stored by digest, so look it up that way.
-        const row = await db.selectFrom("api_keys").select("id").where("key_hash", "=", lib.hashSecretKey(key)).executeTakeFirstOrThrow();
+        const row = await db
+          .selectFrom("api_keys")
+          .select("id")
+          .where("key_hash", "=", lib.hashSecretKey(key))
+          .executeTakeFirstOrThrow();
         out(`key ${row.id} for ${values.env}`);
         out(`secret key: ${key}`);
         out("Store this key now: it is not shown again.");
@@ -149,7 +167,8 @@ function pickCommand(
       noExtra();
       return async ({ db, lib }) => {
         const keys = (await lib.listEnvironments(db)).filter((r) => r.key_id !== null);
-        for (const k of keys) out(`${k.key_id}\t${k.id}\t${k.type}\t${k.key_prefix}\t${k.revoked_at ? "revoked" : "active"}`);
+        for (const k of keys)
+          out(`${k.key_id}\t${k.id}\t${k.type}\t${k.key_prefix}\t${k.revoked_at ? "revoked" : "active"}`);
         if (keys.length === 0) out("no keys");
       };
     case "key revoke": {

@@ -1,4 +1,4 @@
-import { type ClientRequest, type IncomingMessage, request as httpRequest } from "node:http";
+import { type ClientRequest, request as httpRequest, type IncomingMessage } from "node:http";
 import { request as httpsRequest } from "node:https";
 
 /**
@@ -118,7 +118,12 @@ export class NodeEventSource {
     const type = res.headers["content-type"] ?? "";
     if (res.statusCode !== 200 || !type.startsWith("text/event-stream")) {
       res.resume();
-      this.#fail(res.statusCode !== 200 ? `Non-200 status code (${res.statusCode})` : 'Invalid content type, expected "text/event-stream"', res.statusCode);
+      this.#fail(
+        res.statusCode !== 200
+          ? `Non-200 status code (${res.statusCode})`
+          : 'Invalid content type, expected "text/event-stream"',
+        res.statusCode,
+      );
       return;
     }
     this.readyState = this.OPEN;

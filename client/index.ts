@@ -1,12 +1,19 @@
 import { createTRPCClient, httpBatchLink, httpSubscriptionLink, splitLink } from "@trpc/client";
-import { dataTransformer } from "../shared/transformer.js";
-import type { BatchWatchMessage, RunWatchMessage } from "../shared/index.js";
 import type { AppRouter } from "../server/trpc/routers/_app.js";
+import type { BatchWatchMessage, RunWatchMessage } from "../shared/index.js";
+import { dataTransformer } from "../shared/transformer.js";
 import { NodeEventSource } from "./event-source.js";
 
-export type { AppRouter };
 export * from "../shared/index.js";
-export { AbortTaskRunError, createWorker, type TaskContext, type TaskHandler, type Worker, type WorkerOptions } from "./worker.js";
+export {
+  AbortTaskRunError,
+  createWorker,
+  type TaskContext,
+  type TaskHandler,
+  type Worker,
+  type WorkerOptions,
+} from "./worker.js";
+export type { AppRouter };
 
 export interface SalvoClientOptions {
   /** The server's base URL, e.g. http://127.0.0.1:3030 (the router is served at /trpc). */
@@ -76,7 +83,10 @@ export function watchBatch(client: SalvoClient, batchId: string, options: WatchO
 
 /** Like `watchBatch`, for one run. */
 export function watchRun(client: SalvoClient, runId: string, options: WatchOptions = {}) {
-  return iterate<RunWatchMessage>((handlers) => client.run.watch.subscribe({ runId, lastEventId: options.lastEventId }, handlers), options.signal);
+  return iterate<RunWatchMessage>(
+    (handlers) => client.run.watch.subscribe({ runId, lastEventId: options.lastEventId }, handlers),
+    options.signal,
+  );
 }
 
 interface Handlers {
@@ -86,7 +96,10 @@ interface Handlers {
 }
 
 /** Turns tRPC's callback subscription into an async iterator, buffering what arrives between pulls. */
-async function* iterate<M>(start: (handlers: Handlers) => { unsubscribe(): void }, signal?: AbortSignal): AsyncGenerator<Watched<M>> {
+async function* iterate<M>(
+  start: (handlers: Handlers) => { unsubscribe(): void },
+  signal?: AbortSignal,
+): AsyncGenerator<Watched<M>> {
   const queue: Watched<M>[] = [];
   let done = false;
   let failure: { error: unknown } | undefined;

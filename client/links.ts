@@ -1,6 +1,6 @@
 import { createTRPCClient, httpBatchLink, httpLink, httpSubscriptionLink, splitLink } from "@trpc/client";
-import { dataTransformer } from "../shared/transformer.js";
 import type { AppRouter } from "../server/trpc/routers/_app.js";
+import { dataTransformer } from "../shared/transformer.js";
 import { NodeEventSource } from "./event-source.js";
 
 /**

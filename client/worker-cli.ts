@@ -12,7 +12,9 @@ import { createWorker, type TaskHandler } from "./worker.js";
 async function main(argv: string[]): Promise<number> {
   const file = argv[0];
   if (!file || file === "--help" || file === "-h") {
-    console.error("usage: npm run worker -- <module exporting tasks>\n  env: SALVO_API_KEY (required), SALVO_URL, SALVO_WORKER_CONCURRENCY");
+    console.error(
+      "usage: npm run worker -- <module exporting tasks>\n  env: SALVO_API_KEY (required), SALVO_URL, SALVO_WORKER_CONCURRENCY",
+    );
     return file ? 0 : 2;
   }
   const apiKey = process.env.SALVO_API_KEY;
@@ -48,10 +50,16 @@ async function main(argv: string[]): Promise<number> {
 
 function findTasks(mod: Record<string, unknown>): Record<string, TaskHandler> {
   const isTaskMap = (v: unknown): v is Record<string, TaskHandler> =>
-    typeof v === "object" && v !== null && Object.values(v).length > 0 && Object.values(v).every((f) => typeof f === "function");
+    typeof v === "object" &&
+    v !== null &&
+    Object.values(v).length > 0 &&
+    Object.values(v).every((f) => typeof f === "function");
   if (isTaskMap(mod.tasks)) return mod.tasks;
   if (isTaskMap(mod.default)) return mod.default;
-  return Object.fromEntries(Object.entries(mod).filter(([, v]) => typeof v === "function")) as Record<string, TaskHandler>;
+  return Object.fromEntries(Object.entries(mod).filter(([, v]) => typeof v === "function")) as Record<
+    string,
+    TaskHandler
+  >;
 }
 
 main(process.argv.slice(2)).then(

@@ -1,6 +1,6 @@
 import { randomBytes } from "node:crypto";
-import type { BatchResultItem, ClaimedRun } from "../shared/worker.js";
 import type { TaskItemInput } from "../shared/schemas.js";
+import type { BatchResultItem, ClaimedRun } from "../shared/worker.js";
 import { createWorkerTransport } from "./links.js";
 
 /** What a handler learns about the run it executes. */
@@ -67,7 +67,13 @@ interface ActiveRun {
   lost: boolean;
 }
 
-function runInfo({ payload: _payload, payloadType: _type, leaseExpiresAt: _lease, claimId: _claim, ...info }: ClaimedRun): RunInfo {
+function runInfo({
+  payload: _payload,
+  payloadType: _type,
+  leaseExpiresAt: _lease,
+  claimId: _claim,
+  ...info
+}: ClaimedRun): RunInfo {
   return info;
 }
 
@@ -167,8 +173,9 @@ async function withRetries<T>(send: () => Promise<T>, signal: AbortSignal, attem
 }
 
 function serializeError(err: unknown) {
-  if (err instanceof Error) return { name: err.name, message: err.message, ...(err.stack ? { stackTrace: err.stack } : {}) };
-  return { name: "Error", message: typeof err === "string" ? err : JSON.stringify(err) ?? String(err) };
+  if (err instanceof Error)
+    return { name: err.name, message: err.message, ...(err.stack ? { stackTrace: err.stack } : {}) };
+  return { name: "Error", message: typeof err === "string" ? err : (JSON.stringify(err) ?? String(err)) };
 }
 
 /**
@@ -344,10 +351,14 @@ export function createWorker(options: WorkerOptions): Worker {
           },
         );
       };
-      gone.addEventListener("abort", () => {
-        subscription?.unsubscribe();
-        done();
-      }, { once: true });
+      gone.addEventListener(
+        "abort",
+        () => {
+          subscription?.unsubscribe();
+          done();
+        },
+        { once: true },
+      );
       open();
     });
   }

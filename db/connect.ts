@@ -1,7 +1,7 @@
 import { mkdirSync } from "node:fs";
 import { Kysely, PostgresDialect } from "kysely";
-import { lockDataDir } from "./data-dir-lock.js";
 import pg from "pg";
+import { lockDataDir } from "./data-dir-lock.js";
 import { gatedDialect, StatementGate } from "./gate.js";
 import { PGliteDialect } from "./pglite-dialect.js";
 import { PreparingClient } from "./prepared.js";

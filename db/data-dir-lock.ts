@@ -136,7 +136,12 @@ function take(path: string, content: string, onLive: (holder: LockHolder) => "wa
 /** Holds `dataDir` for this process until `release()` or exit; throws DataDirLockedError if held. */
 export function lockDataDir(dataDir: string): DataDirLock {
   const path = join(dataDir, LOCK_FILE);
-  const me: LockHolder = { pid: process.pid, hostname: hostname(), processStart: processStart(process.pid), lockedAt: new Date().toISOString() };
+  const me: LockHolder = {
+    pid: process.pid,
+    hostname: hostname(),
+    processStart: processStart(process.pid),
+    lockedAt: new Date().toISOString(),
+  };
   const content = JSON.stringify(me);
   take(path, content, (holder) => {
     throw new DataDirLockedError(resolve(dataDir), holder);

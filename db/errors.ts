@@ -27,7 +27,11 @@ export function isTransientDbError(err: unknown): boolean {
   for (let e: unknown = err, depth = 0; e && depth < 5; e = (e as { cause?: unknown }).cause, depth++) {
     const code = typeof e === "object" ? (e as { code?: unknown }).code : undefined;
     if (typeof code === "string" && (TRANSIENT_CODES.has(code) || code.startsWith("08"))) return true;
-    if (e instanceof Error && /Connection terminated|timeout exceeded when trying to connect|not queryable/i.test(e.message)) return true;
+    if (
+      e instanceof Error &&
+      /Connection terminated|timeout exceeded when trying to connect|not queryable/i.test(e.message)
+    )
+      return true;
   }
   return false;
 }

@@ -55,7 +55,8 @@ class GatedConnection implements DatabaseConnection {
   };
 }
 
-const innerOf = (connection: DatabaseConnection) => (connection instanceof GatedConnection ? connection.inner : connection);
+const innerOf = (connection: DatabaseConnection) =>
+  connection instanceof GatedConnection ? connection.inner : connection;
 
 class GatedDriver implements Driver {
   constructor(

@@ -1,6 +1,6 @@
 import { existsSync } from "node:fs";
 import { join, resolve } from "node:path";
-import { connect, type Connection } from "./connect.js";
+import { type Connection, connect } from "./connect.js";
 import { DataDirLockedError } from "./data-dir-lock.js";
 import { migrateToLatest } from "./migrate.js";
 
@@ -17,7 +17,10 @@ export interface OpenOptions {
  * SALVO_DATA_DIR) and brings its schema up to date. For command-line tools that run beside or
  * instead of a server.
  */
-export async function openMigratedDatabase(env: NodeJS.ProcessEnv = process.env, options: OpenOptions = {}): Promise<Connection> {
+export async function openMigratedDatabase(
+  env: NodeJS.ProcessEnv = process.env,
+  options: OpenOptions = {},
+): Promise<Connection> {
   const databaseUrl = env.DATABASE_URL || undefined;
   const dataDir = env.SALVO_DATA_DIR || "./.salvo";
   // PGlite writes PG_VERSION when it creates a database: without it there is nothing to open.
@@ -46,6 +49,7 @@ function describeOpenFailure(err: unknown, databaseUrl: string | undefined, data
   const reason = err instanceof Error ? err.message : String(err);
   if (databaseUrl) return `cannot open the database at DATABASE_URL: ${reason}`;
   // PGlite is single-process: the directory's lock names who holds it (a server, usually).
-  if (err instanceof DataDirLockedError) return `${reason}\n(to manage keys of a running embedded server, stop it first)`;
+  if (err instanceof DataDirLockedError)
+    return `${reason}\n(to manage keys of a running embedded server, stop it first)`;
   return `cannot open the embedded database in ${resolve(dataDir)}: ${reason}`;
 }

@@ -34,7 +34,10 @@ const BASE_DELAY_MS = 5;
  * covers what is left (a deadlock with an operator's session, a future statement that slips), so
  * it never reaches a client as an error.
  */
-export async function transaction<T>(db: Kysely<Database>, work: (trx: Transaction<Database>) => Promise<T>): Promise<T> {
+export async function transaction<T>(
+  db: Kysely<Database>,
+  work: (trx: Transaction<Database>) => Promise<T>,
+): Promise<T> {
   for (let attempt = 1; ; attempt++) {
     try {
       return await db.transaction().execute(work);

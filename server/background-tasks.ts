@@ -5,4 +5,9 @@ import { expireUnsealedBatches } from "./limits/seal-timeout.js";
 import { EXECUTION_TASKS } from "./queue/sweeps.js";
 
 /** Every periodic task the server runs. Each area adds its own here. */
-export const BACKGROUND_TASKS: BackgroundTask[] = [...EXECUTION_TASKS, expireUnsealedBatches, pruneEventsTask, pruneUsedTokensTask];
+export const BACKGROUND_TASKS: BackgroundTask[] = [
+  ...EXECUTION_TASKS,
+  expireUnsealedBatches,
+  pruneEventsTask,
+  pruneUsedTokensTask,
+];

@@ -18,18 +18,21 @@ export function startBackgroundTasks(deps: Deps, tasks: BackgroundTask[]): () =>
   const running = new Set<Promise<void>>();
   const timers = tasks.map((task) => {
     let busy = false;
-    return setInterval(() => {
-      if (busy || stopped) return;
-      busy = true;
-      const p = task
-        .run(deps)
-        .catch((err) => console.error(`background task ${task.name} failed:`, err))
-        .finally(() => {
-          busy = false;
-          running.delete(p);
-        });
-      running.add(p);
-    }, typeof task.intervalMs === "number" ? task.intervalMs : task.intervalMs(deps));
+    return setInterval(
+      () => {
+        if (busy || stopped) return;
+        busy = true;
+        const p = task
+          .run(deps)
+          .catch((err) => console.error(`background task ${task.name} failed:`, err))
+          .finally(() => {
+            busy = false;
+            running.delete(p);
+          });
+        running.add(p);
+      },
+      typeof task.intervalMs === "number" ? task.intervalMs : task.intervalMs(deps),
+    );
   });
   return async () => {
     stopped = true;

@@ -31,7 +31,10 @@ const ConfigSchema = z.object({
     .string()
     .regex(/^postgres(ql)?:\/\//, "DATABASE_URL must be a postgres:// or postgresql:// URL")
     .optional(),
-  REDIS_URL: z.string().regex(/^rediss?:\/\//, "REDIS_URL must be a redis:// or rediss:// URL").optional(),
+  REDIS_URL: z
+    .string()
+    .regex(/^rediss?:\/\//, "REDIS_URL must be a redis:// or rediss:// URL")
+    .optional(),
   SALVO_DATA_DIR: z.string().min(1).default("./.salvo"),
   SALVO_BOOTSTRAP_KEY: z
     .string()
@@ -69,7 +72,9 @@ const ConfigSchema = z.object({
     .optional(),
   SALVO_EVENT_RETENTION_HOURS: intFrom("SALVO_EVENT_RETENTION_HOURS", 72),
   SALVO_EVENT_POLL_MS: intFrom("SALVO_EVENT_POLL_MS", 2000, 50),
-  SALVO_DEBUG_ERRORS: z.enum(["0", "1", "false", "true"], { message: "SALVO_DEBUG_ERRORS must be 1, 0, true or false" }).default("0"),
+  SALVO_DEBUG_ERRORS: z
+    .enum(["0", "1", "false", "true"], { message: "SALVO_DEBUG_ERRORS must be 1, 0, true or false" })
+    .default("0"),
   SALVO_IDLE_TIMEOUT_MS: intFrom("SALVO_IDLE_TIMEOUT_MS", 60_000, 1_000),
   SALVO_HEADERS_TIMEOUT_MS: intFrom("SALVO_HEADERS_TIMEOUT_MS", 20_000, 500),
   SALVO_MAX_CONNECTIONS: intFrom("SALVO_MAX_CONNECTIONS", 10_000),

@@ -6,7 +6,9 @@ async function main() {
   const config = loadConfig();
   const salvo = await startSalvo(config);
   const where = config.databaseUrl ? "Postgres at DATABASE_URL" : `embedded PGlite in ${config.dataDir}`;
-  console.log(`salvo listening on ${salvo.url} (${where}, ${config.redisUrl ? "Redis at REDIS_URL" : "in-process adapters"})`);
+  console.log(
+    `salvo listening on ${salvo.url} (${where}, ${config.redisUrl ? "Redis at REDIS_URL" : "in-process adapters"})`,
+  );
   if (salvo.bootstrapped && !config.bootstrapKey) {
     // Printed once: only a hash of the key is stored.
     console.log(

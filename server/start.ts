@@ -1,12 +1,12 @@
-import { connect, type Connection } from "../db/connect.js";
+import { type Connection, connect } from "../db/connect.js";
 import { migrateToLatest } from "../db/migrate.js";
 import { createBus } from "./adapters/bus.js";
 import { bootstrapEnvironment, type CreatedEnvironment } from "./auth/environments.js";
 import { openVault } from "./auth/vault.js";
-import type { Config } from "./config.js";
-import type { Deps } from "./deps.js";
 import { startBackgroundTasks } from "./background.js";
 import { BACKGROUND_TASKS } from "./background-tasks.js";
+import type { Config } from "./config.js";
+import type { Deps } from "./deps.js";
 import { buildApp, type LogStream } from "./http/app.js";
 import { createRateLimiter } from "./limits/rate-limiter.js";
 import { WorkerPresence } from "./queue/presence.js";
@@ -24,10 +24,17 @@ export interface RunningSalvo {
  * Composition root: connect, migrate, provision, then serve. Nothing listens before the schema
  * is current, so `/healthz` answering means the service is ready.
  */
-export async function startSalvo(config: Config, options: { connection?: Connection; logStream?: LogStream } = {}): Promise<RunningSalvo> {
+export async function startSalvo(
+  config: Config,
+  options: { connection?: Connection; logStream?: LogStream } = {},
+): Promise<RunningSalvo> {
   const connection =
     options.connection ??
-    (await connect({ databaseUrl: config.databaseUrl, dataDir: config.dataDir, connectTimeoutMs: config.dbConnectTimeoutMs }));
+    (await connect({
+      databaseUrl: config.databaseUrl,
+      dataDir: config.dataDir,
+      connectTimeoutMs: config.dbConnectTimeoutMs,
+    }));
   await migrateToLatest(connection.db);
   const vault = await openVault(connection.db, config.secret);
   const bootstrapped = await bootstrapEnvironment({ db: connection.db, vault }, config.bootstrapKey);
@@ -60,7 +67,9 @@ export async function startSalvo(config: Config, options: { connection?: Connect
     closing.abort();
     const drained = Promise.all([app.close(), stopBackground()]);
     if (!(await settlesWithin(drained, config.shutdownGraceMs))) {
-      app.log.warn(`shutdown: requests still running after the ${config.shutdownGraceMs} ms grace period are cut and roll back`);
+      app.log.warn(
+        `shutdown: requests still running after the ${config.shutdownGraceMs} ms grace period are cut and roll back`,
+      );
       connection.gate.shut();
       app.server.closeAllConnections();
       await drained;
@@ -82,7 +91,13 @@ async function settlesWithin(promise: Promise<unknown>, ms: number): Promise<boo
   let timer: NodeJS.Timeout | undefined;
   const timeout = new Promise<false>((resolve) => (timer = setTimeout(() => resolve(false), ms)));
   try {
-    return await Promise.race([promise.then(() => true, () => true), timeout]);
+    return await Promise.race([
+      promise.then(
+        () => true,
+        () => true,
+      ),
+      timeout,
+    ]);
   } finally {
     clearTimeout(timer);
   }

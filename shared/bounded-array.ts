@@ -15,15 +15,24 @@ export function boundedArray<T extends z.ZodType>(
 ): z.ZodType<z.output<T>[], z.input<T>[]> {
   return z.unknown().transform((input, ctx) => {
     if (!Array.isArray(input)) {
-      ctx.addIssue({ code: "custom", message: `Invalid input: expected array, received ${input === null ? "null" : typeof input}` });
+      ctx.addIssue({
+        code: "custom",
+        message: `Invalid input: expected array, received ${input === null ? "null" : typeof input}`,
+      });
       return z.NEVER;
     }
     if (limits.max !== undefined && input.length > limits.max) {
-      ctx.addIssue({ code: "custom", message: limits.maxMessage ?? `Too big: expected array to have <=${limits.max} items` });
+      ctx.addIssue({
+        code: "custom",
+        message: limits.maxMessage ?? `Too big: expected array to have <=${limits.max} items`,
+      });
       return z.NEVER;
     }
     if (limits.min !== undefined && input.length < limits.min) {
-      ctx.addIssue({ code: "custom", message: limits.minMessage ?? `Too small: expected array to have >=${limits.min} items` });
+      ctx.addIssue({
+        code: "custom",
+        message: limits.minMessage ?? `Too small: expected array to have >=${limits.min} items`,
+      });
       return z.NEVER;
     }
     const out: z.output<T>[] = [];
@@ -38,7 +47,10 @@ export function boundedArray<T extends z.ZodType>(
         ctx.addIssue({ ...issue, path: [i, ...issue.path] } as never);
         // The last issue reported says the list was not checked to its end.
         if (++issues === MAX_REPORTED_ISSUES - 1) {
-          ctx.addIssue({ code: "custom", message: `more issues not checked (validation stops at ${MAX_REPORTED_ISSUES} issues)` });
+          ctx.addIssue({
+            code: "custom",
+            message: `more issues not checked (validation stops at ${MAX_REPORTED_ISSUES} issues)`,
+          });
           return z.NEVER;
         }
       }

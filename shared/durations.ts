@@ -17,7 +17,12 @@ export function parseDurationSeconds(text: string): number | undefined {
 export function formatDuration(totalSeconds: number): string {
   let rest = Math.max(0, Math.floor(totalSeconds));
   let out = "";
-  for (const [unit, size] of [["d", 86_400], ["h", 3_600], ["m", 60], ["s", 1]] as const) {
+  for (const [unit, size] of [
+    ["d", 86_400],
+    ["h", 3_600],
+    ["m", 60],
+    ["s", 1],
+  ] as const) {
     const n = Math.floor(rest / size);
     if (n > 0) out += `${n}${unit}`;
     rest -= n * size;

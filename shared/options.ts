@@ -16,7 +16,9 @@ const durationString = (what: string) =>
     .refine((s) => (parseDurationSeconds(s) ?? 0) > 0, {
       message: `${what} must be a duration like "30s", "15m" or "1h42m"`,
     })
-    .refine((s) => (parseDurationSeconds(s) ?? 0) <= MAX_DURATION_SECONDS, { message: `${what} must be at most ${MAX_DURATION_SECONDS} seconds` });
+    .refine((s) => (parseDurationSeconds(s) ?? 0) <= MAX_DURATION_SECONDS, {
+      message: `${what} must be at most ${MAX_DURATION_SECONDS} seconds`,
+    });
 
 /** A delay: a duration ("1h", "30d") or a date-time string (the SDK sends a Date as ISO text). */
 export const DelaySchema = z.union([z.string(), z.date()]).transform((value, ctx) => {
@@ -58,7 +60,11 @@ export const TriggerOptionsSchema = z.object({
   ttl: z
     .union([
       durationString("ttl"),
-      z.number().int().min(1, "ttl must be at least 1 second").max(MAX_DURATION_SECONDS, `ttl must be at most ${MAX_DURATION_SECONDS} seconds`),
+      z
+        .number()
+        .int()
+        .min(1, "ttl must be at least 1 second")
+        .max(MAX_DURATION_SECONDS, `ttl must be at most ${MAX_DURATION_SECONDS} seconds`),
     ])
     .optional(),
   delay: DelaySchema.optional(),

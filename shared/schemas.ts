@@ -141,7 +141,10 @@ export const TRIGGER_FUNCTIONS = ["trigger", "triggerAndWait", "batchTrigger", "
 export const SerializedErrorSchema = z.object({
   message: z.string().max(64 * 1024),
   name: z.string().max(1024).optional(),
-  stackTrace: z.string().max(64 * 1024).optional(),
+  stackTrace: z
+    .string()
+    .max(64 * 1024)
+    .optional(),
 });
 export const RunSchema = z.object({
   id: z.string(),

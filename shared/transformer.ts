@@ -45,8 +45,7 @@ function hasReservedKey(value: unknown, matches: (key: string) => boolean): bool
     if (typeof v !== "object" || v === null) continue;
     if (Array.isArray(v)) {
       for (const e of v) if (typeof e === "object" && e !== null) stack.push(e);
-    }
-    else if (v instanceof Map) for (const [k, e] of v) stack.push(k, e);
+    } else if (v instanceof Map) for (const [k, e] of v) stack.push(k, e);
     else if (v instanceof Set) for (const e of v) stack.push(e);
     else if (isPlainObject(v)) {
       for (const key of Object.keys(v)) {

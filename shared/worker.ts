@@ -22,7 +22,11 @@ const ClaimIdSchema = z.string().min(1).max(128);
 const ClaimsSchema = z.array(z.object({ runId: z.string().min(1), claimId: ClaimIdSchema })).max(1000);
 
 /** `claims` (current workers) and/or `runIds` (older ones); answers `lost` run ids and `lostClaims`. */
-export const HeartbeatInputSchema = z.object({ workerId: WorkerIdSchema, runIds: RunIdsSchema.default([]), claims: ClaimsSchema.default([]) });
+export const HeartbeatInputSchema = z.object({
+  workerId: WorkerIdSchema,
+  runIds: RunIdsSchema.default([]),
+  claims: ClaimsSchema.default([]),
+});
 
 export const CompleteRunInputSchema = z.object({
   workerId: WorkerIdSchema,
@@ -66,7 +70,11 @@ export const DequeueInputSchema = z.object({
   failed: FailedOutcomesSchema.default([]),
 });
 
-export const ReleaseRunsInputSchema = z.object({ workerId: WorkerIdSchema, runIds: RunIdsSchema.default([]), claims: ClaimsSchema.default([]) });
+export const ReleaseRunsInputSchema = z.object({
+  workerId: WorkerIdSchema,
+  runIds: RunIdsSchema.default([]),
+  claims: ClaimsSchema.default([]),
+});
 
 export const UpdateQueueInputSchema = z.object({
   name: z.string().min(1).max(128),

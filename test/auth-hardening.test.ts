@@ -1,8 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { createApiKey, revokeApiKey, type CreatedEnvironment } from "../server/auth/environments.js";
-import { hashSecretKey } from "../server/auth/keys.js";
 import { createSalvoClient } from "../client/index.js";
-import { ndjson, startTestSalvo, type TestSalvo, errorBody } from "./support/salvo.js";
+import { type CreatedEnvironment, createApiKey, revokeApiKey } from "../server/auth/environments.js";
+import { hashSecretKey } from "../server/auth/keys.js";
+import { errorBody, ndjson, startTestSalvo, type TestSalvo } from "./support/salvo.js";
 
 let salvo: TestSalvo;
 beforeAll(async () => {
@@ -10,7 +10,11 @@ beforeAll(async () => {
 });
 afterAll(() => salvo?.close());
 
-const call = (key: string, path: string, init: { json?: unknown; body?: string; contentType?: string; method?: string } = {}) =>
+const call = (
+  key: string,
+  path: string,
+  init: { json?: unknown; body?: string; contentType?: string; method?: string } = {},
+) =>
   fetch(salvo.url + path, {
     method: init.method ?? (init.json !== undefined || init.body !== undefined ? "POST" : "GET"),
     headers: { authorization: `Bearer ${key}`, "content-type": init.contentType ?? "application/json" },
@@ -19,7 +23,11 @@ const call = (key: string, path: string, init: { json?: unknown; body?: string; 
 
 describe("API keys", () => {
   it("stores no plaintext key: only its SHA-256 digest, a short prefix and a ciphertext", async () => {
-    const rows = await salvo.deps.db.selectFrom("api_keys").selectAll().where("environment_id", "=", salvo.env.environmentId).execute();
+    const rows = await salvo.deps.db
+      .selectFrom("api_keys")
+      .selectAll()
+      .where("environment_id", "=", salvo.env.environmentId)
+      .execute();
     expect(rows).toHaveLength(1);
     const row = rows[0]!;
     expect(row.key_hash).toBe(hashSecretKey(salvo.key));
@@ -30,7 +38,13 @@ describe("API keys", () => {
     const anywhere = await salvo.deps.db
       .selectFrom("api_keys")
       .select("id")
-      .where((eb) => eb.or([eb("key_hash", "like", `%${body}%`), eb("key_prefix", "like", `%${body}%`), eb("key_ciphertext", "like", `%${body}%`)]))
+      .where((eb) =>
+        eb.or([
+          eb("key_hash", "like", `%${body}%`),
+          eb("key_prefix", "like", `%${body}%`),
+          eb("key_ciphertext", "like", `%${body}%`),
+        ]),
+      )
       .execute();
     expect(anywhere).toEqual([]);
   });
@@ -38,7 +52,11 @@ describe("API keys", () => {
   it("refuses a revoked key with 401; the environment's other key still works", async () => {
     const second = await createApiKey(salvo.deps, salvo.env.environmentId);
     expect((await call(second, "/api/v3/batches", { json: { runCount: 1 } })).status).toBe(202);
-    const { id } = await salvo.deps.db.selectFrom("api_keys").select("id").where("key_hash", "=", hashSecretKey(second)).executeTakeFirstOrThrow();
+    const { id } = await salvo.deps.db
+      .selectFrom("api_keys")
+      .select("id")
+      .where("key_hash", "=", hashSecretKey(second))
+      .executeTakeFirstOrThrow();
     expect(await revokeApiKey(salvo.deps.db, id)).toBe(true);
     const res = await call(second, "/api/v3/batches", { json: { runCount: 1 } });
     expect(res.status).toBe(401);
@@ -64,8 +82,12 @@ describe("environment isolation", () => {
 
   beforeAll(async () => {
     other = await salvo.newEnvironment();
-    pendingId = ((await (await call(other.secretKey, "/api/v3/batches", { json: { runCount: 2 } })).json()) as { id: string }).id;
-    const oneShot = (await (await call(other.secretKey, "/api/v1/tasks/t/batch", { json: { items: [{ payload: 1 }] } })).json()) as {
+    pendingId = (
+      (await (await call(other.secretKey, "/api/v3/batches", { json: { runCount: 2 } })).json()) as { id: string }
+    ).id;
+    const oneShot = (await (
+      await call(other.secretKey, "/api/v1/tasks/t/batch", { json: { items: [{ payload: 1 }] } })
+    ).json()) as {
       batchId: string;
       runs: string[];
     };
@@ -78,7 +100,10 @@ describe("environment isolation", () => {
       [`/api/v1/batches/${oneShotId}`, {}],
       [`/api/v2/batches/${oneShotId}`, {}],
       [`/api/v1/batches/${oneShotId}/results`, {}],
-      [`/api/v3/batches/${pendingId}/items`, { body: ndjson([{ index: 0, task: "t" }]), contentType: "application/x-ndjson" }],
+      [
+        `/api/v3/batches/${pendingId}/items`,
+        { body: ndjson([{ index: 0, task: "t" }]), contentType: "application/x-ndjson" },
+      ],
       [`/api/v3/runs/${runId}`, {}],
       [`/api/v2/runs/${runId}/cancel`, { method: "POST" }],
     ];
@@ -106,9 +131,17 @@ describe("environment isolation", () => {
       )) as { data?: { code?: string } } | undefined;
       expect(err?.data?.code).toBe("NOT_FOUND");
     }
-    const pending = await salvo.deps.db.selectFrom("batches").select(["status", "enqueued_count"]).where("id", "=", pendingId).executeTakeFirstOrThrow();
+    const pending = await salvo.deps.db
+      .selectFrom("batches")
+      .select(["status", "enqueued_count"])
+      .where("id", "=", pendingId)
+      .executeTakeFirstOrThrow();
     expect(pending).toEqual({ status: "PENDING", enqueued_count: 0 });
-    const run = await salvo.deps.db.selectFrom("runs").select("status").where("id", "=", runId).executeTakeFirstOrThrow();
+    const run = await salvo.deps.db
+      .selectFrom("runs")
+      .select("status")
+      .where("id", "=", runId)
+      .executeTakeFirstOrThrow();
     expect(run.status).toBe("QUEUED");
   });
 });

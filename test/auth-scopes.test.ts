@@ -11,10 +11,24 @@ describe("canRead", () => {
     expect(canRead({ kind: "secret", environment, secretKey: "tr_dev_x", keyId: "key_1" }, run)).toBe(true);
   });
   it("grants a run through its id, task, tag or batch scope, and nothing else", () => {
-    for (const scope of ["read:runs:run_1", "read:runs", "read:tasks:email", "read:tags:user_1", "read:batch:batch_1", "read:all", "admin"]) {
+    for (const scope of [
+      "read:runs:run_1",
+      "read:runs",
+      "read:tasks:email",
+      "read:tags:user_1",
+      "read:batch:batch_1",
+      "read:all",
+      "admin",
+    ]) {
       expect(canRead(token(scope), run), scope).toBe(true);
     }
-    for (const scope of ["read:runs:run_2", "read:tasks:sms", "read:tags:user_2", "read:batch:batch_2", "write:runs:run_1"]) {
+    for (const scope of [
+      "read:runs:run_2",
+      "read:tasks:sms",
+      "read:tags:user_2",
+      "read:batch:batch_2",
+      "write:runs:run_1",
+    ]) {
       expect(canRead(token(scope), run), scope).toBe(false);
     }
   });

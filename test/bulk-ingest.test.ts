@@ -31,7 +31,11 @@ async function twoPhase(runCount: number) {
 }
 
 const stream = (batchId: string, body: string) =>
-  salvo.api(`/api/v3/batches/${batchId}/items`, { method: "POST", headers: { "content-type": "application/x-ndjson" }, body });
+  salvo.api(`/api/v3/batches/${batchId}/items`, {
+    method: "POST",
+    headers: { "content-type": "application/x-ndjson" },
+    body,
+  });
 
 const unique = () => `k-${Date.now().toString(36)}-${Math.random().toString(36).slice(2)}`;
 
@@ -39,11 +43,22 @@ describe("bulk run insert", () => {
   it("stores every option exactly, including tags that need quoting in an array literal", async () => {
     const tags = ['a "quoted" tag', "back\\slash", "comma,brace{}", "ünï"];
     const { runs } = await oneShot([
-      { task: "t-opts", payload: { n: 1, s: "x\ty" }, options: { tags, metadata: { m: [1, 2] }, ttl: "1h", maxAttempts: 3, concurrencyKey: 7 } },
+      {
+        task: "t-opts",
+        payload: { n: 1, s: "x\ty" },
+        options: { tags, metadata: { m: [1, 2] }, ttl: "1h", maxAttempts: 3, concurrencyKey: 7 },
+      },
       { task: "t-opts", options: { delay: "2h", tags: "single" } },
     ]);
     const first = await getRun(runs[0]!);
-    expect(first).toMatchObject({ taskIdentifier: "t-opts", status: "QUEUED", tags, metadata: { m: [1, 2] }, ttl: "1h", payload: { n: 1, s: "x\ty" } });
+    expect(first).toMatchObject({
+      taskIdentifier: "t-opts",
+      status: "QUEUED",
+      tags,
+      metadata: { m: [1, 2] },
+      ttl: "1h",
+      payload: { n: 1, s: "x\ty" },
+    });
     const second = await getRun(runs[1]!);
     expect(second).toMatchObject({ status: "DELAYED", tags: ["single"] });
     expect(second.payload).toBeUndefined();
@@ -59,7 +74,10 @@ describe("bulk run insert", () => {
     ]);
     expect(first.runs[1]).toBe(first.runs[0]);
     expect(first.runs[2]).not.toBe(first.runs[0]);
-    const again = await oneShot([{ task: "t-idem", options: { idempotencyKey: key } }, { task: "t-other", options: { idempotencyKey: key } }]);
+    const again = await oneShot([
+      { task: "t-idem", options: { idempotencyKey: key } },
+      { task: "t-other", options: { idempotencyKey: key } },
+    ]);
     expect(again.runs).toEqual([first.runs[0], first.runs[2]]);
   });
 
@@ -72,7 +90,11 @@ describe("bulk run insert", () => {
     ]);
     // Fixture: the states a worker or the key's TTL would bring about.
     await salvo.deps.db.updateTable("runs").set({ status: "FAILED" }).where("id", "=", runs[0]!).execute();
-    await salvo.deps.db.updateTable("runs").set({ idempotency_key_expires_at: new Date(Date.now() - 1000) }).where("id", "=", runs[1]!).execute();
+    await salvo.deps.db
+      .updateTable("runs")
+      .set({ idempotency_key_expires_at: new Date(Date.now() - 1000) })
+      .where("id", "=", runs[1]!)
+      .execute();
     const again = await oneShot([
       { task: "t-release", options: { idempotencyKey: failedKey } },
       { task: "t-release", options: { idempotencyKey: expiredKey } },
@@ -85,10 +107,16 @@ describe("bulk run insert", () => {
 
   it("announces a batch's runs with runs.created events whose counts add up, and a single run with run.created", async () => {
     const batchId = await twoPhase(7);
-    const items = Array.from({ length: 7 }, (_, i) => ({ index: i, task: i % 2 ? "t-odd" : "t-even", options: i === 6 ? { delay: "1h" } : undefined }));
+    const items = Array.from({ length: 7 }, (_, i) => ({
+      index: i,
+      task: i % 2 ? "t-odd" : "t-even",
+      options: i === 6 ? { delay: "1h" } : undefined,
+    }));
     const res = await stream(batchId, ndjson(items));
     expect(await res.json()).toEqual({ id: batchId, itemsAccepted: 7, itemsDeduplicated: 0, sealed: true });
-    const { rows } = await sql<{ data: { count: number; byStatus: Record<string, number>; byTask: Record<string, number> } }>`
+    const { rows } = await sql<{
+      data: { count: number; byStatus: Record<string, number>; byTask: Record<string, number> };
+    }>`
       select data from events where batch_id = ${batchId} and type = 'runs.created' order by id`.execute(salvo.deps.db);
     expect(rows.map((r) => r.data.count)).toEqual([3, 3, 1]);
     const sum = (pick: (d: (typeof rows)[number]["data"]) => Record<string, number>) =>
@@ -101,7 +129,9 @@ describe("bulk run insert", () => {
 
     const single = await salvo.api("/api/v1/tasks/t-single/trigger", { json: { payload: {} } });
     const { id } = (await single.json()) as { id: string };
-    const { rows: own } = await sql<{ type: string }>`select type from events where run_id = ${id}`.execute(salvo.deps.db);
+    const { rows: own } = await sql<{ type: string }>`select type from events where run_id = ${id}`.execute(
+      salvo.deps.db,
+    );
     expect(own.map((r) => r.type)).toEqual(["run.created"]);
   });
 });
@@ -111,7 +141,14 @@ describe("streamed items across chunks", () => {
     const batchId = await twoPhase(8);
     const items = Array.from({ length: 8 }, (_, i) => ({ index: i, task: "t-chunks", payload: { i } }));
     let res = await stream(batchId, ndjson([items[5], items[0], items[2], items[0]]));
-    expect(await res.json()).toEqual({ id: batchId, itemsAccepted: 3, itemsDeduplicated: 1, sealed: false, enqueuedCount: 3, expectedCount: 8 });
+    expect(await res.json()).toEqual({
+      id: batchId,
+      itemsAccepted: 3,
+      itemsDeduplicated: 1,
+      sealed: false,
+      enqueuedCount: 3,
+      expectedCount: 8,
+    });
     res = await stream(batchId, ndjson(items));
     expect(await res.json()).toEqual({ id: batchId, itemsAccepted: 5, itemsDeduplicated: 3, sealed: true });
     const batch = await salvo.api(`/api/v1/batches/${batchId}`);
@@ -124,7 +161,7 @@ describe("streamed items across chunks", () => {
   it("fails on a bad line with 400 naming it, keeping the chunks committed before it", async () => {
     const batchId = await twoPhase(10);
     const good = Array.from({ length: 6 }, (_, i) => JSON.stringify({ index: i, task: "t-bad" }));
-    const body = [...good, "{not json", JSON.stringify({ index: 7, task: "t-bad" })].join("\n") + "\n";
+    const body = `${[...good, "{not json", JSON.stringify({ index: 7, task: "t-bad" })].join("\n")}\n`;
     const res = await stream(batchId, body);
     expect(res.status).toBe(400);
     expect(await res.json()).toMatchObject({ error: expect.stringContaining("line 7") });

@@ -16,7 +16,9 @@ let salvo: TestSalvo;
 const table = `bulk_rows_${process.pid}`;
 beforeAll(async () => {
   salvo = await startTestSalvo();
-  await sql`create table ${sql.table(table)} (id integer, label text, flag boolean, at timestamptz, tags text[], meta jsonb)`.execute(salvo.deps.db);
+  await sql`create table ${sql.table(table)} (id integer, label text, flag boolean, at timestamptz, tags text[], meta jsonb)`.execute(
+    salvo.deps.db,
+  );
 });
 afterAll(async () => {
   await sql`drop table if exists ${sql.table(table)}`.execute(salvo.deps.db);
@@ -25,8 +27,17 @@ afterAll(async () => {
 
 async function roundTrip(rows: Record<string, unknown>[]) {
   await sql`truncate ${sql.table(table)}`.execute(salvo.deps.db);
-  await sql`insert into ${sql.table(table)} (id, label, flag, at, tags, meta) ${bulkRows(COLUMNS, rows)}`.execute(salvo.deps.db);
-  const { rows: read } = await sql<{ id: number; label: string | null; flag: boolean | null; at: Date | null; tags: string[] | null; meta: unknown }>`
+  await sql`insert into ${sql.table(table)} (id, label, flag, at, tags, meta) ${bulkRows(COLUMNS, rows)}`.execute(
+    salvo.deps.db,
+  );
+  const { rows: read } = await sql<{
+    id: number;
+    label: string | null;
+    flag: boolean | null;
+    at: Date | null;
+    tags: string[] | null;
+    meta: unknown;
+  }>`
     select * from ${sql.table(table)} order by id`.execute(salvo.deps.db);
   return read.map((r) => ({ ...r, at: r.at === null ? null : new Date(r.at).toISOString() }));
 }

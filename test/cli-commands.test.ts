@@ -38,7 +38,10 @@ describe("salvo batch trigger / batch watch", () => {
   it("streams a file into a sealed batch, then watches it to completion", async () => {
     const dir = await mkdtemp(join(tmpdir(), "salvo-cli-"));
     const file = join(dir, "items.ndjson");
-    await writeFile(file, ['{"n":1}', '{"payload":{"n":2},"options":{"tags":["cli"]}}', "", "3", '"four"', "[5]"].join("\n") + "\n");
+    await writeFile(
+      file,
+      `${['{"n":1}', '{"payload":{"n":2},"options":{"tags":["cli"]}}', "", "3", '"four"', "[5]"].join("\n")}\n`,
+    );
     const env = { SALVO_URL: salvo.url, SALVO_API_KEY: salvo.key };
 
     const triggered = await runCommand("batch-trigger", ["email", "--file", file, "--chunk", "2"], env);
@@ -74,7 +77,10 @@ describe("salvo batch trigger / batch watch", () => {
     const usage = await runCommand("batch-trigger", ["email"], { SALVO_URL: salvo.url, SALVO_API_KEY: salvo.key });
     expect(usage.code).toBe(2);
     expect(usage.stderr).toContain("usage: salvo batch trigger");
-    const missing = await runCommand("batch-watch", ["batch_doesnotexist"], { SALVO_URL: salvo.url, SALVO_API_KEY: salvo.key });
+    const missing = await runCommand("batch-watch", ["batch_doesnotexist"], {
+      SALVO_URL: salvo.url,
+      SALVO_API_KEY: salvo.key,
+    });
     expect(missing.code).toBe(2);
     expect(missing.stderr).toContain("not found");
   }, 60_000);

@@ -1,4 +1,3 @@
-import { errorBody } from "./support/salvo.js";
 import { execFile } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -6,7 +5,8 @@ import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { connect } from "../db/connect.js";
 import { loadConfig } from "../server/config.js";
-import { startSalvo, type RunningSalvo } from "../server/start.js";
+import { type RunningSalvo, startSalvo } from "../server/start.js";
+import { errorBody } from "./support/salvo.js";
 
 // The `salvo` CLI, spawned as a user would run it: against DATABASE_URL when set, else against
 // an embedded PGlite directory of its own. A server is started on the same database in between
@@ -33,7 +33,13 @@ const salvo = (...args: string[]) => run(BIN, args);
 
 /** A server on the CLI's database; closed (and PGlite released) before the CLI runs again. */
 async function withServer<T>(fn: (server: RunningSalvo) => Promise<T>): Promise<T> {
-  const config = loadConfig({ ...process.env, ...dbEnv, PORT: "0", SALVO_LOG_LEVEL: "silent", SALVO_BOOTSTRAP_KEY: "" });
+  const config = loadConfig({
+    ...process.env,
+    ...dbEnv,
+    PORT: "0",
+    SALVO_LOG_LEVEL: "silent",
+    SALVO_BOOTSTRAP_KEY: "",
+  });
   const connection = await connect({ databaseUrl: config.databaseUrl, dataDir, poolSize: 2 });
   const server = await startSalvo(config, { connection });
   try {
@@ -52,7 +58,16 @@ const createBatchWith = (server: RunningSalvo, key: string) =>
 
 describe("usage", () => {
   it("exits 2 with the usage text on bad usage, 0 for --help", async () => {
-    const bad = [[], ["bogus"], ["env", "create"], ["env", "create", "--type", "qa"], ["key", "create"], ["key", "revoke"], ["env", "list", "extra"], ["--nope"]];
+    const bad = [
+      [],
+      ["bogus"],
+      ["env", "create"],
+      ["env", "create", "--type", "qa"],
+      ["key", "create"],
+      ["key", "revoke"],
+      ["env", "list", "extra"],
+      ["--nope"],
+    ];
     // Bad usage is refused before the database is opened, so these can run side by side.
     const results = await Promise.all(bad.map((args) => salvo(...args)));
     for (const [i, r] of results.entries()) {

@@ -2,8 +2,8 @@ import { sql } from "kysely";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { createSalvoClient } from "../client/index.js";
 import { transaction } from "../db/transaction.js";
-import { startTestSalvo, ndjson, type TestSalvo } from "./support/salvo.js";
 import { blockedBy, lockHolder, track, until } from "./support/interleave.js";
+import { ndjson, startTestSalvo, type TestSalvo } from "./support/salvo.js";
 
 /**
  * Issue 21's lock-order deadlocks, each forced deterministically: a second connection holds a
@@ -47,7 +47,11 @@ async function drainAndCheck(workerId: string, tasks: string[], batchIds: string
   for (;;) {
     const runs = await client.worker.dequeue.mutate({ workerId, tasks, max: 100 });
     if (runs.length === 0) break;
-    await client.worker.report.mutate({ workerId, completed: runs.map((r) => ({ runId: r.id, claimId: r.claimId })), failed: [] });
+    await client.worker.report.mutate({
+      workerId,
+      completed: runs.map((r) => ({ runId: r.id, claimId: r.claimId })),
+      failed: [],
+    });
   }
   for (const id of batchIds) {
     const row = await batchRow(id);
@@ -61,14 +65,22 @@ async function createTwoPhase(runCount: number) {
   return ((await res.json()) as { id: string }).id;
 }
 const sendItems = (batchId: string, items: unknown[]) =>
-  salvo.api(`/api/v3/batches/${batchId}/items`, { method: "POST", headers: { "content-type": "application/x-ndjson" }, body: ndjson(items) });
+  salvo.api(`/api/v3/batches/${batchId}/items`, {
+    method: "POST",
+    headers: { "content-type": "application/x-ndjson" },
+    body: ndjson(items),
+  });
 
 describe.skipIf(!databaseUrl)("one lock order: no deadlock between requests (needs DATABASE_URL)", () => {
   it("finding 1: a stream's chunk and a worker's dequeue completing a run of the same batch", async () => {
     const [task, other, queue, key] = [unique("f1"), unique("f1-other"), unique("q"), unique("key")];
-    const { runs: [keyed] } = await client.batch.trigger.mutate({ items: [{ task: other, payload: {}, options: { idempotencyKey: key } }] });
+    const {
+      runs: [keyed],
+    } = await client.batch.trigger.mutate({ items: [{ task: other, payload: {}, options: { idempotencyKey: key } }] });
     const batchId = await createTwoPhase(3);
-    expect((await sendItems(batchId, [{ index: 0, task, payload: {}, options: { queue: { name: queue } } }])).status).toBe(200);
+    expect(
+      (await sendItems(batchId, [{ index: 0, task, payload: {}, options: { queue: { name: queue } } }])).status,
+    ).toBe(200);
     await client.batch.trigger.mutate({ items: [{ task, payload: {}, options: { queue: { name: queue } } }] });
     await client.worker.register.mutate({ workerId: "w-f1", tasks: [task] });
     const [first] = await client.worker.dequeue.mutate({ workerId: "w-f1", tasks: [task], max: 1 });
@@ -83,7 +95,12 @@ describe.skipIf(!databaseUrl)("one lock order: no deadlock between requests (nee
     );
     await until(async () => (await blocked()) >= 1, "the chunk waits");
     const dequeue = track(
-      client.worker.dequeue.mutate({ workerId: "w-f1", tasks: [task], max: 1, completed: [{ runId: first!.id, claimId: first!.claimId }] }),
+      client.worker.dequeue.mutate({
+        workerId: "w-f1",
+        tasks: [task],
+        max: 1,
+        completed: [{ runId: first!.id, claimId: first!.claimId }],
+      }),
     );
     await until(async () => dequeue.settled || (await blocked()) >= 2, "the dequeue is done or waits");
     await holder.release();
@@ -94,7 +111,12 @@ describe.skipIf(!databaseUrl)("one lock order: no deadlock between requests (nee
 
   it("finding 3: batch.cancel while a worker completes one of its runs", async () => {
     const task = unique("f3");
-    const { batchId } = await client.batch.trigger.mutate({ items: [{ task, payload: {} }, { task, payload: {} }] });
+    const { batchId } = await client.batch.trigger.mutate({
+      items: [
+        { task, payload: {} },
+        { task, payload: {} },
+      ],
+    });
     await client.worker.register.mutate({ workerId: "w-f3", tasks: [task] });
     const claimed = await client.worker.dequeue.mutate({ workerId: "w-f3", tasks: [task], max: 2 });
     expect(claimed).toHaveLength(2);
@@ -102,7 +124,9 @@ describe.skipIf(!databaseUrl)("one lock order: no deadlock between requests (nee
     await holder.hold("select id from batches where id = $1 for update", [batchId]);
     const cancel = track(client.batch.cancel.mutate({ batchId }));
     await until(async () => (await blocked()) >= 1, "the cancel waits");
-    const complete = track(client.worker.complete.mutate({ workerId: "w-f3", runId: claimed[1]!.id, claimId: claimed[1]!.claimId }));
+    const complete = track(
+      client.worker.complete.mutate({ workerId: "w-f3", runId: claimed[1]!.id, claimId: claimed[1]!.claimId }),
+    );
     await until(async () => (await blocked()) >= 2, "the completion waits");
     await holder.release();
     const canceled = await cancel.value();
@@ -115,14 +139,23 @@ describe.skipIf(!databaseUrl)("one lock order: no deadlock between requests (nee
 
   it("finding 4: a released idempotency key reused by two batches at once", async () => {
     const [task, key] = [unique("f4"), unique("key")];
-    const { runs: [dead] } = await client.batch.trigger.mutate({ items: [{ task, payload: {}, options: { idempotencyKey: key } }] });
+    const {
+      runs: [dead],
+    } = await client.batch.trigger.mutate({ items: [{ task, payload: {}, options: { idempotencyKey: key } }] });
     await client.worker.register.mutate({ workerId: "w-f4", tasks: [task] });
     const [run] = await client.worker.dequeue.mutate({ workerId: "w-f4", tasks: [task], max: 1 });
-    await client.worker.fail.mutate({ workerId: "w-f4", runId: run!.id, claimId: run!.claimId, error: { name: "Error", message: "x" }, retry: false });
+    await client.worker.fail.mutate({
+      workerId: "w-f4",
+      runId: run!.id,
+      claimId: run!.claimId,
+      error: { name: "Error", message: "x" },
+      retry: false,
+    });
 
     // Both batches find the dead run and must clear its key: the holder delays them until both have.
     await holder.hold("select id from runs where id = $1 for share", [dead]);
-    const trigger = () => track(client.batch.trigger.mutate({ items: [{ task, payload: {}, options: { idempotencyKey: key } }] }));
+    const trigger = () =>
+      track(client.batch.trigger.mutate({ items: [{ task, payload: {}, options: { idempotencyKey: key } }] }));
     const first = trigger();
     await until(async () => (await blocked()) >= 1, "the first batch waits");
     const second = trigger();
@@ -135,18 +168,33 @@ describe.skipIf(!databaseUrl)("one lock order: no deadlock between requests (nee
 
   it("finding 5: a one-shot batch reusing a run a worker is finishing", async () => {
     const [task, queue, key, deadKey] = [unique("f5"), unique("q"), unique("key"), unique("key")];
-    const inQueue = (idempotencyKey?: string) => ({ task, payload: {}, options: { queue: { name: queue }, ...(idempotencyKey ? { idempotencyKey } : {}) } });
+    const inQueue = (idempotencyKey?: string) => ({
+      task,
+      payload: {},
+      options: { queue: { name: queue }, ...(idempotencyKey ? { idempotencyKey } : {}) },
+    });
     const { batchId: a } = await client.batch.trigger.mutate({ items: [inQueue(key), inQueue(deadKey)] });
     await client.worker.register.mutate({ workerId: "w-f5", tasks: [task] });
     const [live, dead] = await client.worker.dequeue.mutate({ workerId: "w-f5", tasks: [task], max: 2 });
-    await client.worker.fail.mutate({ workerId: "w-f5", runId: dead!.id, claimId: dead!.claimId, error: { name: "Error", message: "x" }, retry: false });
+    await client.worker.fail.mutate({
+      workerId: "w-f5",
+      runId: dead!.id,
+      claimId: dead!.claimId,
+      error: { name: "Error", message: "x" },
+      retry: false,
+    });
     await client.batch.trigger.mutate({ items: [inQueue()] });
 
     await holder.hold("select id from runs where id = $1 for share", [dead!.id]);
     const batch = track(client.batch.trigger.mutate({ items: [inQueue(key), inQueue(deadKey)] }));
     await until(async () => (await blocked()) >= 1, "the batch waits");
     const dequeue = track(
-      client.worker.dequeue.mutate({ workerId: "w-f5", tasks: [task], max: 1, completed: [{ runId: live!.id, claimId: live!.claimId }] }),
+      client.worker.dequeue.mutate({
+        workerId: "w-f5",
+        tasks: [task],
+        max: 1,
+        completed: [{ runId: live!.id, claimId: live!.claimId }],
+      }),
     );
     await until(async () => dequeue.settled || (await blocked()) >= 2, "the dequeue is done or waits");
     await holder.release();

@@ -1,8 +1,8 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { createSalvoClient } from "../client/index.js";
 import { testHooks } from "../server/test-hooks.js";
-import { startTestSalvo, ndjson, type TestSalvo } from "./support/salvo.js";
 import { blockedBy, gate, track, until } from "./support/interleave.js";
+import { ndjson, startTestSalvo, type TestSalvo } from "./support/salvo.js";
 
 /**
  * A batch whose items resolve to runs that already exist (idempotency keys) counts each such run
@@ -47,13 +47,18 @@ async function drain(workerId: string, task: string) {
   for (;;) {
     const runs = await client.worker.dequeue.mutate({ workerId, tasks: [task], max: 100 });
     if (runs.length === 0) return;
-    for (const run of runs) await client.worker.complete.mutate({ workerId, runId: run.id, claimId: run.claimId, output: "own" });
+    for (const run of runs)
+      await client.worker.complete.mutate({ workerId, runId: run.id, claimId: run.claimId, output: "own" });
   }
 }
 
 async function expectCompleted(batchId: string) {
   // Completion is decided in the transactions above; the wait only absorbs nothing but the sweeps.
-  await until(async () => (await batchRow(batchId)).status !== "PENDING", `batch ${batchId} leaves PENDING`, 3_000).catch(() => {});
+  await until(
+    async () => (await batchRow(batchId)).status !== "PENDING",
+    `batch ${batchId} leaves PENDING`,
+    3_000,
+  ).catch(() => {});
   const row = await batchRow(batchId);
   expect(row).toMatchObject({ status: "COMPLETED" });
   expect(row.finished_item_count).toBe(row.successful_run_count);
@@ -73,14 +78,24 @@ const twoPhase: Adder = async (items) => {
   const res = await salvo.api(`/api/v3/batches/${id}/items`, {
     method: "POST",
     headers: { "content-type": "application/x-ndjson" },
-    body: ndjson(items.map((i, index) => ({ index, task: i.task, payload: {}, ...(i.key ? { options: { idempotencyKey: i.key } } : {}) }))),
+    body: ndjson(
+      items.map((i, index) => ({
+        index,
+        task: i.task,
+        payload: {},
+        ...(i.key ? { options: { idempotencyKey: i.key } } : {}),
+      })),
+    ),
   });
   expect(res.status).toBe(200);
   return id;
 };
 
 describe.skipIf(!databaseUrl)("a batch reusing runs counts them whatever the interleaving (needs DATABASE_URL)", () => {
-  for (const [kind, add] of [["one-shot", oneShot], ["two-phase", twoPhase]] as const) {
+  for (const [kind, add] of [
+    ["one-shot", oneShot],
+    ["two-phase", twoPhase],
+  ] as const) {
     it(`${kind}: the shared run completes while the referencing batch's transaction is in flight`, async () => {
       const task = unique("shared");
       const key = unique("key");
@@ -92,8 +107,13 @@ describe.skipIf(!databaseUrl)("a batch reusing runs counts them whatever the int
       const b = track(add([{ task, key }, { task }]));
       await held.arrived(1);
       testHooks.afterRunsCreated = undefined;
-      const report = track(client.worker.complete.mutate({ workerId: "w-during", runId: run.id, claimId: run.claimId, output: "shared" }));
-      await until(async () => report.settled || (await blockedBy(salvo.deps.db, held.pids[0]!)) >= 1, "the report waits for the batch's transaction");
+      const report = track(
+        client.worker.complete.mutate({ workerId: "w-during", runId: run.id, claimId: run.claimId, output: "shared" }),
+      );
+      await until(
+        async () => report.settled || (await blockedBy(salvo.deps.db, held.pids[0]!)) >= 1,
+        "the report waits for the batch's transaction",
+      );
       held.open();
       const batchId = await b.value();
       expect(await report.value()).toEqual({ accepted: true });
@@ -124,7 +144,10 @@ describe.skipIf(!databaseUrl)("a batch reusing runs counts them whatever the int
     await held.arrived(1);
     testHooks.afterRunsCreated = undefined;
     const report = track(client.worker.complete.mutate({ workerId: "w-own", runId: run.id, claimId: run.claimId }));
-    await until(async () => report.settled || (await blockedBy(salvo.deps.db, held.pids[0]!)) >= 1, "the report waits for the chunk");
+    await until(
+      async () => report.settled || (await blockedBy(salvo.deps.db, held.pids[0]!)) >= 1,
+      "the report waits for the chunk",
+    );
     held.open();
     expect((await second.value()).status).toBe(200);
     expect(await report.value()).toEqual({ accepted: true });
@@ -145,9 +168,15 @@ describe.skipIf(!databaseUrl)("a batch reusing runs counts them whatever the int
     const b2 = track(twoPhase([{ task, key }]));
     const first = held.pids[0]!;
     // The second batch either reaches the hook too (both share the run) or waits for the first.
-    await until(async () => held.pids.length >= 2 || (await blockedBy(salvo.deps.db, first)) >= 1, "the second batch is in flight");
+    await until(
+      async () => held.pids.length >= 2 || (await blockedBy(salvo.deps.db, first)) >= 1,
+      "the second batch is in flight",
+    );
     const report = track(client.worker.complete.mutate({ workerId: "w-many", runId: run.id, claimId: run.claimId }));
-    await until(async () => report.settled || held.pids.length + (await blockedBy(salvo.deps.db, first)) >= 3, "the report waits");
+    await until(
+      async () => report.settled || held.pids.length + (await blockedBy(salvo.deps.db, first)) >= 3,
+      "the report waits",
+    );
     testHooks.afterRunsCreated = undefined;
     held.open();
     const ids = [await b1.value(), await b2.value()];
@@ -169,10 +198,19 @@ describe.skipIf(!databaseUrl)("a batch reusing runs counts them whatever the int
       testHooks.afterRunsCreated = undefined;
       const end = track<unknown>(
         ending === "fails"
-          ? client.worker.fail.mutate({ workerId: "w-end", runId: run.id, claimId: run.claimId, error: { name: "Error", message: "no" }, retry: false })
+          ? client.worker.fail.mutate({
+              workerId: "w-end",
+              runId: run.id,
+              claimId: run.claimId,
+              error: { name: "Error", message: "no" },
+              retry: false,
+            })
           : client.run.cancel.mutate({ runId: run.id }),
       );
-      await until(async () => end.settled || (await blockedBy(salvo.deps.db, held.pids[0]!)) >= 1, "the ending waits for the batch");
+      await until(
+        async () => end.settled || (await blockedBy(salvo.deps.db, held.pids[0]!)) >= 1,
+        "the ending waits for the batch",
+      );
       held.open();
       const batchId = await b.value();
       await end.value();
@@ -184,7 +222,9 @@ describe.skipIf(!databaseUrl)("a batch reusing runs counts them whatever the int
   it("the shared run expires while the referencing batch's transaction holds it", async () => {
     const task = unique("expires");
     const key = unique("key");
-    const { batchId: a } = await client.batch.trigger.mutate({ items: [{ task, payload: {}, options: { idempotencyKey: key, ttl: 1 } }] });
+    const { batchId: a } = await client.batch.trigger.mutate({
+      items: [{ task, payload: {}, options: { idempotencyKey: key, ttl: 1 } }],
+    });
     const held = gate();
     testHooks.afterRunsCreated = (_id, trx) => held.hold(trx);
     const b = track(oneShot([{ task, key }]));
@@ -202,13 +242,27 @@ describe.skipIf(!databaseUrl)("a batch reusing runs counts them whatever the int
   it("the shared run finishes before, or after, the referencing batch", async () => {
     const task = unique("before-after");
     const [k1, k2] = [unique("key"), unique("key")];
-    const a = await oneShot([{ task, key: k1 }, { task, key: k2 }]);
+    const a = await oneShot([
+      { task, key: k1 },
+      { task, key: k2 },
+    ]);
     await client.worker.register.mutate({ workerId: "w-ba", tasks: [task] });
     const runs = await client.worker.dequeue.mutate({ workerId: "w-ba", tasks: [task], max: 2 });
     const byKeyFirst = runs.sort((x, y) => x.batchIndex! - y.batchIndex!);
-    await client.worker.complete.mutate({ workerId: "w-ba", runId: byKeyFirst[0]!.id, claimId: byKeyFirst[0]!.claimId });
-    const b = await twoPhase([{ task, key: k1 }, { task, key: k2 }]);
-    await client.worker.complete.mutate({ workerId: "w-ba", runId: byKeyFirst[1]!.id, claimId: byKeyFirst[1]!.claimId });
+    await client.worker.complete.mutate({
+      workerId: "w-ba",
+      runId: byKeyFirst[0]!.id,
+      claimId: byKeyFirst[0]!.claimId,
+    });
+    const b = await twoPhase([
+      { task, key: k1 },
+      { task, key: k2 },
+    ]);
+    await client.worker.complete.mutate({
+      workerId: "w-ba",
+      runId: byKeyFirst[1]!.id,
+      claimId: byKeyFirst[1]!.claimId,
+    });
     await expectCompleted(a);
     await expectCompleted(b);
   });

@@ -2,8 +2,8 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createSalvoClient } from "../client/index.js";
 import { createWorker, type Worker } from "../client/worker.js";
 import { lostRaces } from "../db/transaction.js";
-import { startTestSalvo, ndjson, type TestSalvo } from "./support/salvo.js";
 import { until } from "./support/interleave.js";
+import { ndjson, startTestSalvo, type TestSalvo } from "./support/salvo.js";
 
 /**
  * The interleavings of issues 20 and 21, many times each, against a real Postgres with a worker
@@ -20,7 +20,11 @@ const tasks = ["stress-a", "stress-b"];
 
 beforeAll(async () => {
   if (!databaseUrl) return;
-  salvo = await startTestSalvo({ SALVO_INGEST_CHUNK_ITEMS: "40", SALVO_SWEEP_INTERVAL_MS: "50", SALVO_RETRY_BASE_MS: "10" });
+  salvo = await startTestSalvo({
+    SALVO_INGEST_CHUNK_ITEMS: "40",
+    SALVO_SWEEP_INTERVAL_MS: "50",
+    SALVO_RETRY_BASE_MS: "10",
+  });
   client = createSalvoClient({ url: salvo.url, apiKey: salvo.key });
   const handler = async (payload: { ms?: number } | undefined) => {
     if (payload?.ms) await new Promise((r) => setTimeout(r, payload.ms));
@@ -68,8 +72,16 @@ async function stream(batchId: string, items: unknown[]) {
 /** Every batch reaches COMPLETED, with as many items counted finished as it has runs. */
 async function expectAllCompleted(batchIds: string[], timeoutMs = 30_000) {
   const rows = () =>
-    salvo.deps.db.selectFrom("batches").select(["id", "status", "finished_item_count", "successful_run_count"]).where("id", "in", batchIds).execute();
-  await until(async () => (await rows()).every((b) => b.status === "COMPLETED"), `${batchIds.length} batches complete`, timeoutMs).catch(() => {});
+    salvo.deps.db
+      .selectFrom("batches")
+      .select(["id", "status", "finished_item_count", "successful_run_count"])
+      .where("id", "in", batchIds)
+      .execute();
+  await until(
+    async () => (await rows()).every((b) => b.status === "COMPLETED"),
+    `${batchIds.length} batches complete`,
+    timeoutMs,
+  ).catch(() => {});
   for (const b of await rows()) {
     expect(b, `batch ${b.id}`).toMatchObject({ status: "COMPLETED", finished_item_count: b.successful_run_count });
   }
@@ -85,10 +97,17 @@ describe.skipIf(!databaseUrl)("concurrency stress (needs DATABASE_URL)", () => {
         await pause(i % 6);
         const b =
           i % 2 === 0
-            ? (await client.batch.trigger.mutate({ items: [...keys.map((k) => keyed(tasks[i % 2]!, k)), { task: "stress-a", payload: {} }] })).batchId
+            ? (
+                await client.batch.trigger.mutate({
+                  items: [...keys.map((k) => keyed(tasks[i % 2]!, k)), { task: "stress-a", payload: {} }],
+                })
+              ).batchId
             : await (async () => {
                 const id = await createTwoPhase(3);
-                await stream(id, [...keys.map((k, index) => ({ index, ...keyed(tasks[i % 2]!, k) })), { index: 2, task: "stress-b", payload: {} }]);
+                await stream(id, [
+                  ...keys.map((k, index) => ({ index, ...keyed(tasks[i % 2]!, k) })),
+                  { index: 2, task: "stress-b", payload: {} },
+                ]);
                 return id;
               })();
         batches.push(a.batchId, b);
@@ -103,7 +122,10 @@ describe.skipIf(!databaseUrl)("concurrency stress (needs DATABASE_URL)", () => {
       const id = await createTwoPhase(400);
       const keys = Array.from({ length: 200 }, () => unique("own"));
       // Items 200..399 name the keys of items 0..199: they resolve to the batch's own runs.
-      const items = Array.from({ length: 400 }, (_, index) => ({ index, ...keyed(tasks[index % 2]!, keys[index % 200]!) }));
+      const items = Array.from({ length: 400 }, (_, index) => ({
+        index,
+        ...keyed(tasks[index % 2]!, keys[index % 200]!),
+      }));
       const answers = await Promise.all([stream(id, items), stream(id, items)]);
       expect(answers.every((a) => a.sealed)).toBe(true);
       batches.push(id);
@@ -134,13 +156,20 @@ describe.skipIf(!databaseUrl)("concurrency stress (needs DATABASE_URL)", () => {
       items: rounds.flat().map((key) => ({ task, payload: {}, options: { idempotencyKey: key, ttl: 1 } })),
     });
     await until(
-      async () => (await salvo.deps.db.selectFrom("runs").select("status").where("id", "in", expiring).execute()).every((r) => r.status === "EXPIRED"),
+      async () =>
+        (await salvo.deps.db.selectFrom("runs").select("status").where("id", "in", expiring).execute()).every(
+          (r) => r.status === "EXPIRED",
+        ),
       "the first runs expire",
     );
     const batches: string[] = [];
     for (const keys of rounds) {
       const results = await Promise.all(
-        Array.from({ length: 3 }, () => client.batch.trigger.mutate({ items: keys.map((key) => ({ task, payload: {}, options: { idempotencyKey: key } })) })),
+        Array.from({ length: 3 }, () =>
+          client.batch.trigger.mutate({
+            items: keys.map((key) => ({ task, payload: {}, options: { idempotencyKey: key } })),
+          }),
+        ),
       );
       // One new run per key, shared by the three batches.
       expect(results[1]!.runs).toEqual(results[0]!.runs);

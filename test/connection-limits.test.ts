@@ -105,7 +105,10 @@ describe("live subscription caps", () => {
   // A server of its own: subscriptions here sit quiet for longer than the idle timeout above.
   let salvo: TestSalvo;
   beforeAll(async () => {
-    salvo = await startTestSalvo({ SALVO_MAX_SUBSCRIPTIONS_PER_TOKEN: "2", SALVO_MAX_SUBSCRIPTIONS_PER_ENVIRONMENT: "3" });
+    salvo = await startTestSalvo({
+      SALVO_MAX_SUBSCRIPTIONS_PER_TOKEN: "2",
+      SALVO_MAX_SUBSCRIPTIONS_PER_ENVIRONMENT: "3",
+    });
   });
   afterAll(() => salvo?.close());
   const subscribe = (batchId: string, authorization: string, signal: AbortSignal) =>
@@ -134,13 +137,17 @@ describe("live subscription caps", () => {
       expect(perToken.headers.get("x-ratelimit-limit")).toBe("2");
       expect(perToken.headers.get("x-ratelimit-remaining")).toBe("0");
       expect(Number(perToken.headers.get("retry-after"))).toBeGreaterThanOrEqual(1);
-      expect(((await perToken.json()) as { error: string }).error).toContain("at most 2 live subscriptions per key or token");
+      expect(((await perToken.json()) as { error: string }).error).toContain(
+        "at most 2 live subscriptions per key or token",
+      );
 
       expect((await open(`Bearer ${jwt}`)).status).toBe(200); // a different token: the environment's third
       const perEnvironment = await open(`Bearer ${jwt2}`);
       expect(perEnvironment.status).toBe(429);
       expect(perEnvironment.headers.get("x-ratelimit-limit")).toBe("3");
-      expect(((await perEnvironment.json()) as { error: string }).error).toContain("at most 3 live subscriptions per environment");
+      expect(((await perEnvironment.json()) as { error: string }).error).toContain(
+        "at most 3 live subscriptions per environment",
+      );
 
       // The slot is freed once the server sees the connection close: retry until then (bounded).
       aborts[0]!.abort();
@@ -177,10 +184,13 @@ describe("live subscription caps", () => {
         aborts.push(abort);
         const workerId = `w-cap-${i}`;
         await salvo.api("/trpc/worker.register", { json: { json: { workerId, tasks: ["t"] } }, headers: auth });
-        const res = await fetch(`${salvo.url}/trpc/worker.presence?input=${encodeURIComponent(JSON.stringify({ json: { workerId } }))}`, {
-          headers: { ...auth, accept: "text/event-stream" },
-          signal: abort.signal,
-        });
+        const res = await fetch(
+          `${salvo.url}/trpc/worker.presence?input=${encodeURIComponent(JSON.stringify({ json: { workerId } }))}`,
+          {
+            headers: { ...auth, accept: "text/event-stream" },
+            signal: abort.signal,
+          },
+        );
         expect(res.status).toBe(200);
       }
       // The caps still hold for everything else, and the presence streams took none of them.

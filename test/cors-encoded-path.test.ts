@@ -29,8 +29,16 @@ describe("CORS on percent-encoded paths", () => {
 
   it("encoded forms of the routes without CORS get a 405 preflight; encoded CORS routes keep theirs", async () => {
     const preflight = (path: string) =>
-      fetch(salvo.url + path, { method: "OPTIONS", headers: { origin: ORIGIN, "access-control-request-method": "POST" } });
-    for (const path of ["/api/v3/batches/batch_x/%69tems", "/api/v1/batches/batch_x/%72esults", "/api/v1/tasks/t/b%61tch", "/api/v1/batches/batch_x/resul%74s"]) {
+      fetch(salvo.url + path, {
+        method: "OPTIONS",
+        headers: { origin: ORIGIN, "access-control-request-method": "POST" },
+      });
+    for (const path of [
+      "/api/v3/batches/batch_x/%69tems",
+      "/api/v1/batches/batch_x/%72esults",
+      "/api/v1/tasks/t/b%61tch",
+      "/api/v1/batches/batch_x/resul%74s",
+    ]) {
       const res = await preflight(path);
       expect(res.status, path).toBe(405);
       expect(res.headers.get("access-control-allow-origin"), path).toBeNull();

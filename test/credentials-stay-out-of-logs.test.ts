@@ -17,11 +17,21 @@ import { startTestSalvo, type TestSalvo } from "./support/salvo.js";
  */
 const browserClient = (url: string, connectionParams: Record<string, string>) =>
   createTRPCClient<AppRouter>({
-    links: [httpSubscriptionLink({ url: `${url}/trpc`, transformer: superjson, connectionParams, EventSource: NodeEventSource })],
+    links: [
+      httpSubscriptionLink({
+        url: `${url}/trpc`,
+        transformer: superjson,
+        connectionParams,
+        EventSource: NodeEventSource,
+      }),
+    ],
   });
 const firstMessage = (client: ReturnType<typeof browserClient>, batchId: string) =>
   new Promise((resolve, reject) => {
-    const s = client.batch.watch.subscribe({ batchId }, { onData: ({ data }) => (s.unsubscribe(), resolve(data)), onError: reject });
+    const s = client.batch.watch.subscribe(
+      { batchId },
+      { onData: ({ data }) => (s.unsubscribe(), resolve(data)), onError: reject },
+    );
   });
 const trpcUrl = (base: string, path: string, input: unknown, connectionParams: unknown) =>
   `${base}/trpc/${path}?input=${encodeURIComponent(JSON.stringify({ json: input }))}&connectionParams=${encodeURIComponent(JSON.stringify(connectionParams))}`;
@@ -48,7 +58,11 @@ describe("where credentials are accepted", () => {
       await expect(client.batch.create.mutate({ runCount: 1 })).rejects.toBeDefined();
       const subscription = watchBatch(client, "batch_x")[Symbol.asyncIterator]();
       await expect(subscription.next()).rejects.toBeDefined();
-      expect(seen.map((s) => s.url.split("?")[0])).toEqual(["/trpc/batch.get", "/trpc/batch.create", "/trpc/batch.watch"]);
+      expect(seen.map((s) => s.url.split("?")[0])).toEqual([
+        "/trpc/batch.get",
+        "/trpc/batch.create",
+        "/trpc/batch.watch",
+      ]);
       for (const request of seen) {
         expect(request.authorization).toBe(`Bearer ${salvo.key}`);
         expect(request.url).not.toContain("connectionParams");
@@ -63,13 +77,22 @@ describe("where credentials are accepted", () => {
     const created = await salvo.api("/api/v3/batches", { json: { runCount: 1 } });
     const { id } = (await created.json()) as { id: string };
     const jwt = created.headers.get("x-trigger-jwt")!;
-    await expect(firstMessage(browserClient(salvo.url, { authorization: `Bearer ${salvo.key}` }), id)).rejects.toMatchObject({
+    await expect(
+      firstMessage(browserClient(salvo.url, { authorization: `Bearer ${salvo.key}` }), id),
+    ).rejects.toMatchObject({
       data: { code: "UNAUTHORIZED" },
       message: expect.stringContaining("only a public access token"),
     });
-    await expect(firstMessage(browserClient(salvo.url, { token: salvo.key }), id)).rejects.toMatchObject({ data: { code: "UNAUTHORIZED" } });
-    await expect(firstMessage(browserClient(salvo.url, { token: jwt }), id)).resolves.toMatchObject({ kind: "snapshot", batch: { id } });
-    await expect(firstMessage(browserClient(salvo.url, { authorization: `Bearer ${jwt}` }), id)).resolves.toMatchObject({ kind: "snapshot" });
+    await expect(firstMessage(browserClient(salvo.url, { token: salvo.key }), id)).rejects.toMatchObject({
+      data: { code: "UNAUTHORIZED" },
+    });
+    await expect(firstMessage(browserClient(salvo.url, { token: jwt }), id)).resolves.toMatchObject({
+      kind: "snapshot",
+      batch: { id },
+    });
+    await expect(firstMessage(browserClient(salvo.url, { authorization: `Bearer ${jwt}` }), id)).resolves.toMatchObject(
+      { kind: "snapshot" },
+    );
   });
 
   it("queries and mutations never take credentials from connectionParams", async () => {
@@ -80,11 +103,14 @@ describe("where credentials are accepted", () => {
       const res = await fetch(trpcUrl(salvo.url, "batch.get", { batchId: id }, params));
       expect(res.status, JSON.stringify(params)).toBe(401);
     }
-    const mutation = await fetch(`${salvo.url}/trpc/batch.create?connectionParams=${encodeURIComponent(JSON.stringify({ authorization: `Bearer ${salvo.key}` }))}`, {
-      method: "POST",
-      headers: { "content-type": "application/json" },
-      body: JSON.stringify({ json: { runCount: 1 } }),
-    });
+    const mutation = await fetch(
+      `${salvo.url}/trpc/batch.create?connectionParams=${encodeURIComponent(JSON.stringify({ authorization: `Bearer ${salvo.key}` }))}`,
+      {
+        method: "POST",
+        headers: { "content-type": "application/json" },
+        body: JSON.stringify({ json: { runCount: 1 } }),
+      },
+    );
     expect(mutation.status).toBe(401);
   });
 });
@@ -100,7 +126,11 @@ describe("the log", () => {
   it("never contains a key, a public token or a packet token, whichever way they were sent", async () => {
     const auth = { authorization: `Bearer ${child.key}` };
     // Secret key as a header: REST and tRPC, a subscription, a refused attempt in the URL.
-    const created = await fetch(`${child.url}/api/v3/batches`, { method: "POST", headers: { ...auth, "content-type": "application/json" }, body: '{"runCount":1}' });
+    const created = await fetch(`${child.url}/api/v3/batches`, {
+      method: "POST",
+      headers: { ...auth, "content-type": "application/json" },
+      body: '{"runCount":1}',
+    });
     expect(created.status).toBe(202);
     const { id } = (await created.json()) as { id: string };
     const jwt = created.headers.get("x-trigger-jwt")!;
@@ -110,11 +140,19 @@ describe("the log", () => {
       expect(message.kind).toBe("snapshot");
       break;
     }
-    expect((await fetch(trpcUrl(child.url, "batch.get", { batchId: id }, { authorization: `Bearer ${child.key}` }))).status).toBe(401);
-    await expect(firstMessage(browserClient(child.url, { authorization: `Bearer ${child.key}` }), id)).rejects.toBeDefined();
+    expect(
+      (await fetch(trpcUrl(child.url, "batch.get", { batchId: id }, { authorization: `Bearer ${child.key}` }))).status,
+    ).toBe(401);
+    await expect(
+      firstMessage(browserClient(child.url, { authorization: `Bearer ${child.key}` }), id),
+    ).rejects.toBeDefined();
     // Public token: as a header, and in an SSE subscription's connectionParams.
-    expect((await fetch(`${child.url}/api/v1/batches/${id}`, { headers: { authorization: `Bearer ${jwt}` } })).status).toBe(200);
-    await expect(firstMessage(browserClient(child.url, { token: jwt }), id)).resolves.toMatchObject({ kind: "snapshot" });
+    expect(
+      (await fetch(`${child.url}/api/v1/batches/${id}`, { headers: { authorization: `Bearer ${jwt}` } })).status,
+    ).toBe(200);
+    await expect(firstMessage(browserClient(child.url, { token: jwt }), id)).resolves.toMatchObject({
+      kind: "snapshot",
+    });
     // Signed packet URLs, upload and read, and a wrong one.
     const presign = await fetch(`${child.url}/api/v2/packets/secret.json`, { method: "PUT", headers: auth });
     const { presignedUrl } = (await presign.json()) as { presignedUrl: string };
@@ -133,7 +171,13 @@ describe("the log", () => {
     // ...but none of the secrets, in any encoding a URL would give them.
     const packetTokens = [presignedUrl, readUrl].map((u) => new URL(u).searchParams.get("token")!);
     const jwtSignature = jwt.split(".")[2]!;
-    for (const secret of [child.key, jwt, jwtSignature, ...packetTokens, ...packetTokens.map((t) => t.split(".")[1]!)]) {
+    for (const secret of [
+      child.key,
+      jwt,
+      jwtSignature,
+      ...packetTokens,
+      ...packetTokens.map((t) => t.split(".")[1]!),
+    ]) {
       expect(log.includes(secret), `log contains ${secret.slice(0, 12)}…`).toBe(false);
       expect(log.includes(encodeURIComponent(secret))).toBe(false);
     }

@@ -71,7 +71,11 @@ const stop = async (server: Server) => {
   return server.exited;
 };
 
-function runCli(dataDir: string, args: string[], cwd = ROOT): Promise<{ code: number; stdout: string; stderr: string }> {
+function runCli(
+  dataDir: string,
+  args: string[],
+  cwd = ROOT,
+): Promise<{ code: number; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
     execFile(join(ROOT, "bin", "salvo.js"), args, { cwd, env: embeddedEnv(dataDir) }, (err, stdout, stderr) =>
       resolve({ code: err ? ((err as { code?: number }).code ?? 1) : 0, stdout, stderr }),
@@ -117,14 +121,20 @@ describe("embedded data directory lock", () => {
   it("a lock of a dead pid, or of a pid reused by a younger process, is taken over", async () => {
     const dir = newDir();
     const pid = await deadPid();
-    writeFileSync(lockFile(dir), JSON.stringify({ pid, hostname: hostname(), processStart: null, lockedAt: "2026-01-01T00:00:00Z" }));
+    writeFileSync(
+      lockFile(dir),
+      JSON.stringify({ pid, hostname: hostname(), processStart: null, lockedAt: "2026-01-01T00:00:00Z" }),
+    );
     const lock = lockDataDir(dir);
     expect(holderOf(dir).pid).toBe(process.pid);
     lock.release();
     expect(existsSync(lockFile(dir))).toBe(false);
 
     // Our own pid, but recorded with another start time: the pid was reused, the holder is gone.
-    writeFileSync(lockFile(dir), JSON.stringify({ pid: process.pid, hostname: hostname(), processStart: "1", lockedAt: "x" }));
+    writeFileSync(
+      lockFile(dir),
+      JSON.stringify({ pid: process.pid, hostname: hostname(), processStart: "1", lockedAt: "x" }),
+    );
     lockDataDir(dir).release();
 
     // A live holder (this very process) is refused, however often asked.
@@ -136,7 +146,10 @@ describe("embedded data directory lock", () => {
 
   it("of five processes recovering the same stale lock at once, exactly one wins", async () => {
     const dir = newDir();
-    writeFileSync(lockFile(dir), JSON.stringify({ pid: await deadPid(), hostname: hostname(), processStart: null, lockedAt: "x" }));
+    writeFileSync(
+      lockFile(dir),
+      JSON.stringify({ pid: await deadPid(), hostname: hostname(), processStart: null, lockedAt: "x" }),
+    );
     // Each holds what it won for 3 s, so a late recoverer would find a live holder.
     const script = `
       import { lockDataDir } from "./db/data-dir-lock.ts";
@@ -147,12 +160,23 @@ describe("embedded data directory lock", () => {
         { length: 5 },
         () =>
           new Promise<string>((resolve) =>
-            execFile(process.execPath, ["--import", "tsx", "--input-type=module", "-e", script], { cwd: ROOT }, (_err, stdout) => resolve(stdout.trim())),
+            execFile(
+              process.execPath,
+              ["--import", "tsx", "--input-type=module", "-e", script],
+              { cwd: ROOT },
+              (_err, stdout) => resolve(stdout.trim()),
+            ),
           ),
       ),
     );
-    expect(results.filter((r) => r === "won"), results.join(",")).toHaveLength(1);
-    expect(results.filter((r) => r === "refused"), results.join(",")).toHaveLength(4);
+    expect(
+      results.filter((r) => r === "won"),
+      results.join(","),
+    ).toHaveLength(1);
+    expect(
+      results.filter((r) => r === "refused"),
+      results.join(","),
+    ).toHaveLength(4);
     expect(existsSync(lockFile(dir))).toBe(false);
   }, 60_000);
 

@@ -1,6 +1,6 @@
 import { sql } from "kysely";
 import { afterAll, describe, expect, it } from "vitest";
-import { connect, type Connection } from "../db/connect.js";
+import { type Connection, connect } from "../db/connect.js";
 import { PREPARED } from "../db/prepared.js";
 
 const databaseUrl = process.env.DATABASE_URL;
@@ -16,7 +16,10 @@ describe.skipIf(!databaseUrl)("statements marked PREPARED (needs DATABASE_URL)",
         expect(rows).toEqual([{ n: i }]);
       }
       await sql`select 1 as unmarked`.execute(db);
-      const { rows } = await sql<{ name: string; statement: string }>`select name, statement from pg_prepared_statements`.execute(db);
+      const { rows } = await sql<{
+        name: string;
+        statement: string;
+      }>`select name, statement from pg_prepared_statements`.execute(db);
       return rows;
     });
     expect(prepared).toHaveLength(1);
@@ -38,7 +41,9 @@ describe.skipIf(!databaseUrl)("the worker's prepared statements (needs DATABASE_
       const round = async (taskCount: number, outcomes: number) => {
         const names = tasks.slice(0, taskCount);
         if (outcomes > 0) {
-          await client.batch.trigger.mutate({ items: Array.from({ length: outcomes * 2 }, (_, i) => ({ task: names[i % names.length]!, payload: i })) });
+          await client.batch.trigger.mutate({
+            items: Array.from({ length: outcomes * 2 }, (_, i) => ({ task: names[i % names.length]!, payload: i })),
+          });
         }
         const runs = await client.worker.dequeue.mutate({ workerId: "w-prep", tasks: names, max: outcomes * 2 || 1 });
         const half = Math.floor(runs.length / 2);
@@ -47,7 +52,9 @@ describe.skipIf(!databaseUrl)("the worker's prepared statements (needs DATABASE_
           tasks: names,
           max: 1,
           completed: runs.slice(0, half).map((r) => ({ runId: r.id, claimId: r.claimId, output: r.payload })),
-          failed: runs.slice(half).map((r) => ({ runId: r.id, claimId: r.claimId, error: { name: "Error", message: "x" }, retry: false })),
+          failed: runs
+            .slice(half)
+            .map((r) => ({ runId: r.id, claimId: r.claimId, error: { name: "Error", message: "x" }, retry: false })),
         });
       };
       // Every shape once (with and without outcomes), then many more varied calls: no new name.
@@ -58,7 +65,9 @@ describe.skipIf(!databaseUrl)("the worker's prepared statements (needs DATABASE_
       for (let i = 0; i < 40; i++) await round(1 + ((i * 7) % 30), i % 6);
       expect(preparedNames.size).toBe(settled);
       // And the server's connections hold no more than those (each prepares each name once at most).
-      const { rows } = await sql<{ n: number }>`select count(*)::int as n from pg_prepared_statements`.execute(salvo.deps.db);
+      const { rows } = await sql<{ n: number }>`select count(*)::int as n from pg_prepared_statements`.execute(
+        salvo.deps.db,
+      );
       expect(rows[0]!.n).toBeLessThanOrEqual(settled);
     } finally {
       await salvo.close();

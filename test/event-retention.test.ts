@@ -19,9 +19,16 @@ describe("event retention", () => {
       data: JSON.stringify({}),
       created_at: new Date(Date.now() - hoursAgo * 3_600_000),
     });
-    await salvo.deps.db.insertInto("events").values([event(25, "old"), event(23, "recent")]).execute();
+    await salvo.deps.db
+      .insertInto("events")
+      .values([event(25, "old"), event(23, "recent")])
+      .execute();
     expect(await pruneEvents(salvo.deps)).toBeGreaterThanOrEqual(1);
-    const left = await salvo.deps.db.selectFrom("events").select("type").where("environment_id", "=", environmentId).execute();
+    const left = await salvo.deps.db
+      .selectFrom("events")
+      .select("type")
+      .where("environment_id", "=", environmentId)
+      .execute();
     expect(left.map((e) => e.type)).toEqual(["recent"]);
   });
 });

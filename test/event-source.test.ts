@@ -33,7 +33,8 @@ function collect(source: NodeEventSource, types: string[], count: number) {
 
 describe("NodeEventSource", () => {
   it("parses events split anywhere, with any line ending, comments, names and multi-line data", async () => {
-    const wire = "\ufeff: a comment\r\nid: 1\r\ndata: one\r\n\r\nevent: named\rdata: two\rdata:  lines\r\rid\ndata:three\n\ndata: no id\n\n";
+    const wire =
+      "\ufeff: a comment\r\nid: 1\r\ndata: one\r\n\r\nevent: named\rdata: two\rdata:  lines\r\rid\ndata:three\n\ndata: no id\n\n";
     handler = (_req, res) => {
       eventStream(res);
       // One character at a time: every split point, CR LF included.
@@ -55,7 +56,11 @@ describe("NodeEventSource", () => {
   it("sends its headers, and reconnects after the stream ends with Last-Event-ID after `retry` ms", async () => {
     const requests: { auth?: string; lastEventId?: string; at: number }[] = [];
     handler = (req, res) => {
-      requests.push({ auth: req.headers.authorization, lastEventId: req.headers["last-event-id"] as string | undefined, at: Date.now() });
+      requests.push({
+        auth: req.headers.authorization,
+        lastEventId: req.headers["last-event-id"] as string | undefined,
+        at: Date.now(),
+      });
       eventStream(res);
       res.end(requests.length === 1 ? "retry: 30\nid: 7\ndata: first\n\n" : "data: second\n\n");
     };
@@ -74,7 +79,9 @@ describe("NodeEventSource", () => {
   it("fails for good on a non-200 status or a response that is not an event stream", async () => {
     handler = (_req, res) => res.writeHead(401, { "content-type": "application/json" }).end("{}");
     const refused = new NodeEventSource(url);
-    expect(await collect(refused, ["error"], 1)).toEqual([{ type: "error", message: "Non-200 status code (401)", code: 401 }]);
+    expect(await collect(refused, ["error"], 1)).toEqual([
+      { type: "error", message: "Non-200 status code (401)", code: 401 },
+    ]);
     expect(refused.readyState).toBe(NodeEventSource.CLOSED);
 
     handler = (_req, res) => res.writeHead(200, { "content-type": "text/plain" }).end("data: x\n\n");

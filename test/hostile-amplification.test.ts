@@ -18,7 +18,11 @@ const SMALL = 8 * 1024;
 const invalidItems = (n: number) => `[${Array.from({ length: n }, () => "1").join(",")}]`;
 
 async function post(url: string, body: string, key: string, contentType = "application/json") {
-  const res = await fetch(url, { method: "POST", headers: { authorization: `Bearer ${key}`, "content-type": contentType }, body });
+  const res = await fetch(url, {
+    method: "POST",
+    headers: { authorization: `Bearer ${key}`, "content-type": contentType },
+    body,
+  });
   return { status: res.status, text: await res.text() };
 }
 
@@ -30,24 +34,44 @@ function expectSmallValidationError(answer: { status: number; text: string }) {
 
 describe("validation errors are bounded", () => {
   it("100,000 invalid items: REST one-shot, tRPC batch.trigger and appendItems answer a small 400", async () => {
-    expectSmallValidationError(await post(`${salvo.url}/api/v1/tasks/batch`, `{"items":${invalidItems(100_000)}}`, salvo.key));
-    expectSmallValidationError(await post(`${salvo.url}/trpc/batch.trigger`, `{"json":{"items":${invalidItems(100_000)}}}`, salvo.key));
+    expectSmallValidationError(
+      await post(`${salvo.url}/api/v1/tasks/batch`, `{"items":${invalidItems(100_000)}}`, salvo.key),
+    );
+    expectSmallValidationError(
+      await post(`${salvo.url}/trpc/batch.trigger`, `{"json":{"items":${invalidItems(100_000)}}}`, salvo.key),
+    );
     const { id } = (await (await salvo.api("/api/v3/batches", { json: { runCount: 10 } })).json()) as { id: string };
-    expectSmallValidationError(await post(`${salvo.url}/trpc/batch.appendItems`, `{"json":{"batchId":"${id}","items":${invalidItems(100_000)}}}`, salvo.key));
+    expectSmallValidationError(
+      await post(
+        `${salvo.url}/trpc/batch.appendItems`,
+        `{"json":{"batchId":"${id}","items":${invalidItems(100_000)}}}`,
+        salvo.key,
+      ),
+    );
   });
 
   it("an item's own lists (tags) and a worker's lists are bounded too", async () => {
     const tags = JSON.stringify(Array.from({ length: 100_000 }, () => 1));
-    const res = await post(`${salvo.url}/api/v1/tasks/t/trigger`, `{"payload":1,"options":{"tags":${tags}}}`, salvo.key);
+    const res = await post(
+      `${salvo.url}/api/v1/tasks/t/trigger`,
+      `{"payload":1,"options":{"tags":${tags}}}`,
+      salvo.key,
+    );
     expect(res.status).toBe(400);
     expect(res.text.length).toBeLessThan(SMALL);
     const runIds = JSON.stringify(Array.from({ length: 1_000 }, () => 1));
-    const hb = await post(`${salvo.url}/trpc/worker.heartbeat`, `{"json":{"workerId":"w","runIds":${runIds}}}`, salvo.key);
+    const hb = await post(
+      `${salvo.url}/trpc/worker.heartbeat`,
+      `{"json":{"workerId":"w","runIds":${runIds}}}`,
+      salvo.key,
+    );
     expectSmallValidationError(hb);
   });
 
   it("NDJSON: a stream of invalid items answers a small 400", async () => {
-    const { id } = (await (await salvo.api("/api/v3/batches", { json: { runCount: 100_000 } })).json()) as { id: string };
+    const { id } = (await (await salvo.api("/api/v3/batches", { json: { runCount: 100_000 } })).json()) as {
+      id: string;
+    };
     const body = Array.from({ length: 100_000 }, (_, i) => `{"index":${i}}`).join("\n");
     const res = await post(`${salvo.url}/api/v3/batches/${id}/items`, body, salvo.key, "application/x-ndjson");
     expect(res.status).toBe(400);
@@ -61,7 +85,8 @@ function peakRssMb(pid: number): number {
   const visit = (p: number) => {
     const status = readFileSync(`/proc/${p}/status`, "utf8");
     peak = Math.max(peak, Number(status.match(/VmHWM:\s+(\d+) kB/)![1]) / 1024);
-    for (const child of readFileSync(`/proc/${p}/task/${p}/children`, "utf8").trim().split(/\s+/).filter(Boolean)) visit(Number(child));
+    for (const child of readFileSync(`/proc/${p}/task/${p}/children`, "utf8").trim().split(/\s+/).filter(Boolean))
+      visit(Number(child));
   };
   visit(pid);
   return peak;
@@ -80,7 +105,9 @@ describe.skipIf(!process.env.DATABASE_URL || !process.env.REDIS_URL)("a 32 MiB b
       const count = Math.floor((32 * 1024 * 1024 - 64) / 2);
       const items = invalidItems(count);
       expectSmallValidationError(await post(`${child.url}/api/v1/tasks/batch`, `{"items":${items}}`, salvo.key));
-      expectSmallValidationError(await post(`${child.url}/trpc/batch.trigger`, `{"json":{"items":${items}}}`, salvo.key));
+      expectSmallValidationError(
+        await post(`${child.url}/trpc/batch.trigger`, `{"json":{"items":${items}}}`, salvo.key),
+      );
       expect((await fetch(`${child.url}/healthz`)).status).toBe(200);
       const peak = peakRssMb(child.process.pid!);
       console.log(`child server peak RSS: ${peak.toFixed(0)} MB`);

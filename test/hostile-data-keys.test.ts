@@ -81,7 +81,11 @@ describe("dangerous keys are data", () => {
 
   it("a tRPC caller sends such keys (and Dates beside them) and reads them back", async () => {
     const sent = payload();
-    const { id } = await client.task.trigger.mutate({ task: "keys-trpc", payload: sent, options: { metadata: JSON.parse(METADATA_JSON) } });
+    const { id } = await client.task.trigger.mutate({
+      task: "keys-trpc",
+      payload: sent,
+      options: { metadata: JSON.parse(METADATA_JSON) },
+    });
     const run = await client.run.get.query({ runId: id });
     same(run.payload, PAYLOAD_JSON);
     sameMetadata(run.metadata, METADATA_JSON);
@@ -90,7 +94,9 @@ describe("dangerous keys are data", () => {
     const { id: datedId } = await client.task.trigger.mutate({ task: "keys-trpc", payload: dated });
     // SuperJSON cannot annotate a value holding such a key: it is kept in its JSON form.
     const back = (await client.run.get.query({ runId: datedId })).payload;
-    expect(JSON.stringify(back)).toBe(JSON.stringify({ constructor: { at: new Date(5).toISOString() }, ok: new Date(7).toISOString() }));
+    expect(JSON.stringify(back)).toBe(
+      JSON.stringify({ constructor: { at: new Date(5).toISOString() }, ok: new Date(7).toISOString() }),
+    );
     assertNoPollution();
   });
 
@@ -98,7 +104,11 @@ describe("dangerous keys are data", () => {
     const task = "keys-dequeue";
     await client.worker.register.mutate({ workerId: "wk", tasks: [task] });
     const { runs: ids } = await client.batch.trigger.mutate({
-      items: [{ task, payload: 1 }, { task, payload: payload(), options: { metadata: JSON.parse(METADATA_JSON) } }, { task, payload: 3 }],
+      items: [
+        { task, payload: 1 },
+        { task, payload: payload(), options: { metadata: JSON.parse(METADATA_JSON) } },
+        { task, payload: 3 },
+      ],
     });
     const claimed = await client.worker.dequeue.mutate({ workerId: "wk", tasks: [task], max: 3 });
     expect(claimed.map((r) => r.id).sort()).toEqual([...ids].sort());
@@ -107,8 +117,14 @@ describe("dangerous keys are data", () => {
     sameMetadata(poisoned.metadata, METADATA_JSON);
 
     const output = JSON.parse(OUTPUT_JSON);
-    expect(await client.worker.complete.mutate({ workerId: "wk", runId: poisoned.id, output })).toEqual({ accepted: true });
-    await client.worker.report.mutate({ workerId: "wk", completed: [{ runId: ids[0]!, output }, { runId: ids[2]! }], failed: [] });
+    expect(await client.worker.complete.mutate({ workerId: "wk", runId: poisoned.id, output })).toEqual({
+      accepted: true,
+    });
+    await client.worker.report.mutate({
+      workerId: "wk",
+      completed: [{ runId: ids[0]!, output }, { runId: ids[2]! }],
+      failed: [],
+    });
     for (const id of ids) {
       const run = await client.run.get.query({ runId: id });
       expect(run.status).toBe("COMPLETED");
@@ -116,7 +132,9 @@ describe("dangerous keys are data", () => {
     }
     const rest = JSON.parse(await (await salvo.api(`/api/v3/runs/${ids[1]}`)).text()) as { output: unknown };
     same(rest.output, OUTPUT_JSON);
-    const results = await salvo.api(`/api/v1/batches/${(await client.run.get.query({ runId: ids[0]! })).batchId}/results`);
+    const results = await salvo.api(
+      `/api/v1/batches/${(await client.run.get.query({ runId: ids[0]! })).batchId}/results`,
+    );
     expect(results.status).toBe(200);
     assertNoPollution();
   });
@@ -138,7 +156,11 @@ describe("dangerous keys are data", () => {
       },
     });
     try {
-      await waitFor(async () => ((await client.run.get.query({ runId: id })).status === "COMPLETED" ? true : undefined), 15_000, "the run to complete");
+      await waitFor(
+        async () => ((await client.run.get.query({ runId: id })).status === "COMPLETED" ? true : undefined),
+        15_000,
+        "the run to complete",
+      );
     } finally {
       await worker.stop({ graceMs: 1000 });
     }

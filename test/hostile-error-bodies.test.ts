@@ -23,17 +23,24 @@ const INTERNAL = /\.ts\b|\/work\/|node_modules|at [\w.<>]+ \(|Stored packet|env_
 /** A run whose offloaded payload is gone: reading it is a server fault (an internal message). */
 async function brokenRun(s: TestSalvo): Promise<string> {
   const path = `trigger/packet_broken_${Math.random().toString(36).slice(2)}/payload.json`;
-  const presign = await s.api(`/api/v2/packets/${path}`, { method: "PUT", headers: { "content-type": "application/json" } });
+  const presign = await s.api(`/api/v2/packets/${path}`, {
+    method: "PUT",
+    headers: { "content-type": "application/json" },
+  });
   const { presignedUrl } = (await presign.json()) as { presignedUrl: string };
   await fetch(presignedUrl, { method: "PUT", headers: { "content-type": "application/json" }, body: "{}" });
-  const res = await s.api("/api/v1/tasks/broken/trigger", { json: { payload: path, options: { payloadType: "application/store" } } });
+  const res = await s.api("/api/v1/tasks/broken/trigger", {
+    json: { payload: path, options: { payloadType: "application/store" } },
+  });
   const { id } = (await res.json()) as { id: string };
   await s.deps.db.deleteFrom("packets").where("environment_id", "=", s.env.environmentId).execute();
   return id;
 }
 
 const trpcGet = (s: TestSalvo, path: string, input: unknown, key = s.key) =>
-  fetch(`${s.url}/trpc/${path}?input=${encodeURIComponent(JSON.stringify({ json: input }))}`, { headers: { authorization: `Bearer ${key}` } });
+  fetch(`${s.url}/trpc/${path}?input=${encodeURIComponent(JSON.stringify({ json: input }))}`, {
+    headers: { authorization: `Bearer ${key}` },
+  });
 
 describe("error bodies", () => {
   it("tRPC errors carry no stack (a 401, a 400, a 404)", async () => {
@@ -63,7 +70,9 @@ describe("error bodies", () => {
     const text = await trpc.text();
     expect(text).not.toMatch(INTERNAL);
     expect(text).not.toContain("stack");
-    const trpcId = (JSON.parse(text) as { error: { json: { message: string } } }).error.json.message.match(/^Internal error \(request id (req_[0-9a-f]{16})\)$/)![1]!;
+    const trpcId = (JSON.parse(text) as { error: { json: { message: string } } }).error.json.message.match(
+      /^Internal error \(request id (req_[0-9a-f]{16})\)$/,
+    )![1]!;
 
     for (const requestId of [restId, trpcId]) {
       const line = log.find((l) => l.includes(`"reqId":"${requestId}"`) && l.includes('"level":50'));
@@ -75,6 +84,8 @@ describe("error bodies", () => {
   it("SALVO_DEBUG_ERRORS=1 puts stacks back in tRPC errors", async () => {
     const res = await trpcGet(debug, "run.get", { runId: "run_missing" });
     expect(res.status).toBe(404);
-    expect(((await res.json()) as { error: { json: { data: { stack?: string } } } }).error.json.data.stack).toContain("at ");
+    expect(((await res.json()) as { error: { json: { data: { stack?: string } } } }).error.json.data.stack).toContain(
+      "at ",
+    );
   });
 });

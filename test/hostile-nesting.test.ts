@@ -13,7 +13,7 @@ beforeAll(async () => {
 afterAll(() => salvo?.close());
 
 const deep = (levels: number) => "[".repeat(levels) + "]".repeat(levels);
-const deepObject = (levels: number) => '{"a":'.repeat(levels) + "1" + "}".repeat(levels);
+const deepObject = (levels: number) => `${'{"a":'.repeat(levels)}1${"}".repeat(levels)}`;
 const DEEP = /nest(s|ed)? .*deeper than 128 levels/;
 
 async function rest(path: string, body: string, contentType = "application/json") {
@@ -38,7 +38,9 @@ describe("deeply nested JSON", () => {
   });
 
   it("a payload sent as JSON text (as the SDK does) nested too deep is a 400", async () => {
-    const res = await salvo.api("/api/v1/tasks/deep/trigger", { json: { payload: deep(10_000), options: { payloadType: "application/json" } } });
+    const res = await salvo.api("/api/v1/tasks/deep/trigger", {
+      json: { payload: deep(10_000), options: { payloadType: "application/json" } },
+    });
     expect(res.status).toBe(400);
     expect(((await res.json()) as { error: string }).error).toMatch(DEEP);
   });
@@ -61,15 +63,22 @@ describe("deeply nested JSON", () => {
     });
     expect(post.status).toBe(400);
     expect(await post.text()).toMatch(DEEP);
-    const get = await fetch(`${salvo.url}/trpc/run.get?input=${encodeURIComponent(`{"json":{"runId":${deep(2_000)}}}`)}`, {
-      headers: { authorization: `Bearer ${salvo.key}` },
-    });
+    const get = await fetch(
+      `${salvo.url}/trpc/run.get?input=${encodeURIComponent(`{"json":{"runId":${deep(2_000)}}}`)}`,
+      {
+        headers: { authorization: `Bearer ${salvo.key}` },
+      },
+    );
     expect(get.status).toBe(400);
     expect(await get.text()).toMatch(DEEP);
   });
 
   it("nesting within the limit is accepted and read back", async () => {
-    const res = await salvo.api("/api/v1/tasks/deep/trigger", { method: "POST", headers: { "content-type": "application/json" }, body: `{"payload":${deep(100)}}` });
+    const res = await salvo.api("/api/v1/tasks/deep/trigger", {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: `{"payload":${deep(100)}}`,
+    });
     expect(res.status).toBe(200);
     const { id } = (await res.json()) as { id: string };
     const run = (await (await salvo.api(`/api/v3/runs/${id}`)).json()) as { payload: unknown };
@@ -77,7 +86,10 @@ describe("deeply nested JSON", () => {
   });
 
   it("a NUL in a packet path is a 400", async () => {
-    const res = await salvo.api("/api/v2/packets/trigger%2Fa%00b.json", { method: "PUT", headers: { "content-type": "application/json" } });
+    const res = await salvo.api("/api/v2/packets/trigger%2Fa%00b.json", {
+      method: "PUT",
+      headers: { "content-type": "application/json" },
+    });
     expect(res.status).toBe(400);
     expect(((await res.json()) as { error: string }).error).toMatch(/NUL/);
     const read = await salvo.api("/api/v1/packets/trigger%2Fa%00b.json");

@@ -12,7 +12,11 @@ const ORIGIN = "https://dashboard.example.com";
 const preflight = (path: string, requestHeaders = "authorization,content-type") =>
   fetch(salvo.url + path, {
     method: "OPTIONS",
-    headers: { origin: ORIGIN, "access-control-request-method": "POST", "access-control-request-headers": requestHeaders },
+    headers: {
+      origin: ORIGIN,
+      "access-control-request-method": "POST",
+      "access-control-request-headers": requestHeaders,
+    },
   });
 
 describe("CORS", () => {
@@ -47,7 +51,9 @@ describe("CORS", () => {
     const { id } = (await created.json()) as { id: string };
 
     const jwt = created.headers.get("x-trigger-jwt")!;
-    const read = await fetch(`${salvo.url}/api/v2/batches/${id}`, { headers: { origin: ORIGIN, authorization: `Bearer ${jwt}` } });
+    const read = await fetch(`${salvo.url}/api/v2/batches/${id}`, {
+      headers: { origin: ORIGIN, authorization: `Bearer ${jwt}` },
+    });
     expect(read.headers.get("access-control-allow-origin")).toBe(ORIGIN);
 
     const denied = await fetch(`${salvo.url}/api/v2/batches/${id}`, { headers: { origin: ORIGIN } });

@@ -1,7 +1,7 @@
 import { TRPCClientError } from "@trpc/client";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createSalvoClient } from "../client/index.js";
-import { ndjson, startTestSalvo, type TestSalvo, errorBody } from "./support/salvo.js";
+import { errorBody, ndjson, startTestSalvo, type TestSalvo } from "./support/salvo.js";
 
 // No worker runs here, so every run stays QUEUED and fills the cap of 5.
 let salvo: TestSalvo;
@@ -23,7 +23,8 @@ async function freshEnv() {
   return { env, api, client: createSalvoClient({ url: salvo.url, apiKey: env.secretKey }) };
 }
 
-const items = (n: number, from = 0) => Array.from({ length: n }, (_, i) => ({ index: from + i, task: "t", payload: { i: from + i } }));
+const items = (n: number, from = 0) =>
+  Array.from({ length: n }, (_, i) => ({ index: from + i, task: "t", payload: { i: from + i } }));
 
 const countRows = async (table: "runs" | "batches", environmentId: string) =>
   Number(
@@ -40,7 +41,10 @@ describe("queued-runs cap (SALVO_MAX_QUEUED_RUNS)", () => {
   it("REST two-phase: items over the cap become QUEUE_SIZE_LIMIT_EXCEEDED errors; PARTIAL_FAILED, then ABORTED", async () => {
     const { env, api } = await freshEnv();
     const created = (await (await api("/api/v3/batches", { json: { runCount: 8 } })).json()) as { id: string };
-    const res = await api(`/api/v3/batches/${created.id}/items`, { body: ndjson(items(8)), contentType: "application/x-ndjson" });
+    const res = await api(`/api/v3/batches/${created.id}/items`, {
+      body: ndjson(items(8)),
+      contentType: "application/x-ndjson",
+    });
     expect(res.status).toBe(200);
     expect(await res.json()).toEqual({ id: created.id, itemsAccepted: 8, itemsDeduplicated: 0, sealed: true });
 
@@ -48,7 +52,12 @@ describe("queued-runs cap (SALVO_MAX_QUEUED_RUNS)", () => {
     expect(v1).toMatchObject({ status: "PARTIAL_FAILED", runCount: 8, successfulRunCount: 5, failedRunCount: 3 });
     expect((v1.runs as string[]).length).toBe(5);
     expect(v1.errors).toEqual(
-      [5, 6, 7].map((index) => ({ index, taskIdentifier: "t", error: { message: FULL }, errorCode: "QUEUE_SIZE_LIMIT_EXCEEDED" })),
+      [5, 6, 7].map((index) => ({
+        index,
+        taskIdentifier: "t",
+        error: { message: FULL },
+        errorCode: "QUEUE_SIZE_LIMIT_EXCEEDED",
+      })),
     );
     const v2 = (await (await api(`/api/v2/batches/${created.id}`)).json()) as { processing: { errors: unknown[] } };
     expect(v2.processing.errors).toEqual(
@@ -76,15 +85,22 @@ describe("queued-runs cap (SALVO_MAX_QUEUED_RUNS)", () => {
     expect(batch.status).toBe("PARTIAL_FAILED");
     expect(batch.successfulRunCount).toBe(1);
     expect(batch.failedRunCount).toBe(2);
-    expect(batch.errors).toEqual([1, 2].map((index) => ({ index, taskIdentifier: "t", error: FULL, errorCode: "QUEUE_SIZE_LIMIT_EXCEEDED" })));
+    expect(batch.errors).toEqual(
+      [1, 2].map((index) => ({ index, taskIdentifier: "t", error: FULL, errorCode: "QUEUE_SIZE_LIMIT_EXCEEDED" })),
+    );
   });
 
   it("one-shot requests over the cap get 422 and write nothing (REST and tRPC)", async () => {
     const { env, api, client } = await freshEnv();
-    const oneShot = (n: number) => api("/api/v1/tasks/t/batch", { json: { items: items(n).map(({ payload }) => ({ payload })) } });
+    const oneShot = (n: number) =>
+      api("/api/v1/tasks/t/batch", { json: { items: items(n).map(({ payload }) => ({ payload })) } });
     let res = await oneShot(6);
     expect(res.status).toBe(422);
-    expect(await res.json()).toEqual(errorBody("Queue size limit exceeded: this request would add 6 runs to an environment with room for 5 more (SALVO_MAX_QUEUED_RUNS is 5)."));
+    expect(await res.json()).toEqual(
+      errorBody(
+        "Queue size limit exceeded: this request would add 6 runs to an environment with room for 5 more (SALVO_MAX_QUEUED_RUNS is 5).",
+      ),
+    );
     expect(await countRows("batches", env.environmentId)).toBe(0);
     expect(await countRows("runs", env.environmentId)).toBe(0);
 

@@ -60,7 +60,9 @@ describe("batch rate limit", () => {
     const res = await api("/api/v3/batches", { runCount: 5 });
     expect(res.status).toBe(429);
     const body = (await res.json()) as { error: string };
-    const iso = /^Batch rate limit exceeded\. Limit resets at (\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z)$/.exec(body.error)?.[1];
+    const iso = /^Batch rate limit exceeded\. Limit resets at (\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z)$/.exec(
+      body.error,
+    )?.[1];
     expect(iso, body.error).toBeDefined();
     expect(Object.keys(body)).toEqual(["error", "message"]);
     const resetMs = Date.parse(iso!);
@@ -119,13 +121,21 @@ describe("batch rate limit", () => {
 
   it("takes a per-environment override from setEnvironmentRateLimit, and null restores the default", async () => {
     const { env, api } = await freshEnv();
-    expect(await setEnvironmentRateLimit(salvo.deps.db, env.environmentId, { maxTokens: 3, refillRate: 1, intervalMs: 60_000 })).toBe(true);
+    expect(
+      await setEnvironmentRateLimit(salvo.deps.db, env.environmentId, {
+        maxTokens: 3,
+        refillRate: 1,
+        intervalMs: 60_000,
+      }),
+    ).toBe(true);
     expect((await api("/api/v3/batches", { runCount: 1 })).status).toBe(202);
     const res = await api("/api/v3/batches", { runCount: 3 });
     expect(res.status).toBe(429);
     expect(res.headers.get("x-ratelimit-limit")).toBe("3");
     expect(await setEnvironmentRateLimit(salvo.deps.db, "env_nope", null)).toBe(false);
-    await expect(setEnvironmentRateLimit(salvo.deps.db, env.environmentId, { maxTokens: 0, refillRate: 1, intervalMs: 1 })).rejects.toThrow(/maxTokens/);
+    await expect(
+      setEnvironmentRateLimit(salvo.deps.db, env.environmentId, { maxTokens: 0, refillRate: 1, intervalMs: 1 }),
+    ).rejects.toThrow(/maxTokens/);
     await setEnvironmentRateLimit(salvo.deps.db, env.environmentId, null);
     const limit = await api("/api/v3/batches", { runCount: 11 });
     expect(limit.status).toBe(429);
@@ -140,7 +150,12 @@ describe("batch rate limit", () => {
     const { error } = (await res.json()) as { error: { json: { message: string; data: Record<string, unknown> } } };
     expect(error.json.message).toMatch(/^Batch rate limit exceeded\. Limit resets at /);
     expect(error.json.data.code).toBe("TOO_MANY_REQUESTS");
-    const rateLimit = error.json.data.rateLimit as { limit: number; remaining: number; reset: number; retryAfter: number };
+    const rateLimit = error.json.data.rateLimit as {
+      limit: number;
+      remaining: number;
+      reset: number;
+      retryAfter: number;
+    };
     expect(rateLimit.limit).toBe(10);
     expect(rateLimit.remaining).toBe(1);
     expect(rateLimit.reset).toBe(Math.floor(Date.parse(error.json.message.split(" at ")[1]!) / 1000));
@@ -148,26 +163,29 @@ describe("batch rate limit", () => {
   });
 
   const shared = process.env.REDIS_URL && process.env.DATABASE_URL;
-  it.skipIf(!shared)("two server instances share one bucket through Redis (needs REDIS_URL and DATABASE_URL)", async () => {
-    const other = await startTestSalvo(LIMITS);
-    try {
-      const { env, api } = await freshEnv();
-      const onOther = (json: unknown) =>
-        fetch(other.url + "/api/v3/batches", {
-          method: "POST",
-          headers: { authorization: `Bearer ${env.secretKey}`, "content-type": "application/json" },
-          body: JSON.stringify(json),
-        });
-      expect((await api("/api/v3/batches", { runCount: 7 })).status).toBe(202);
-      const res = await onOther({ runCount: 4 });
-      expect(res.status).toBe(429);
-      expect(res.headers.get("x-ratelimit-remaining")).toBe("3");
-      expect((await onOther({ runCount: 3 })).status).toBe(202);
-      expect((await api("/api/v3/batches", { runCount: 1 })).status).toBe(429);
-    } finally {
-      await other.close();
-    }
-  });
+  it.skipIf(!shared)(
+    "two server instances share one bucket through Redis (needs REDIS_URL and DATABASE_URL)",
+    async () => {
+      const other = await startTestSalvo(LIMITS);
+      try {
+        const { env, api } = await freshEnv();
+        const onOther = (json: unknown) =>
+          fetch(`${other.url}/api/v3/batches`, {
+            method: "POST",
+            headers: { authorization: `Bearer ${env.secretKey}`, "content-type": "application/json" },
+            body: JSON.stringify(json),
+          });
+        expect((await api("/api/v3/batches", { runCount: 7 })).status).toBe(202);
+        const res = await onOther({ runCount: 4 });
+        expect(res.status).toBe(429);
+        expect(res.headers.get("x-ratelimit-remaining")).toBe("3");
+        expect((await onOther({ runCount: 3 })).status).toBe(202);
+        expect((await api("/api/v3/batches", { runCount: 1 })).status).toBe(429);
+      } finally {
+        await other.close();
+      }
+    },
+  );
 });
 
 describe("batch rate limit without a reachable Redis", () => {

@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createSalvoClient } from "../client/index.js";
 import { abortUnsealedBatches } from "../server/limits/seal-timeout.js";
-import { ndjson, startTestSalvo, type TestSalvo, errorBody } from "./support/salvo.js";
+import { errorBody, ndjson, startTestSalvo, type TestSalvo } from "./support/salvo.js";
 import { waitFor } from "./support/wait.js";
 
 let salvo: TestSalvo;
@@ -15,7 +15,11 @@ beforeAll(async () => {
 afterAll(() => salvo?.close());
 
 const untilStatus = (batchId: string, status: string) =>
-  waitFor(async () => ((await client.batch.get.query({ batchId })).status === status ? true : undefined), 10_000, `batch ${batchId} ${status}`);
+  waitFor(
+    async () => ((await client.batch.get.query({ batchId })).status === status ? true : undefined),
+    10_000,
+    `batch ${batchId} ${status}`,
+  );
 
 describe("unsealed batch expiry", () => {
   it("aborts a two-phase batch left unsealed past the timeout; sealed batches are untouched", async () => {
@@ -42,7 +46,11 @@ describe("unsealed batch expiry", () => {
     });
     expect(res.status).toBe(422);
     expect(await res.json()).toEqual(errorBody(`Batch ${open.id} is not in PENDING status (current: ABORTED)`));
-    const items = await salvo.deps.db.selectFrom("batch_items").select("batch_index").where("batch_id", "=", open.id).execute();
+    const items = await salvo.deps.db
+      .selectFrom("batch_items")
+      .select("batch_index")
+      .where("batch_id", "=", open.id)
+      .execute();
     expect(items.map((i) => i.batch_index)).toEqual([0]);
   });
 
@@ -52,14 +60,24 @@ describe("unsealed batch expiry", () => {
     const claimed = await client.worker.dequeue.mutate({ workerId: "w-seal", tasks: ["parent"], max: 1, waitMs: 0 });
     expect(claimed.map((r) => r.id)).toEqual([parentId]);
 
-    const child = await client.batch.create.mutate({ runCount: 2, parentRunId: parentId, resumeParentOnCompletion: true });
+    const child = await client.batch.create.mutate({
+      runCount: 2,
+      parentRunId: parentId,
+      resumeParentOnCompletion: true,
+    });
     expect((await client.run.get.query({ runId: parentId })).status).toBe("WAITING");
     await untilStatus(child.id, "ABORTED");
-    await waitFor(async () => ((await client.run.get.query({ runId: parentId })).status === "QUEUED" ? true : undefined), 5_000, "parent QUEUED");
+    await waitFor(
+      async () => ((await client.run.get.query({ runId: parentId })).status === "QUEUED" ? true : undefined),
+      5_000,
+      "parent QUEUED",
+    );
   });
 
   it("is safe to run from several servers at once: each batch is aborted exactly once", async () => {
-    const ids = await Promise.all(Array.from({ length: 5 }, () => client.batch.create.mutate({ runCount: 1 }).then((b) => b.id)));
+    const ids = await Promise.all(
+      Array.from({ length: 5 }, () => client.batch.create.mutate({ runCount: 1 }).then((b) => b.id)),
+    );
     // Far in the future: everything unsealed is overdue. Concurrent sweeps split the rows.
     const later = new Date(Date.now() + 3_600_000);
     const counts = await Promise.all(Array.from({ length: 4 }, () => abortUnsealedBatches(salvo.deps, later)));

@@ -1,6 +1,12 @@
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { type BatchWatchMessage, createSalvoClient, type SalvoClient, type Watched, watchBatch } from "../client/index.js";
 import type { TrackedEnvelope } from "@trpc/server";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import {
+  type BatchWatchMessage,
+  createSalvoClient,
+  type SalvoClient,
+  type Watched,
+  watchBatch,
+} from "../client/index.js";
 import { authenticate } from "../server/auth/authenticate.js";
 import { watchBatch as watchBatchOnServer } from "../server/events/subscriptions.js";
 import { startChildSalvo } from "./support/child-server.js";
@@ -21,7 +27,11 @@ const createBatch = async (runCount: number) => {
 };
 const streamItems = async (batchId: string, from: number, to: number) => {
   const items = Array.from({ length: to - from }, (_, i) => ({ index: from + i, task: "t", payload: { i: from + i } }));
-  const res = await salvo.api(`/api/v3/batches/${batchId}/items`, { method: "POST", headers: { "content-type": "application/x-ndjson" }, body: ndjson(items) });
+  const res = await salvo.api(`/api/v3/batches/${batchId}/items`, {
+    method: "POST",
+    headers: { "content-type": "application/x-ndjson" },
+    body: ndjson(items),
+  });
   expect(res.status).toBe(200);
 };
 const runsOf = async (batchId: string) => (await client.batch.get.query({ batchId })).runs;
@@ -65,7 +75,8 @@ describe.skipIf(!haveServices)("two server processes on one Postgres and Redis",
       await streamItems(batchId, 0, 10);
       await streamItems(batchId, 10, 20);
       const runs = await runsOf(batchId);
-      for (let i = 0; i < runs.length; i += 5) await setRunStatus(salvo.deps, salvo.env.environmentId, runs.slice(i, i + 5), "COMPLETED");
+      for (let i = 0; i < runs.length; i += 5)
+        await setRunStatus(salvo.deps, salvo.env.environmentId, runs.slice(i, i + 5), "COMPLETED");
       const got = await watcher.done;
       const reference = await allEventIds(client, batchId);
       expect(got[0]!.message.kind).toBe("snapshot");
@@ -90,7 +101,8 @@ describe("resuming", () => {
     expect(partial).toHaveLength(3);
     // While disconnected: the rest of the batch happens.
     const runs = await runsOf(batchId);
-    for (let i = 0; i < runs.length; i += 10) await setRunStatus(salvo.deps, salvo.env.environmentId, runs.slice(i, i + 10), "COMPLETED");
+    for (let i = 0; i < runs.length; i += 10)
+      await setRunStatus(salvo.deps, salvo.env.environmentId, runs.slice(i, i + 10), "COMPLETED");
     const resumed = await subscribe(client, batchId, { lastEventId: partial.at(-1)!.id });
     const rest = await resumed.done;
     const ids = eventIds([...partial, ...rest]);
@@ -124,7 +136,10 @@ describe("fan-out", () => {
     expect(reference.length).toBeGreaterThanOrEqual(runCount + 4);
     for (const got of results) {
       expect(eventIds(got)).toEqual(reference.filter((id) => compare(id, got[0]!.id) > 0));
-      expect(got.at(-1)!.message.batch).toMatchObject({ status: "COMPLETED", runs: { total: runCount, finished: runCount } });
+      expect(got.at(-1)!.message.batch).toMatchObject({
+        status: "COMPLETED",
+        runs: { total: runCount, finished: runCount },
+      });
     }
     // Generous: the SSE clients and the server share this process's CPU.
   }, 300_000);
@@ -143,14 +158,22 @@ describe("one message per event for all of a batch's subscribers", () => {
     const [runId] = await runsOf(batchId);
     const caller = await authenticate(salvo.deps, `Bearer ${salvo.key}`, { allowPublicTokens: false });
     const stop = new AbortController();
-    const watchers = await Promise.all([0, 1, 2].map(() => watchBatchOnServer(salvo.deps, caller, { batchId }, stop.signal)));
+    const watchers = await Promise.all(
+      [0, 1, 2].map(() => watchBatchOnServer(salvo.deps, caller, { batchId }, stop.signal)),
+    );
     try {
       const snapshots = await Promise.all(watchers.map((w) => w.next()));
       // Snapshots are each subscriber's own read.
       expect(snapshots[0]!.value![1]).not.toBe(snapshots[1]!.value![1]);
       await setRunStatus(salvo.deps, salvo.env.environmentId, [runId!], "EXECUTING");
-      const [first, ...others] = (await Promise.all(watchers.map((w) => w.next()))).map((r) => r.value!) as [TrackedEnvelope<BatchWatchMessage>, ...TrackedEnvelope<BatchWatchMessage>[]];
-      expect(first[1]).toMatchObject({ kind: "events", events: [{ type: "run.status", runId, data: { status: "EXECUTING" } }] });
+      const [first, ...others] = (await Promise.all(watchers.map((w) => w.next()))).map((r) => r.value!) as [
+        TrackedEnvelope<BatchWatchMessage>,
+        ...TrackedEnvelope<BatchWatchMessage>[],
+      ];
+      expect(first[1]).toMatchObject({
+        kind: "events",
+        events: [{ type: "run.status", runId, data: { status: "EXECUTING" } }],
+      });
       for (const other of others) {
         expect(other[0]).toBe(first[0]);
         expect(other[1]).toBe(first[1]);

@@ -41,7 +41,11 @@ async function watchedBatch(n: number) {
   const created = await salvo.api("/api/v3/batches", { json: { runCount: n } });
   const { id } = (await created.json()) as { id: string };
   const items = Array.from({ length: n }, (_, index) => ({ index, task: "t", payload: {} }));
-  await salvo.api(`/api/v3/batches/${id}/items`, { method: "POST", headers: { "content-type": "application/x-ndjson" }, body: ndjson(items) });
+  await salvo.api(`/api/v3/batches/${id}/items`, {
+    method: "POST",
+    headers: { "content-type": "application/x-ndjson" },
+    body: ndjson(items),
+  });
   const runs = (await client.batch.get.query({ batchId: id })).runs;
   const received: BatchWatchMessage[] = [];
   const stop = new AbortController();
@@ -49,7 +53,8 @@ async function watchedBatch(n: number) {
     for await (const { message } of watchBatch(client, id, { signal: stop.signal })) received.push(message);
   })();
   await until(() => received.length > 0);
-  const statuses = () => received.flatMap((m) => (m.kind === "events" ? m.events.filter((e) => e.type === "run.status") : []));
+  const statuses = () =>
+    received.flatMap((m) => (m.kind === "events" ? m.events.filter((e) => e.type === "run.status") : []));
   return { runs, statuses, stop: () => (stop.abort(), done) };
 }
 

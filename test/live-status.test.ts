@@ -1,9 +1,16 @@
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { type BatchWatchMessage, createSalvoClient, type SalvoClient, type Watched, watchBatch, watchRun } from "../client/index.js";
 import { createTRPCClient, httpSubscriptionLink } from "@trpc/client";
-import { dataTransformer } from "../shared/transformer.js";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { NodeEventSource } from "../client/event-source.js";
+import {
+  type BatchWatchMessage,
+  createSalvoClient,
+  type SalvoClient,
+  type Watched,
+  watchBatch,
+  watchRun,
+} from "../client/index.js";
 import type { AppRouter } from "../server/trpc/routers/_app.js";
+import { dataTransformer } from "../shared/transformer.js";
 import { setRunStatus } from "./support/live.js";
 import { ndjson, startTestSalvo, type TestSalvo } from "./support/salvo.js";
 
@@ -20,13 +27,20 @@ async function makeBatch(n: number, tags: string[] = []) {
   const created = await salvo.api("/api/v3/batches", { json: { runCount: n } });
   const { id } = (await created.json()) as { id: string };
   const items = Array.from({ length: n }, (_, index) => ({ index, task: "t", payload: { index }, options: { tags } }));
-  const res = await salvo.api(`/api/v3/batches/${id}/items`, { method: "POST", headers: { "content-type": "application/x-ndjson" }, body: ndjson(items) });
+  const res = await salvo.api(`/api/v3/batches/${id}/items`, {
+    method: "POST",
+    headers: { "content-type": "application/x-ndjson" },
+    body: ndjson(items),
+  });
   expect(res.status).toBe(200);
   const batch = await client.batch.get.query({ batchId: id });
   return { id, runs: batch.runs, jwt: created.headers.get("x-trigger-jwt")! };
 }
 
-async function collect<M>(iterator: AsyncGenerator<Watched<M>>, until?: (m: Watched<M>) => boolean): Promise<Watched<M>[]> {
+async function collect<M>(
+  iterator: AsyncGenerator<Watched<M>>,
+  until?: (m: Watched<M>) => boolean,
+): Promise<Watched<M>[]> {
   const seen: Watched<M>[] = [];
   for await (const m of iterator) {
     seen.push(m);
@@ -64,14 +78,20 @@ describe("batch.watch", () => {
     // Ids strictly increase in the order sent; a message carries its last event's id.
     for (const m of messages.slice(1)) expect(m.id).toBe(eventsOf([m]).at(-1)!.id);
     const ids = events.map((e) => e.id.split(":").map(BigInt));
-    for (let i = 1; i < ids.length; i++) expect(ids[i]![0]! > ids[i - 1]![0]! || (ids[i]![0] === ids[i - 1]![0] && ids[i]![1]! > ids[i - 1]![1]!)).toBe(true);
+    for (let i = 1; i < ids.length; i++)
+      expect(ids[i]![0]! > ids[i - 1]![0]! || (ids[i]![0] === ids[i - 1]![0] && ids[i]![1]! > ids[i - 1]![1]!)).toBe(
+        true,
+      );
   });
 
   it("resumes after a given event id with exactly the events after it", async () => {
     const { id, runs } = await makeBatch(4);
     await setRunStatus(salvo.deps, salvo.env.environmentId, runs.slice(0, 2), "COMPLETED");
     // A first subscriber reads from the snapshot, then stops after the first run event.
-    const first = await collect(watchBatch(client, id, { lastEventId: "0:0" }), (m) => m.message.kind === "events" && m.message.events.some((e) => e.type === "run.status"));
+    const first = await collect(
+      watchBatch(client, id, { lastEventId: "0:0" }),
+      (m) => m.message.kind === "events" && m.message.events.some((e) => e.type === "run.status"),
+    );
     const resumeAt = first.at(-1)!.id;
     await setRunStatus(salvo.deps, salvo.env.environmentId, runs.slice(2), "FAILED");
     const rest = await collect(watchBatch(client, id, { lastEventId: resumeAt }));
@@ -107,7 +127,10 @@ describe("batch JWT", () => {
     all.unsubscribe();
     await expect(
       new Promise((resolve, reject) => {
-        const s = pub.run.watchAll.subscribe(undefined, { onData: resolve, onError: (e) => (s.unsubscribe(), reject(e)) });
+        const s = pub.run.watchAll.subscribe(undefined, {
+          onData: resolve,
+          onError: (e) => (s.unsubscribe(), reject(e)),
+        });
       }),
     ).rejects.toThrow(/secret key/);
   });
@@ -124,18 +147,38 @@ async function until(check: () => Promise<boolean>, timeoutMs = 5000) {
 describe("subscription authentication without headers (a browser's EventSource)", () => {
   const browserClient = (connectionParams: Record<string, string>) =>
     createTRPCClient<AppRouter>({
-      links: [httpSubscriptionLink({ url: `${salvo.url}/trpc`, transformer: dataTransformer, connectionParams, EventSource: NodeEventSource })],
+      links: [
+        httpSubscriptionLink({
+          url: `${salvo.url}/trpc`,
+          transformer: dataTransformer,
+          connectionParams,
+          EventSource: NodeEventSource,
+        }),
+      ],
     });
   const firstMessage = (c: ReturnType<typeof browserClient>, batchId: string) =>
     new Promise((resolve, reject) => {
-      const s = c.batch.watch.subscribe({ batchId }, { onData: ({ data }) => (s.unsubscribe(), resolve(data)), onError: reject });
+      const s = c.batch.watch.subscribe(
+        { batchId },
+        { onData: ({ data }) => (s.unsubscribe(), resolve(data)), onError: reject },
+      );
     });
 
   it("takes a public token from connectionParams, never a secret key (it would travel in the URL)", async () => {
     const { id, jwt } = await makeBatch(1);
-    await expect(firstMessage(browserClient({ authorization: `Bearer ${salvo.key}` }), id)).rejects.toMatchObject({ data: { code: "UNAUTHORIZED" } });
-    await expect(firstMessage(browserClient({ authorization: `Bearer ${jwt}` }), id)).resolves.toMatchObject({ kind: "snapshot", batch: { id } });
-    await expect(firstMessage(browserClient({ token: jwt }), id)).resolves.toMatchObject({ kind: "snapshot", batch: { id } });
-    await expect(firstMessage(browserClient({ token: "tr_dev_not-a-key" }), id)).rejects.toMatchObject({ data: { code: "UNAUTHORIZED" } });
+    await expect(firstMessage(browserClient({ authorization: `Bearer ${salvo.key}` }), id)).rejects.toMatchObject({
+      data: { code: "UNAUTHORIZED" },
+    });
+    await expect(firstMessage(browserClient({ authorization: `Bearer ${jwt}` }), id)).resolves.toMatchObject({
+      kind: "snapshot",
+      batch: { id },
+    });
+    await expect(firstMessage(browserClient({ token: jwt }), id)).resolves.toMatchObject({
+      kind: "snapshot",
+      batch: { id },
+    });
+    await expect(firstMessage(browserClient({ token: "tr_dev_not-a-key" }), id)).rejects.toMatchObject({
+      data: { code: "UNAUTHORIZED" },
+    });
   });
 });

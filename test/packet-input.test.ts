@@ -22,6 +22,9 @@ describe("packetFromInput", () => {
   });
 
   it("stores what the SDK serialized as sent", () => {
-    expect(packetFromInput('{"json":1}', "application/super+json")).toEqual({ data: '{"json":1}', type: "application/super+json" });
+    expect(packetFromInput('{"json":1}', "application/super+json")).toEqual({
+      data: '{"json":1}',
+      type: "application/super+json",
+    });
   });
 });

@@ -22,7 +22,12 @@ interface Answer {
  * upload): a raw socket, paused until the last byte is written. A reset from the server loses
  * whatever of the answer had not been read by then. Chunked unless `contentLength` is given.
  */
-function send(path: string, headers: Record<string, string>, chunks: Buffer[], contentLength?: number): Promise<Answer> {
+function send(
+  path: string,
+  headers: Record<string, string>,
+  chunks: Buffer[],
+  contentLength?: number,
+): Promise<Answer> {
   const url = new URL(salvo.url);
   return new Promise((resolve, reject) => {
     const socket = connect(Number(url.port), url.hostname);
@@ -39,7 +44,10 @@ function send(path: string, headers: Record<string, string>, chunks: Buffer[], c
     const finish = (err?: Error) => {
       const text = Buffer.concat(received).toString("utf8");
       const match = /^HTTP\/1\.1 (\d{3})/.exec(text);
-      if (!match) return reject(new Error(`no answer (${err?.message ?? "connection closed"}); got ${JSON.stringify(text.slice(0, 200))}`));
+      if (!match)
+        return reject(
+          new Error(`no answer (${err?.message ?? "connection closed"}); got ${JSON.stringify(text.slice(0, 200))}`),
+        );
       resolve({ status: Number(match[1]), body: text.slice(text.indexOf("\r\n\r\n") + 4) });
     };
     socket.on("data", (d) => received.push(d));
@@ -52,10 +60,16 @@ function send(path: string, headers: Record<string, string>, chunks: Buffer[], c
     socket.on("end", () => done());
     socket.on("close", () => done());
     socket.on("error", (err) => done(err));
-    const write = (data: string | Buffer) => new Promise<void>((ok, fail) => socket.write(data, (err) => (err ? fail(err) : ok())));
+    const write = (data: string | Buffer) =>
+      new Promise<void>((ok, fail) => socket.write(data, (err) => (err ? fail(err) : ok())));
     (async () => {
-      await write(head.join("\r\n") + "\r\n\r\n");
-      for (const chunk of chunks) await write(chunked ? Buffer.concat([Buffer.from(`${chunk.length.toString(16)}\r\n`), chunk, Buffer.from("\r\n")]) : chunk);
+      await write(`${head.join("\r\n")}\r\n\r\n`);
+      for (const chunk of chunks)
+        await write(
+          chunked
+            ? Buffer.concat([Buffer.from(`${chunk.length.toString(16)}\r\n`), chunk, Buffer.from("\r\n")])
+            : chunk,
+        );
       if (chunked) await write("0\r\n\r\n");
     })()
       .catch(() => {})
@@ -67,7 +81,8 @@ function send(path: string, headers: Record<string, string>, chunks: Buffer[], c
 function bigStream(megabytes: number): Buffer[] {
   const pad = "x".repeat(64 * 1024);
   const chunks: Buffer[] = [];
-  for (let i = 0; i < megabytes * 16; i++) chunks.push(Buffer.from(ndjson([{ index: i % 2, task: "t", payload: { pad } }])));
+  for (let i = 0; i < megabytes * 16; i++)
+    chunks.push(Buffer.from(ndjson([{ index: i % 2, task: "t", payload: { pad } }])));
   return chunks;
 }
 
@@ -85,20 +100,32 @@ describe("early answers on body routes", () => {
     expect(((await sealing.json()) as { sealed: boolean }).sealed).toBe(true);
 
     for (let attempt = 0; attempt < 2; attempt++) {
-      const answer = await send(`/api/v3/batches/${id}/items`, { ...NDJSON, authorization: `Bearer ${salvo.key}` }, bigStream(24));
+      const answer = await send(
+        `/api/v3/batches/${id}/items`,
+        { ...NDJSON, authorization: `Bearer ${salvo.key}` },
+        bigStream(24),
+      );
       expect(answer.status).toBe(200);
       expect(answer.body).toContain(`"sealed":true`);
     }
   });
 
   it("a 401 before the body is read arrives", async () => {
-    const answer = await send("/api/v3/batches/batch_nope/items", { ...NDJSON, authorization: "Bearer tr_dev_wrongwrongwrong" }, bigStream(24));
+    const answer = await send(
+      "/api/v3/batches/batch_nope/items",
+      { ...NDJSON, authorization: "Bearer tr_dev_wrongwrongwrong" },
+      bigStream(24),
+    );
     expect(answer.status).toBe(401);
     expect(answer.body).toContain(`"error"`);
   });
 
   it("a 415 for a body that is not NDJSON arrives", async () => {
-    const answer = await send("/api/v3/batches/batch_nope/items", { "content-type": "text/csv", authorization: `Bearer ${salvo.key}` }, bigStream(24));
+    const answer = await send(
+      "/api/v3/batches/batch_nope/items",
+      { "content-type": "text/csv", authorization: `Bearer ${salvo.key}` },
+      bigStream(24),
+    );
     expect(answer.status).toBe(415);
   });
 

@@ -63,7 +63,10 @@ describe("Postgres stopped and restarted under load", () => {
         body: JSON.stringify({ items: Array.from({ length: ITEMS }, (_, i) => ({ payload: { i } })) }),
       });
     const trpcRead = () =>
-      fetch(`${server.url}/trpc/batch.get?input=${encodeURIComponent(JSON.stringify({ json: { batchId: knownBatch } }))}`, { headers });
+      fetch(
+        `${server.url}/trpc/batch.get?input=${encodeURIComponent(JSON.stringify({ json: { batchId: knownBatch } }))}`,
+        { headers },
+      );
     const loops = Array.from({ length: 6 }, async (_, n) => {
       while (!stopping) {
         await record(n % 2 === 0 ? oneShot : trpcRead, n % 2 === 0);
@@ -80,7 +83,14 @@ describe("Postgres stopped and restarted under load", () => {
       readiness.push((await fetch(`${server.url}/readyz`)).status);
       await postgres.start();
       // Recovered: one-shot batches succeed again, on the same process.
-      await waitFor(() => (outcomes.slice(before).filter((o) => o.status === 503).length > 0 && outcomes.at(-1)?.status === 200 ? true : undefined), 30_000, "a 200 after the restart");
+      await waitFor(
+        () =>
+          outcomes.slice(before).filter((o) => o.status === 503).length > 0 && outcomes.at(-1)?.status === 200
+            ? true
+            : undefined,
+        30_000,
+        "a 200 after the restart",
+      );
       await new Promise((r) => setTimeout(r, 500));
     };
     try {

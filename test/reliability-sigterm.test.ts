@@ -31,7 +31,11 @@ interface Sent {
 
 /** A server with the queue cap on (so one-shot batches take the lock the test holds). */
 const startServer = () =>
-  startChildSalvo({ DATABASE_URL: postgres.url, SALVO_SHUTDOWN_GRACE_MS: String(GRACE_MS), SALVO_MAX_QUEUED_RUNS: "1000000" });
+  startChildSalvo({
+    DATABASE_URL: postgres.url,
+    SALVO_SHUTDOWN_GRACE_MS: String(GRACE_MS),
+    SALVO_MAX_QUEUED_RUNS: "1000000",
+  });
 
 const exited = (server: ChildSalvo) =>
   new Promise<number | null>((resolve) => {
@@ -71,7 +75,9 @@ async function holdQueueCapLocks(): Promise<() => Promise<void>> {
 
 /** Whether requests are waiting on the lock (so they are in flight, mid-transaction). */
 const waitingOnLock = async (n: number) => {
-  const { rows } = await db.query<{ n: string }>(`select count(*) as n from pg_locks where locktype = 'advisory' and not granted`);
+  const { rows } = await db.query<{ n: string }>(
+    `select count(*) as n from pg_locks where locktype = 'advisory' and not granted`,
+  );
   return Number(rows[0]!.n) >= n ? true : undefined;
 };
 
@@ -79,7 +85,11 @@ describe("SIGTERM", () => {
   it("lets requests in flight finish within the grace period, releases long polls and subscriptions, exits 0", async () => {
     const server = await startServer();
     const auth = { authorization: `Bearer ${server.key}`, "content-type": "application/json" };
-    const first = await fetch(`${server.url}/api/v1/tasks/sigterm/batch`, { method: "POST", headers: auth, body: JSON.stringify({ items: [{ payload: {} }] }) });
+    const first = await fetch(`${server.url}/api/v1/tasks/sigterm/batch`, {
+      method: "POST",
+      headers: auth,
+      body: JSON.stringify({ items: [{ payload: {} }] }),
+    });
     const { batchId } = (await first.json()) as { batchId: string };
 
     // A worker's long poll and a subscription, open at SIGTERM.
@@ -88,7 +98,10 @@ describe("SIGTERM", () => {
       headers: auth,
       body: JSON.stringify({ json: { workerId: "w1", tasks: ["nothing-to-do"], max: 1, waitMs: 20_000 } }),
     });
-    const watch = await fetch(`${server.url}/trpc/batch.watch?input=${encodeURIComponent(JSON.stringify({ json: { batchId } }))}`, { headers: auth });
+    const watch = await fetch(
+      `${server.url}/trpc/batch.watch?input=${encodeURIComponent(JSON.stringify({ json: { batchId } }))}`,
+      { headers: auth },
+    );
     const watchText = watch.text();
 
     const release = await holdQueueCapLocks();
@@ -99,7 +112,17 @@ describe("SIGTERM", () => {
     const signalled = Date.now();
     server.process.kill("SIGTERM");
     // New connections are refused at once.
-    await waitFor(async () => ((await fetch(`${server.url}/healthz`).then(() => false, () => true)) ? true : undefined), 5_000, "listener closed");
+    await waitFor(
+      async () =>
+        (await fetch(`${server.url}/healthz`).then(
+          () => false,
+          () => true,
+        ))
+          ? true
+          : undefined,
+      5_000,
+      "listener closed",
+    );
 
     const pollAnswer = await poll;
     expect(pollAnswer.status).toBe(200);

@@ -6,14 +6,19 @@ import { startTestSalvo, type TestSalvo } from "./support/salvo.js";
 /** The general per-environment request limit: 5 requests, no refill within the test. */
 let salvo: TestSalvo;
 beforeAll(async () => {
-  salvo = await startTestSalvo({ SALVO_RATE_LIMIT_MAX: "5", SALVO_RATE_LIMIT_REFILL: "5", SALVO_RATE_LIMIT_INTERVAL_MS: "600000" });
+  salvo = await startTestSalvo({
+    SALVO_RATE_LIMIT_MAX: "5",
+    SALVO_RATE_LIMIT_REFILL: "5",
+    SALVO_RATE_LIMIT_INTERVAL_MS: "600000",
+  });
 });
 afterAll(() => salvo?.close());
 
 describe("general request rate limit (per environment)", () => {
   it("single triggers and reads are limited: the sixth request gets 429 with the rate-limit headers", async () => {
     const statuses: number[] = [];
-    for (let i = 0; i < 3; i++) statuses.push((await salvo.api("/api/v1/tasks/t/trigger", { json: { payload: { i } } })).status);
+    for (let i = 0; i < 3; i++)
+      statuses.push((await salvo.api("/api/v1/tasks/t/trigger", { json: { payload: { i } } })).status);
     statuses.push((await salvo.api("/api/v3/runs/run_unknown")).status);
     statuses.push((await salvo.api("/api/v1/batches/batch_unknown")).status);
     expect(statuses).toEqual([200, 200, 200, 404, 404]);
@@ -36,7 +41,9 @@ describe("general request rate limit (per environment)", () => {
     expect(trpc.headers.get("x-ratelimit-limit")).toBe("5");
     expect(trpc.headers.get("retry-after")).not.toBeNull();
     const client = createSalvoClient({ url: salvo.url, apiKey: salvo.key });
-    await expect(client.run.list.query({})).rejects.toMatchObject({ data: { code: "TOO_MANY_REQUESTS", rateLimit: { limit: 5, remaining: 0 } } });
+    await expect(client.run.list.query({})).rejects.toMatchObject({
+      data: { code: "TOO_MANY_REQUESTS", rateLimit: { limit: 5, remaining: 0 } },
+    });
   });
 
   it("another environment has its own bucket; its public tokens count against it", async () => {
@@ -47,7 +54,8 @@ describe("general request rate limit (per environment)", () => {
     const jwt = created.headers.get("x-trigger-jwt")!;
     const { id } = (await created.json()) as { id: string };
     const reads: number[] = [];
-    for (let i = 0; i < 5; i++) reads.push((await salvo.api(`/api/v1/batches/${id}`, { headers: { authorization: `Bearer ${jwt}` } })).status);
+    for (let i = 0; i < 5; i++)
+      reads.push((await salvo.api(`/api/v1/batches/${id}`, { headers: { authorization: `Bearer ${jwt}` } })).status);
     expect(reads).toEqual([200, 200, 200, 200, 429]);
   });
 

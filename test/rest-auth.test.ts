@@ -10,7 +10,12 @@ afterAll(() => salvo?.close());
 
 const ROUTES: { method: string; path: string; body?: string; type?: string }[] = [
   { method: "POST", path: "/api/v3/batches", body: '{"runCount":1}' },
-  { method: "POST", path: "/api/v3/batches/batch_x/items", body: '{"index":0,"task":"t"}\n', type: "application/x-ndjson" },
+  {
+    method: "POST",
+    path: "/api/v3/batches/batch_x/items",
+    body: '{"index":0,"task":"t"}\n',
+    type: "application/x-ndjson",
+  },
   { method: "POST", path: "/api/v1/tasks/t/batch", body: '{"items":[{"payload":1}]}' },
   { method: "POST", path: "/api/v1/tasks/batch", body: '{"items":[{"task":"t"}]}' },
   { method: "POST", path: "/api/v2/tasks/batch", body: '{"items":[{"task":"t"}]}' },
@@ -30,14 +35,22 @@ async function call(route: (typeof ROUTES)[number], authorization?: string) {
 
 describe.each(ROUTES)("$method $path", (route) => {
   it("401 without Authorization, with another scheme, with an unknown key, with a PAT", async () => {
-    const missing = { status: 401, body: errorBody("Invalid or Missing API key: send Authorization: Bearer <secret key>") };
+    const missing = {
+      status: 401,
+      body: errorBody("Invalid or Missing API key: send Authorization: Bearer <secret key>"),
+    };
     expect(await call(route)).toEqual(missing);
     expect(await call(route, `Basic ${Buffer.from("a:b").toString("base64")}`)).toEqual(missing);
-    expect(await call(route, "Bearer tr_dev_notARealKeyAtAll1234")).toEqual({ status: 401, body: errorBody("Invalid API key") });
+    expect(await call(route, "Bearer tr_dev_notARealKeyAtAll1234")).toEqual({
+      status: 401,
+      body: errorBody("Invalid API key"),
+    });
     const pat = await call(route, "Bearer tr_pat_abcdefabcdefabcdefabcdef");
     expect(pat.status).toBe(401);
     expect(pat.body).toEqual(
-      errorBody("Personal Access Tokens are not accepted here: this endpoint requires an environment secret key (tr_dev_…, tr_stg_…, tr_prod_…)"),
+      errorBody(
+        "Personal Access Tokens are not accepted here: this endpoint requires an environment secret key (tr_dev_…, tr_stg_…, tr_prod_…)",
+      ),
     );
   });
 });

@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, expect, it } from "vitest";
-import { ndjson, startTestSalvo, type TestSalvo, errorBody } from "./support/salvo.js";
+import { errorBody, ndjson, startTestSalvo, type TestSalvo } from "./support/salvo.js";
 
 // Input Postgres cannot store, or values past what its columns hold: 400 {error}, never 500.
 let salvo: TestSalvo;
@@ -18,9 +18,21 @@ it.each([
   ["/api/v1/tasks/t/batch", { items: [{ options: { metadata: { a: "\u0000" } } }] }, NUL],
   ["/api/v1/tasks/t/batch", { items: [{ options: { concurrencyKey: "c\u0000" } }] }, NUL],
   ["/api/v1/tasks/t/trigger", { payload: 1, options: { queue: { name: "q\u0000" } } }, NUL],
-  ["/api/v1/tasks/t/batch", { items: [{ options: { ttl: 1e15 } }] }, "Invalid request: items[0].options.ttl: ttl must be at most 2147483647 seconds"],
-  ["/api/v1/tasks/t/batch", { items: [{ options: { delay: "9999999d" } }] }, "Invalid request: items[0].options.delay: delay must be at most 2147483647 seconds"],
-  ["/api/v1/tasks/t/batch", { items: [{ options: { idempotencyKeyTTL: "99999999999d" } }] }, "Invalid request: items[0].options.idempotencyKeyTTL: idempotencyKeyTTL must be at most 2147483647 seconds"],
+  [
+    "/api/v1/tasks/t/batch",
+    { items: [{ options: { ttl: 1e15 } }] },
+    "Invalid request: items[0].options.ttl: ttl must be at most 2147483647 seconds",
+  ],
+  [
+    "/api/v1/tasks/t/batch",
+    { items: [{ options: { delay: "9999999d" } }] },
+    "Invalid request: items[0].options.delay: delay must be at most 2147483647 seconds",
+  ],
+  [
+    "/api/v1/tasks/t/batch",
+    { items: [{ options: { idempotencyKeyTTL: "99999999999d" } }] },
+    "Invalid request: items[0].options.idempotencyKeyTTL: idempotencyKeyTTL must be at most 2147483647 seconds",
+  ],
 ])("POST %s %j → 400", async (path, json, error) => {
   const res = await salvo.api(path, { json });
   expect(res.status).toBe(400);

@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createSalvoClient } from "../client/index.js";
-import { ndjson, startTestSalvo, type TestSalvo, errorBody } from "./support/salvo.js";
+import { errorBody, ndjson, startTestSalvo, type TestSalvo } from "./support/salvo.js";
 
 // POST /api/v3/batches/{id}/items: phase 2, NDJSON streamed in bounded chunks.
 // Small limits so the chunking and size checks are exercised with small bodies.
@@ -19,7 +19,12 @@ async function createBatch(runCount: number): Promise<string> {
 const items = (from: number, to: number, task = "email") =>
   Array.from({ length: to - from }, (_, i) => ({ index: from + i, task, payload: { n: from + i } }));
 
-function post(batchId: string, body: string | ReadableStream<Uint8Array>, contentType = "application/x-ndjson", key = salvo.key) {
+function post(
+  batchId: string,
+  body: string | ReadableStream<Uint8Array>,
+  contentType = "application/x-ndjson",
+  key = salvo.key,
+) {
   return salvo.api(`/api/v3/batches/${batchId}/items`, {
     method: "POST",
     headers: { "content-type": contentType, authorization: `Bearer ${key}` },
@@ -55,15 +60,17 @@ async function runIndexes(batchId: string): Promise<number[]> {
 }
 
 describe("content types", () => {
-  it.each(["application/x-ndjson", "application/ndjson", "application/x-ndjson; charset=utf-8", "application/ndjson; charset=utf-8"])(
-    "accepts %s",
-    async (type) => {
-      const id = await createBatch(1);
-      const res = await post(id, ndjson(items(0, 1)), type);
-      expect(res.status).toBe(200);
-      expect(await res.json()).toEqual({ id, itemsAccepted: 1, itemsDeduplicated: 0, sealed: true });
-    },
-  );
+  it.each([
+    "application/x-ndjson",
+    "application/ndjson",
+    "application/x-ndjson; charset=utf-8",
+    "application/ndjson; charset=utf-8",
+  ])("accepts %s", async (type) => {
+    const id = await createBatch(1);
+    const res = await post(id, ndjson(items(0, 1)), type);
+    expect(res.status).toBe(200);
+    expect(await res.json()).toEqual({ id, itemsAccepted: 1, itemsDeduplicated: 0, sealed: true });
+  });
 
   it.each(["application/json", "text/plain", ""])("answers 415 for %j", async (type) => {
     const id = await createBatch(1);
@@ -92,7 +99,7 @@ describe("streaming", () => {
   it("ingests a multi-chunk stream (chunk size 7) with every index exactly once", async () => {
     const id = await createBatch(50);
     const lines = ndjson(items(0, 50)).split("\n");
-    const pieces = lines.map((l, i) => (i < lines.length - 1 ? l + "\n" : l));
+    const pieces = lines.map((l, i) => (i < lines.length - 1 ? `${l}\n` : l));
     const res = await post(id, chunkedStream(pieces));
     expect(await res.json()).toEqual({ id, itemsAccepted: 50, itemsDeduplicated: 0, sealed: true });
     expect(await runIndexes(id)).toEqual(Array.from({ length: 50 }, (_, i) => i));
@@ -123,10 +130,24 @@ describe("partial, dedupe, sealed", () => {
   it("counts duplicates, answers sealed:false with counts, and changes nothing after sealing", async () => {
     const id = await createBatch(4);
     let res = await post(id, ndjson([...items(0, 2), ...items(1, 2)]));
-    expect(await res.json()).toEqual({ id, itemsAccepted: 2, itemsDeduplicated: 1, sealed: false, enqueuedCount: 2, expectedCount: 4 });
+    expect(await res.json()).toEqual({
+      id,
+      itemsAccepted: 2,
+      itemsDeduplicated: 1,
+      sealed: false,
+      enqueuedCount: 2,
+      expectedCount: 4,
+    });
 
     res = await post(id, ndjson(items(0, 3)));
-    expect(await res.json()).toEqual({ id, itemsAccepted: 1, itemsDeduplicated: 2, sealed: false, enqueuedCount: 3, expectedCount: 4 });
+    expect(await res.json()).toEqual({
+      id,
+      itemsAccepted: 1,
+      itemsDeduplicated: 2,
+      sealed: false,
+      enqueuedCount: 3,
+      expectedCount: 4,
+    });
 
     res = await post(id, ndjson(items(3, 4)));
     expect(await res.json()).toEqual({ id, itemsAccepted: 1, itemsDeduplicated: 0, sealed: true });
@@ -145,7 +166,14 @@ describe("partial, dedupe, sealed", () => {
     const id = await createBatch(2);
     const res = await post(id, "");
     expect(res.status).toBe(200);
-    expect(await res.json()).toEqual({ id, itemsAccepted: 0, itemsDeduplicated: 0, sealed: false, enqueuedCount: 0, expectedCount: 2 });
+    expect(await res.json()).toEqual({
+      id,
+      itemsAccepted: 0,
+      itemsDeduplicated: 0,
+      sealed: false,
+      enqueuedCount: 0,
+      expectedCount: 2,
+    });
   });
 });
 
@@ -154,7 +182,9 @@ describe("bad lines are 400s naming the line", () => {
     const id = await createBatch(2);
     const res = await post(id, ndjson([...items(0, 1), { index: 2, task: "email" }]));
     expect(res.status).toBe(400);
-    expect(await res.json()).toEqual(errorBody("Invalid item at line 2: index 2 is outside 0..1 (the batch's runCount is 2)"));
+    expect(await res.json()).toEqual(
+      errorBody("Invalid item at line 2: index 2 is outside 0..1 (the batch's runCount is 2)"),
+    );
   });
 
   it("a negative index", async () => {
@@ -188,7 +218,9 @@ describe("bad lines are 400s naming the line", () => {
 
     res = await post(id, ndjson([{ index: 0, task: "email", options: { tags: ["a", "b", "c", "d", "e", "f"] } }]));
     expect(res.status).toBe(400);
-    expect(((await res.json()) as { error: string }).error).toMatch(/^Invalid item at line 1: options\.tags: .*at most 5 tags/);
+    expect(((await res.json()) as { error: string }).error).toMatch(
+      /^Invalid item at line 1: options\.tags: .*at most 5 tags/,
+    );
   });
 
   it("a line over the item size limit", async () => {
@@ -196,7 +228,9 @@ describe("bad lines are 400s naming the line", () => {
     const big = { index: 1, task: "email", payload: { blob: "x".repeat(3000) } };
     const res = await post(id, `${JSON.stringify(items(0, 1)[0])}\n${JSON.stringify(big)}\n`);
     expect(res.status).toBe(400);
-    expect(((await res.json()) as { error: string }).error).toMatch(/^Item at line 2 is (over )?\d+ bytes, larger than the maximum item size of 2048 bytes$/);
+    expect(((await res.json()) as { error: string }).error).toMatch(
+      /^Item at line 2 is (over )?\d+ bytes, larger than the maximum item size of 2048 bytes$/,
+    );
   });
 });
 

@@ -44,7 +44,10 @@ describe("POST /api/v3/batches", () => {
     for (const runCount of [0, -1]) {
       const { res, body } = await createBatch({ runCount });
       expect(res.status).toBe(400);
-      expect(body).toEqual({ error: "runCount must be a positive integer", message: "runCount must be a positive integer" });
+      expect(body).toEqual({
+        error: "runCount must be a positive integer",
+        message: "runCount must be a positive integer",
+      });
     }
     const { res, body } = await createBatch({ runCount: 100_001 });
     expect(res.status).toBe(400);
@@ -61,7 +64,14 @@ describe("POST /api/v3/batches/{id}/items", () => {
       { index: 1, task: "t", payload: { n: 1 } },
     ]);
     expect(res.status).toBe(200);
-    expect(await res.json()).toEqual({ id, itemsAccepted: 2, itemsDeduplicated: 0, sealed: false, enqueuedCount: 2, expectedCount: 3 });
+    expect(await res.json()).toEqual({
+      id,
+      itemsAccepted: 2,
+      itemsDeduplicated: 0,
+      sealed: false,
+      enqueuedCount: 2,
+      expectedCount: 3,
+    });
 
     res = await streamItems(id, [
       { index: 0, task: "t", payload: { n: 0 } },
@@ -78,6 +88,8 @@ describe("POST /api/v3/batches/{id}/items", () => {
     const { body: batch } = await createBatch({ runCount: 1 });
     const res = await streamItems(String(batch.id), '{"index":0,"task":"t"}', "application/json");
     expect(res.status).toBe(415);
-    expect(await res.json()).toMatchObject({ error: "Content-Type must be application/x-ndjson or application/ndjson" });
+    expect(await res.json()).toMatchObject({
+      error: "Content-Type must be application/x-ndjson or application/ndjson",
+    });
   });
 });

@@ -1,7 +1,7 @@
 import { createHmac } from "node:crypto";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createSalvoClient } from "../client/index.js";
-import { startTestSalvo, type TestSalvo, errorBody } from "./support/salvo.js";
+import { errorBody, startTestSalvo, type TestSalvo } from "./support/salvo.js";
 
 // POST /api/v3/batches: phase 1 of the two-phase batch API.
 let salvo: TestSalvo;
@@ -58,10 +58,18 @@ describe("POST /api/v3/batches", () => {
   });
 
   it("refuses a body that is not a JSON object", async () => {
-    const res = await salvo.api("/api/v3/batches", { method: "POST", headers: { "content-type": "application/json" }, body: "[1]" });
+    const res = await salvo.api("/api/v3/batches", {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: "[1]",
+    });
     expect(res.status).toBe(400);
     expect(await res.json()).toEqual(errorBody(expect.any(String)));
-    const broken = await salvo.api("/api/v3/batches", { method: "POST", headers: { "content-type": "application/json" }, body: "{nope" });
+    const broken = await salvo.api("/api/v3/batches", {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: "{nope",
+    });
     expect(broken.status).toBe(400);
     expect(await broken.json()).toEqual(errorBody(expect.any(String)));
   });
@@ -69,10 +77,20 @@ describe("POST /api/v3/batches", () => {
   it("a repeated idempotencyKey answers 200 with the existing batch, isCached and the key", async () => {
     const first = await create({ runCount: 2, idempotencyKey: "nightly-2026-11-23" });
     expect(first.res.status).toBe(202);
-    expect(first.body).toEqual({ id: expect.any(String), runCount: 2, isCached: false, idempotencyKey: "nightly-2026-11-23" });
+    expect(first.body).toEqual({
+      id: expect.any(String),
+      runCount: 2,
+      isCached: false,
+      idempotencyKey: "nightly-2026-11-23",
+    });
     const again = await create({ runCount: 2, idempotencyKey: "nightly-2026-11-23" });
     expect(again.res.status).toBe(200);
-    expect(again.body).toEqual({ id: first.body.id, runCount: 2, isCached: true, idempotencyKey: "nightly-2026-11-23" });
+    expect(again.body).toEqual({
+      id: first.body.id,
+      runCount: 2,
+      isCached: true,
+      idempotencyKey: "nightly-2026-11-23",
+    });
     expect(again.res.headers.get("x-trigger-jwt")).toBeTruthy();
 
     // Keys are per environment: another environment gets its own batch.
@@ -97,7 +115,11 @@ describe("POST /api/v3/batches", () => {
   });
 
   it("stores parentRunId and resumeParentOnCompletion (batch.get shows them)", async () => {
-    const { body } = await create({ runCount: 1, parentRunId: "run_parentparentparent1", resumeParentOnCompletion: true });
+    const { body } = await create({
+      runCount: 1,
+      parentRunId: "run_parentparentparent1",
+      resumeParentOnCompletion: true,
+    });
     const client = createSalvoClient({ url: salvo.url, apiKey: salvo.key });
     const batch = await client.batch.get.query({ batchId: String(body.id) });
     expect(batch.parentRunId).toBe("run_parentparentparent1");

@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { startTestSalvo, type TestSalvo, errorBody } from "./support/salvo.js";
+import { errorBody, startTestSalvo, type TestSalvo } from "./support/salvo.js";
 
 // One-shot batches: POST /api/v1/tasks/{task}/batch and POST /api/v1/tasks/batch.
 let salvo: TestSalvo;
@@ -12,7 +12,10 @@ type Answer = { batchId: string; runs: string[] };
 const RUN_ID = /^run_[1-9a-km-z]{21}$/;
 
 async function oneTask(task: string, items: unknown, key = salvo.key) {
-  const res = await salvo.api(`/api/v1/tasks/${task}/batch`, { json: { items }, headers: { authorization: `Bearer ${key}` } });
+  const res = await salvo.api(`/api/v1/tasks/${task}/batch`, {
+    json: { items },
+    headers: { authorization: `Bearer ${key}` },
+  });
   return { res, body: (await res.json()) as Answer & { error?: string } };
 }
 async function multiTask(items: unknown) {
@@ -46,7 +49,13 @@ describe("sizes", () => {
     expect(body.runs[0]).toMatch(RUN_ID);
     const r = await run(body.runs[0]!);
     expect(r.status).toBe(200);
-    expect(r.body).toMatchObject({ id: body.runs[0], status: "QUEUED", taskIdentifier: "send-email", batchId: body.batchId, payload: { to: "a@b.c" } });
+    expect(r.body).toMatchObject({
+      id: body.runs[0],
+      status: "QUEUED",
+      taskIdentifier: "send-email",
+      batchId: body.batchId,
+      payload: { to: "a@b.c" },
+    });
   });
 
   it("1,000 items: 1,000 distinct run ids in item order", async () => {
@@ -70,7 +79,10 @@ describe("sizes", () => {
     expect(r.res.status).toBe(400);
     expect(r.body).toEqual(errorBody("No items to trigger"));
 
-    r = await oneTask("t", Array.from({ length: 1001 }, () => ({ payload: 1 })));
+    r = await oneTask(
+      "t",
+      Array.from({ length: 1001 }, () => ({ payload: 1 })),
+    );
     expect(r.res.status).toBe(400);
     expect(r.body).toEqual(errorBody("Too many items. Maximum allowed batch size is 1000."));
   });
@@ -142,7 +154,14 @@ describe("item options as documented", () => {
   });
 
   it("tolerates options the SDK sends that Salvo does not use", async () => {
-    const r = await accepted({ machine: "small-1x", priority: 10, lockToVersion: "20250101.1", idempotencyKeyOptions: { key: ["a"], scope: "global" }, metadata: { a: 1 }, maxAttempts: 2 });
+    const r = await accepted({
+      machine: "small-1x",
+      priority: 10,
+      lockToVersion: "20250101.1",
+      idempotencyKeyOptions: { key: ["a"], scope: "global" },
+      metadata: { a: 1 },
+      maxAttempts: 2,
+    });
     expect(r.metadata).toEqual({ a: 1 });
   });
 });

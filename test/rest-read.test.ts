@@ -1,6 +1,6 @@
 import { RetrieveBatchV2Response, RetrieveRunResponse } from "@trigger.dev/core/v3";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { ndjson, startTestSalvo, type TestSalvo, errorBody } from "./support/salvo.js";
+import { errorBody, ndjson, startTestSalvo, type TestSalvo } from "./support/salvo.js";
 
 // Reading batches and runs: exact shapes, with absent fields left out (never null).
 let salvo: TestSalvo;
@@ -22,7 +22,11 @@ async function twoPhase(runCount: number, sent: number, extra: Record<string, un
   const { id } = (await res.json()) as { id: string };
   if (sent > 0) {
     const items = Array.from({ length: sent }, (_, index) => ({ index, task: "reader", payload: { index } }));
-    const r = await salvo.api(`/api/v3/batches/${id}/items`, { method: "POST", headers: { "content-type": "application/x-ndjson" }, body: ndjson(items) });
+    const r = await salvo.api(`/api/v3/batches/${id}/items`, {
+      method: "POST",
+      headers: { "content-type": "application/x-ndjson" },
+      body: ndjson(items),
+    });
     expect(r.status).toBe(200);
   }
   return id;
@@ -71,7 +75,15 @@ describe("GET /api/v2/batches/{id}", () => {
     const { status, body } = await get(`/api/v2/batches/${id}`);
     expect(status).toBe(200);
     expect(RetrieveBatchV2Response.safeParse(body).success).toBe(true);
-    expect(Object.keys(body).sort()).toEqual(["createdAt", "id", "processing", "runCount", "runs", "status", "updatedAt"]);
+    expect(Object.keys(body).sort()).toEqual([
+      "createdAt",
+      "id",
+      "processing",
+      "runCount",
+      "runs",
+      "status",
+      "updatedAt",
+    ]);
     expect(body.processing.errors).toEqual([]);
     expect(body.processing.completedAt).toMatch(ISO);
     expect(noNulls(body)).toBe(true);
@@ -84,7 +96,14 @@ describe("GET /api/v2/batches/{id}", () => {
 
 describe("GET /api/v3/runs/{id}", () => {
   it("parses with the SDK's RetrieveRunResponse; optional fields absent, not null", async () => {
-    const res = await salvo.api("/api/v1/tasks/reader/batch", { json: { items: [{ payload: { a: 1 } }, { payload: "x", options: { tags: ["t1"], delay: "2h", metadata: { m: true }, idempotencyKey: "ik-read" } }] } });
+    const res = await salvo.api("/api/v1/tasks/reader/batch", {
+      json: {
+        items: [
+          { payload: { a: 1 } },
+          { payload: "x", options: { tags: ["t1"], delay: "2h", metadata: { m: true }, idempotencyKey: "ik-read" } },
+        ],
+      },
+    });
     const { runs } = (await res.json()) as { runs: string[] };
 
     const plain = await get(`/api/v3/runs/${runs[0]}`);
@@ -92,14 +111,28 @@ describe("GET /api/v3/runs/{id}", () => {
     const parsed = RetrieveRunResponse.safeParse(plain.body);
     expect(parsed.success, JSON.stringify(parsed.error?.issues)).toBe(true);
     expect(noNulls(plain.body)).toBe(true);
-    expect(plain.body).toMatchObject({ id: runs[0], status: "QUEUED", taskIdentifier: "reader", isQueued: true, isCompleted: false, payload: { a: 1 }, tags: [] });
+    expect(plain.body).toMatchObject({
+      id: runs[0],
+      status: "QUEUED",
+      taskIdentifier: "reader",
+      isQueued: true,
+      isCompleted: false,
+      payload: { a: 1 },
+      tags: [],
+    });
     for (const absent of ["idempotencyKey", "startedAt", "finishedAt", "delayedUntil", "output", "error", "metadata"]) {
       expect(plain.body, absent).not.toHaveProperty(absent);
     }
 
     const rich = await get(`/api/v3/runs/${runs[1]}`);
     expect(RetrieveRunResponse.safeParse(rich.body).success).toBe(true);
-    expect(rich.body).toMatchObject({ status: "DELAYED", tags: ["t1"], metadata: { m: true }, idempotencyKey: "ik-read", payload: "x" });
+    expect(rich.body).toMatchObject({
+      status: "DELAYED",
+      tags: ["t1"],
+      metadata: { m: true },
+      idempotencyKey: "ik-read",
+      payload: "x",
+    });
     expect(rich.body.delayedUntil).toMatch(ISO);
   });
 

@@ -19,7 +19,11 @@ beforeAll(async () => {
 afterAll(() => salvo?.close());
 
 /** ~200 KiB once serialized, with a Date so the SuperJSON types are checked too. */
-const bigPayload = (tag: string) => ({ tag, at: new Date("2026-02-03T04:05:06.007Z"), blob: `${tag}:`.padEnd(200 * 1024, "x") });
+const bigPayload = (tag: string) => ({
+  tag,
+  at: new Date("2026-02-03T04:05:06.007Z"),
+  blob: `${tag}:`.padEnd(200 * 1024, "x"),
+});
 
 const storedRun = (id: string) =>
   salvo.deps.db.selectFrom("runs").select(["payload", "payload_type"]).where("id", "=", id).executeTakeFirstOrThrow();
@@ -38,7 +42,9 @@ async function expectOffloadedRun(runId: string, payload: ReturnType<typeof bigP
   expect(packet.size).toBeGreaterThanOrEqual(200 * 1024);
 
   // What a worker gets (the function the dequeue calls), what the SDK gets, what tRPC gets.
-  expect(await resolvePacket(salvo.deps.db, salvo.env.environmentId, { data: row.payload, type: row.payload_type })).toEqual(payload);
+  expect(
+    await resolvePacket(salvo.deps.db, salvo.env.environmentId, { data: row.payload, type: row.payload_type }),
+  ).toEqual(payload);
   expect((await runs.retrieve(runId)).payload).toEqual(payload);
   const trpc = createSalvoClient({ url: salvo.url, apiKey: salvo.key });
   expect((await trpc.run.get.query({ runId })).payload).toEqual(payload);
@@ -58,7 +64,10 @@ describe("200 KiB payloads through the SDK", () => {
 
   it("tasks.batchTrigger offloads each large item; small ones stay inline", async () => {
     const payloads = [bigPayload("first"), { small: true }, bigPayload("third")];
-    const handle = await tasks.batchTrigger("big", payloads.map((payload) => ({ payload })));
+    const handle = await tasks.batchTrigger(
+      "big",
+      payloads.map((payload) => ({ payload })),
+    );
     const trpc = createSalvoClient({ url: salvo.url, apiKey: salvo.key });
     const { runs: runIds } = await trpc.batch.get.query({ batchId: handle.batchId });
     expect(runIds).toHaveLength(3);
@@ -72,7 +81,10 @@ describe("200 KiB payloads through the SDK", () => {
 describe("the packet endpoints over HTTP", () => {
   async function presignUpload(path: string) {
     // As the SDK sends it: PUT, Content-Type: application/json, no body.
-    const res = await salvo.api(`/api/v2/packets/${encodeURIComponent(path)}`, { method: "PUT", headers: { "content-type": "application/json" } });
+    const res = await salvo.api(`/api/v2/packets/${encodeURIComponent(path)}`, {
+      method: "PUT",
+      headers: { "content-type": "application/json" },
+    });
     expect(res.status).toBe(200);
     return (await res.json()) as { presignedUrl: string; storagePath: string };
   }
@@ -81,7 +93,11 @@ describe("the packet endpoints over HTTP", () => {
     const { presignedUrl, storagePath } = await presignUpload("trigger/packet_http1/payload.json");
     expect(storagePath).toBe("trigger/packet_http1/payload.json");
     const bytes = superjson.stringify({ d: new Date(5) });
-    const put = await fetch(presignedUrl, { method: "PUT", headers: { "content-type": "application/super+json" }, body: bytes });
+    const put = await fetch(presignedUrl, {
+      method: "PUT",
+      headers: { "content-type": "application/super+json" },
+      body: bytes,
+    });
     expect(put.status).toBe(200);
 
     const res = await salvo.api(`/api/v1/packets/${encodeURIComponent(storagePath)}`);
@@ -101,7 +117,10 @@ describe("the packet endpoints over HTTP", () => {
     const token = new URL(presignedUrl).searchParams.get("token")!;
     const [body, sig] = token.split(".");
     const forged = Buffer.from(
-      JSON.stringify({ ...JSON.parse(Buffer.from(body!, "base64url").toString()), target: { kind: "packet", path: "other" } }),
+      JSON.stringify({
+        ...JSON.parse(Buffer.from(body!, "base64url").toString()),
+        target: { kind: "packet", path: "other" },
+      }),
     ).toString("base64url");
     const expired = signPacketToken(salvo.deps.vault, {
       environmentId: salvo.env.environmentId,
@@ -126,16 +145,27 @@ describe("the packet endpoints over HTTP", () => {
 
   it("an upload above SALVO_MAX_PACKET_BYTES gets 413", async () => {
     const { presignedUrl } = await presignUpload("trigger/packet_huge/payload.json");
-    const res = await fetch(presignedUrl, { method: "PUT", headers: { "content-type": "text/plain" }, body: "x".repeat(MAX_PACKET_BYTES + 1) });
+    const res = await fetch(presignedUrl, {
+      method: "PUT",
+      headers: { "content-type": "text/plain" },
+      body: "x".repeat(MAX_PACKET_BYTES + 1),
+    });
     expect(res.status).toBe(413);
   });
 
   it("packets need a secret key to presign, and belong to one environment", async () => {
-    const noKey = await fetch(`${salvo.url}/api/v2/packets/a.json`, { method: "PUT", headers: { "content-type": "application/json" } });
+    const noKey = await fetch(`${salvo.url}/api/v2/packets/a.json`, {
+      method: "PUT",
+      headers: { "content-type": "application/json" },
+    });
     expect(noKey.status).toBe(401);
 
     const { presignedUrl, storagePath } = await presignUpload("trigger/packet_mine/payload.json");
-    await fetch(presignedUrl, { method: "PUT", headers: { "content-type": "application/json" }, body: '{"mine":true}' });
+    await fetch(presignedUrl, {
+      method: "PUT",
+      headers: { "content-type": "application/json" },
+      body: '{"mine":true}',
+    });
     const other = await salvo.newEnvironment();
     const asOther = { authorization: `Bearer ${other.secretKey}` };
     const read = await salvo.api(`/api/v1/packets/${encodeURIComponent(storagePath)}`, { headers: asOther });
@@ -178,17 +208,26 @@ describe("store references to packets that do not exist", () => {
       headers: { "content-type": "application/x-ndjson" },
       body: ndjson([
         { index: 0, task: "t", payload: '{"json":1}', options: { payloadType: "application/super+json" } },
-        { index: 1, task: "t", payload: "trigger/packet_gone/payload.json", options: { payloadType: "application/store" } },
+        {
+          index: 1,
+          task: "t",
+          payload: "trigger/packet_gone/payload.json",
+          options: { payloadType: "application/store" },
+        },
       ]),
     });
     expect(res.status).toBe(400);
-    expect(((await res.json()) as { error: string }).error).toMatch(/^Invalid item at line 2: payload refers to packet/);
+    expect(((await res.json()) as { error: string }).error).toMatch(
+      /^Invalid item at line 2: payload refers to packet/,
+    );
     const runsOfBatch = await salvo.deps.db.selectFrom("runs").select("id").where("batch_id", "=", id).execute();
     expect(runsOfBatch).toHaveLength(0);
   });
 
   it("a store payload that is not a path string is refused", async () => {
-    const res = await salvo.api("/api/v1/tasks/t/trigger", { json: { payload: { not: "a path" }, options: { payloadType: "application/store" } } });
+    const res = await salvo.api("/api/v1/tasks/t/trigger", {
+      json: { payload: { not: "a path" }, options: { payloadType: "application/store" } },
+    });
     expect(res.status).toBe(400);
   });
 });

@@ -18,7 +18,10 @@ afterAll(() => salvo?.close());
 
 const rich = () => ({
   at: new Date("2026-01-02T03:04:05.678Z"),
-  byUser: new Map<string, number[]>([["u1", [1, 2]], ["u2", []]]),
+  byUser: new Map<string, number[]>([
+    ["u1", [1, 2]],
+    ["u2", []],
+  ]),
   big: 12345678901234567890n,
   nested: { tags: new Set(["a", "b"]), when: new Date(0) },
 });
@@ -56,7 +59,10 @@ describe("application/super+json", () => {
 
   it("tasks.batchTrigger: every item round-trips exactly", async () => {
     const payloads = [rich(), { at: new Date("2030-05-06T07:08:09.000Z"), m: new Map([[1, "one"]]) }];
-    const handle = await tasks.batchTrigger("rich", payloads.map((payload) => ({ payload })));
+    const handle = await tasks.batchTrigger(
+      "rich",
+      payloads.map((payload) => ({ payload })),
+    );
     const trpc = createSalvoClient({ url: salvo.url, apiKey: salvo.key });
     const batch = await trpc.batch.get.query({ batchId: handle.batchId });
     expect(batch.runs).toHaveLength(2);
@@ -72,7 +78,10 @@ describe("application/super+json", () => {
     const res = await fetch(String(body.payloadPresignedUrl)); // no Authorization: the URL is the credential
     expect(res.status).toBe(200);
     expect(res.headers.get("content-type")).toContain("application/super+json");
-    expect(superjson.parse(await res.text())).toEqual({ at: new Date("2026-01-02T03:04:05.678Z"), m: new Map([["k", 1]]) });
+    expect(superjson.parse(await res.text())).toEqual({
+      at: new Date("2026-01-02T03:04:05.678Z"),
+      m: new Map([["k", 1]]),
+    });
   });
 
   it("a payload plain JSON can hold exactly is inline only: no presigned URL, no extra fetch", async () => {
@@ -95,7 +104,12 @@ describe("tRPC callers (superjson transport)", () => {
     expect((await trpc.run.get.query({ runId: id })).payload).toEqual(payload);
     expect((await runs.retrieve(id)).payload).toEqual(payload);
 
-    const { runs: runIds } = await trpc.batch.trigger.mutate({ items: [{ task: "typed", payload }, { task: "typed", payload: { plain: 1 } }] });
+    const { runs: runIds } = await trpc.batch.trigger.mutate({
+      items: [
+        { task: "typed", payload },
+        { task: "typed", payload: { plain: 1 } },
+      ],
+    });
     expect((await trpc.run.get.query({ runId: runIds[0]! })).payload).toEqual(payload);
     expect(await storedRun(runIds[1]!)).toEqual({ payload: '{"plain":1}', payload_type: "application/json" });
   });
@@ -121,7 +135,10 @@ describe("text/plain, absent and plain JSON payloads", () => {
     const res = await salvo.api("/api/v1/tasks/raw/trigger", { json: { payload: { to: "a@example.com", n: [1, 2] } } });
     expect(res.status).toBe(200);
     const { id } = (await res.json()) as { id: string };
-    expect(await storedRun(id)).toEqual({ payload: '{"to":"a@example.com","n":[1,2]}', payload_type: "application/json" });
+    expect(await storedRun(id)).toEqual({
+      payload: '{"to":"a@example.com","n":[1,2]}',
+      payload_type: "application/json",
+    });
     expect((await runs.retrieve(id)).payload).toEqual({ to: "a@example.com", n: [1, 2] });
   });
 
@@ -141,7 +158,12 @@ describe("output", () => {
     // Execution belongs to workers (issue 3); here the finished state is written directly.
     await salvo.deps.db
       .updateTable("runs")
-      .set({ status: "COMPLETED", output: superjson.stringify(output), output_type: "application/super+json", finished_at: new Date() })
+      .set({
+        status: "COMPLETED",
+        output: superjson.stringify(output),
+        output_type: "application/super+json",
+        finished_at: new Date(),
+      })
       .where("id", "=", handle.id)
       .execute();
     const run = await runs.retrieve(handle.id);

@@ -22,7 +22,10 @@ const refusedWith = (status: number) => expect.objectContaining({ status });
 
 describe("auth.createPublicToken with a root secret key (claims from the server, signed by the SDK)", () => {
   it("POST /api/v1/auth/jwt/claims accepts the SDK's empty JSON request and answers the environment's claims", async () => {
-    const res = await salvo.api("/api/v1/auth/jwt/claims", { method: "POST", headers: { "content-type": "application/json" } });
+    const res = await salvo.api("/api/v1/auth/jwt/claims", {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+    });
     expect(res.status).toBe(200);
     expect(await res.json()).toEqual({ sub: salvo.env.environmentId, pub: true });
   });
@@ -72,17 +75,33 @@ describe("auth.createPublicToken with a root secret key (claims from the server,
 
 describe("auth.createPublicToken with an additional key (tr_dev_sk_…): minted by POST /api/v1/auth/public-tokens", () => {
   it("mints a token with the asked scopes and expiry, which reads what it covers", async () => {
-    const sk = await createEnvironment(salvo.deps, { type: "dev", project: "test", secretKey: "tr_dev_sk_0123456789abcdefghijABCD" });
-    const [run, other] = await as(sk.secretKey, () => Promise.all([tasks.trigger("job", { a: 1 }), tasks.trigger("job", { a: 2 })]));
-    const token = await as(sk.secretKey, () => auth.createPublicToken({ scopes: { read: { runs: run.id } }, expirationTime: "2h" }));
+    const sk = await createEnvironment(salvo.deps, {
+      type: "dev",
+      project: "test",
+      secretKey: "tr_dev_sk_0123456789abcdefghijABCD",
+    });
+    const [run, other] = await as(sk.secretKey, () =>
+      Promise.all([tasks.trigger("job", { a: 1 }), tasks.trigger("job", { a: 2 })]),
+    );
+    const token = await as(sk.secretKey, () =>
+      auth.createPublicToken({ scopes: { read: { runs: run.id } }, expirationTime: "2h" }),
+    );
     const claims = JSON.parse(Buffer.from(token.split(".")[1]!, "base64url").toString());
-    expect(claims).toMatchObject({ sub: sk.environmentId, pub: true, scopes: [`read:runs:${run.id}`], iss: JWT_ISSUER, aud: JWT_AUDIENCE });
+    expect(claims).toMatchObject({
+      sub: sk.environmentId,
+      pub: true,
+      scopes: [`read:runs:${run.id}`],
+      iss: JWT_ISSUER,
+      aud: JWT_AUDIENCE,
+    });
     expect(claims.exp - claims.iat).toBe(7200);
     expect((await as(token, () => runs.retrieve(run.id))).payload).toEqual({ a: 1 });
     await expect(as(token, () => runs.retrieve(other.id))).rejects.toEqual(refusedWith(403));
     // A token of one environment never sees another's runs, even with a scope naming the run.
     const foreign = await tasks.trigger("job", { a: 3 });
-    const foreignToken = await as(sk.secretKey, () => auth.createPublicToken({ scopes: { read: { runs: foreign.id } } }));
+    const foreignToken = await as(sk.secretKey, () =>
+      auth.createPublicToken({ scopes: { read: { runs: foreign.id } } }),
+    );
     await expect(as(foreignToken, () => runs.retrieve(foreign.id))).rejects.toEqual(refusedWith(404));
   });
 
@@ -106,13 +125,18 @@ describe("the publicAccessToken of a batch handle (x-trigger-jwt)", () => {
     const other = await tasks.batchTrigger("handle", [{ payload: { x: 3 } }]);
     const viaToken = await as(mine.publicAccessToken, () => batch.retrieve(mine.batchId));
     expect(viaToken.id).toBe(mine.batchId);
-    for (const runId of viaToken.runs) expect((await as(mine.publicAccessToken, () => runs.retrieve(runId))).taskIdentifier).toBe("handle");
+    for (const runId of viaToken.runs)
+      expect((await as(mine.publicAccessToken, () => runs.retrieve(runId))).taskIdentifier).toBe("handle");
     await expect(as(mine.publicAccessToken, () => batch.retrieve(other.batchId))).rejects.toEqual(refusedWith(403));
 
     // The v1 GET and the tRPC procedures apply the same rules.
-    const v1 = await salvo.api(`/api/v1/batches/${other.batchId}`, { headers: { authorization: `Bearer ${mine.publicAccessToken}` } });
+    const v1 = await salvo.api(`/api/v1/batches/${other.batchId}`, {
+      headers: { authorization: `Bearer ${mine.publicAccessToken}` },
+    });
     expect(v1.status).toBe(403);
-    expect(await v1.json()).toEqual(expect.objectContaining({ error: expect.stringContaining(`read:batch:${other.batchId}`) }));
+    expect(await v1.json()).toEqual(
+      expect.objectContaining({ error: expect.stringContaining(`read:batch:${other.batchId}`) }),
+    );
     const trpc = createSalvoClient({ url: salvo.url, apiKey: mine.publicAccessToken });
     expect((await trpc.batch.get.query({ batchId: mine.batchId })).runs).toEqual(viaToken.runs);
     expect((await trpc.run.get.query({ runId: viaToken.runs[0]! })).payload).toEqual({ x: 1 });
@@ -121,7 +145,10 @@ describe("the publicAccessToken of a batch handle (x-trigger-jwt)", () => {
     expect((refused as { data?: { code?: string } }).data?.code).toBe("FORBIDDEN");
     // Read-only: the token cannot create, list or trigger.
     await expect(trpc.run.list.query({})).rejects.toBeInstanceOf(TRPCClientError);
-    const create = await salvo.api("/api/v3/batches", { json: { runCount: 1 }, headers: { authorization: `Bearer ${mine.publicAccessToken}` } });
+    const create = await salvo.api("/api/v3/batches", {
+      json: { runCount: 1 },
+      headers: { authorization: `Bearer ${mine.publicAccessToken}` },
+    });
     expect(create.status).toBe(401);
   });
 
@@ -135,13 +162,23 @@ describe("bad tokens", () => {
   it("a token with a bad signature, or expired, gets 401", async () => {
     const run = await tasks.trigger("scoped", {});
     const now = Math.floor(Date.now() / 1000);
-    const claims = { sub: salvo.env.environmentId, pub: true, scopes: [`read:runs:${run.id}`], iss: JWT_ISSUER, aud: JWT_AUDIENCE, iat: now - 120 };
+    const claims = {
+      sub: salvo.env.environmentId,
+      pub: true,
+      scopes: [`read:runs:${run.id}`],
+      iss: JWT_ISSUER,
+      aud: JWT_AUDIENCE,
+      iat: now - 120,
+    };
     const forged = signHs256({ ...claims, exp: now + 600 }, "tr_dev_not_the_real_key_at_all");
     const expired = signHs256({ ...claims, exp: now - 60 }, salvo.key);
     await expect(as(forged, () => runs.retrieve(run.id))).rejects.toEqual(refusedWith(401));
     await expect(as(expired, () => runs.retrieve(run.id))).rejects.toEqual(refusedWith(401));
     const res = await salvo.api(`/api/v3/runs/${run.id}`, { headers: { authorization: `Bearer ${expired}` } });
     expect(res.status).toBe(401);
-    expect(await res.json()).toEqual({ error: "Public Access Token has expired", message: "Public Access Token has expired" });
+    expect(await res.json()).toEqual({
+      error: "Public Access Token has expired",
+      message: "Public Access Token has expired",
+    });
   });
 });

@@ -1,6 +1,5 @@
 import { createServer, request as httpRequest, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
-import { batch, configure, runs, tasks } from "@trigger.dev/sdk";
 import {
   BatchTriggerTaskV3Response,
   CreateBatchResponse,
@@ -9,9 +8,10 @@ import {
   StreamBatchItemsResponse,
   TriggerTaskResponse,
 } from "@trigger.dev/core/v3";
+import { batch, configure, runs, tasks } from "@trigger.dev/sdk";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { RUN_STATUSES, type RunStatus } from "../shared/schemas.js";
 import { shouldRetryHeader, toHttpError } from "../server/rest/errors.js";
+import { RUN_STATUSES, type RunStatus } from "../shared/schemas.js";
 import { ndjson, startTestSalvo, type TestSalvo } from "./support/salvo.js";
 
 /**
@@ -42,9 +42,14 @@ async function json(res: Response) {
   return body as Record<string, unknown>;
 }
 
-const createBatch = (body: unknown, headers: Record<string, string> = {}) => salvo.api("/api/v3/batches", { json: body, headers });
+const createBatch = (body: unknown, headers: Record<string, string> = {}) =>
+  salvo.api("/api/v3/batches", { json: body, headers });
 const stream = (id: string, items: unknown[]) =>
-  salvo.api(`/api/v3/batches/${id}/items`, { method: "POST", headers: { "content-type": "application/x-ndjson" }, body: ndjson(items) });
+  salvo.api(`/api/v3/batches/${id}/items`, {
+    method: "POST",
+    headers: { "content-type": "application/x-ndjson" },
+    body: ndjson(items),
+  });
 
 describe("response shapes against the SDK's schemas", () => {
   it("create, stream (unsealed and sealed), retrieve v2 (with item errors), trigger", async () => {
@@ -54,8 +59,16 @@ describe("response shapes against the SDK's schemas", () => {
       CreateBatchResponse.parse(await json(res));
     }
     const { id } = (await (await createBatch({ runCount: 2 })).json()) as { id: string };
-    const partial = await json(await stream(id, [{ index: 0, task: "t", payload: '{"json":1}', options: { payloadType: "application/super+json" } }]));
-    expect(StreamBatchItemsResponse.parse(partial)).toMatchObject({ sealed: false, enqueuedCount: 1, expectedCount: 2 });
+    const partial = await json(
+      await stream(id, [
+        { index: 0, task: "t", payload: '{"json":1}', options: { payloadType: "application/super+json" } },
+      ]),
+    );
+    expect(StreamBatchItemsResponse.parse(partial)).toMatchObject({
+      sealed: false,
+      enqueuedCount: 1,
+      expectedCount: 2,
+    });
     const sealed = await json(await stream(id, [{ index: 1, task: "t" }]));
     expect(sealed).toEqual({ id, itemsAccepted: 1, itemsDeduplicated: 0, sealed: true });
     StreamBatchItemsResponse.parse(sealed);
@@ -69,7 +82,14 @@ describe("response shapes against the SDK's schemas", () => {
     const { id: failing } = (await (await createBatch({ runCount: 1 })).json()) as { id: string };
     await salvo.deps.db
       .insertInto("batch_items")
-      .values({ batch_id: failing, batch_index: 0, task_identifier: "t", run_id: null, error: "boom", error_code: null })
+      .values({
+        batch_id: failing,
+        batch_index: 0,
+        task_identifier: "t",
+        run_id: null,
+        error: "boom",
+        error_code: null,
+      })
       .execute();
     const withError = RetrieveBatchV2Response.parse(await json(await salvo.api(`/api/v2/batches/${failing}`)));
     expect(withError.processing.errors).toEqual([{ index: 0, taskIdentifier: "t", error: "boom" }]);
@@ -100,7 +120,9 @@ describe("response shapes against the SDK's schemas", () => {
     const handle = await tasks.trigger("status", { s: status }, { ttl: "1h", tags: ["t1"], metadata: { k: "v" } });
     const now = Date.now();
     const started = ["DELAYED", "QUEUED"].includes(status) ? null : new Date(now - 5000);
-    const finished = ["COMPLETED", "FAILED", "CRASHED", "SYSTEM_FAILURE", "EXPIRED", "TIMED_OUT", "CANCELED"].includes(status)
+    const finished = ["COMPLETED", "FAILED", "CRASHED", "SYSTEM_FAILURE", "EXPIRED", "TIMED_OUT", "CANCELED"].includes(
+      status,
+    )
       ? new Date(now - 1000)
       : null;
     await salvo.deps.db
@@ -111,7 +133,9 @@ describe("response shapes against the SDK's schemas", () => {
         finished_at: finished,
         delay_until: status === "DELAYED" ? new Date(now + 3_600_000) : null,
         expired_at: status === "EXPIRED" ? finished : null,
-        error: ["FAILED", "CRASHED", "SYSTEM_FAILURE", "TIMED_OUT"].includes(status) ? JSON.stringify({ message: "it broke", name: "Error" }) : null,
+        error: ["FAILED", "CRASHED", "SYSTEM_FAILURE", "TIMED_OUT"].includes(status)
+          ? JSON.stringify({ message: "it broke", name: "Error" })
+          : null,
         output: status === "COMPLETED" ? '{"ok":true}' : null,
         output_type: status === "COMPLETED" ? "application/json" : null,
       })
@@ -142,11 +166,21 @@ describe("errors", () => {
   it("every error body carries error and message; permanent failures say x-should-retry: false", async () => {
     const cases: [Response, number][] = [
       [await createBatch({ runCount: 0 }), 400],
-      [await salvo.api("/api/v3/batches", { json: { runCount: 1 }, headers: { authorization: "Bearer tr_dev_nope" } }), 401],
+      [
+        await salvo.api("/api/v3/batches", { json: { runCount: 1 }, headers: { authorization: "Bearer tr_dev_nope" } }),
+        401,
+      ],
       [await salvo.api("/api/v2/batches/batch_doesnotexist"), 404],
       [await salvo.api("/api/v3/runs/run_doesnotexist"), 404],
       [await salvo.api("/api/v9/nothing"), 404],
-      [await salvo.api("/api/v3/batches", { method: "POST", headers: { "content-type": "application/json" }, body: "{oops" }), 400],
+      [
+        await salvo.api("/api/v3/batches", {
+          method: "POST",
+          headers: { "content-type": "application/json" },
+          body: "{oops",
+        }),
+        400,
+      ],
     ];
     for (const [res, status] of cases) {
       expect(res.status).toBe(status);
@@ -159,7 +193,10 @@ describe("errors", () => {
 
   it("the SDK surfaces the error text and does not retry a 404", async () => {
     const started = Date.now();
-    await expect(batch.retrieve("batch_doesnotexist")).rejects.toMatchObject({ status: 404, message: expect.stringContaining("Batch batch_doesnotexist not found") });
+    await expect(batch.retrieve("batch_doesnotexist")).rejects.toMatchObject({
+      status: 404,
+      message: expect.stringContaining("Batch batch_doesnotexist not found"),
+    });
     expect(Date.now() - started).toBeLessThan(900); // the SDK's first retry would wait 1 s
   });
 
@@ -202,7 +239,10 @@ describe("x-trigger-request-idempotency-key", () => {
           const chunks: Buffer[] = [];
           up.on("data", (c: Buffer) => chunks.push(c));
           up.on("end", () => {
-            dropped = { key: String(req.headers["x-trigger-request-idempotency-key"]), body: Buffer.concat(chunks).toString() };
+            dropped = {
+              key: String(req.headers["x-trigger-request-idempotency-key"]),
+              body: Buffer.concat(chunks).toString(),
+            };
             req.socket.destroy();
           });
           return;
@@ -224,10 +264,16 @@ describe("x-trigger-request-idempotency-key", () => {
 
   it("through the SDK: batchTrigger whose create answer is lost gets it on the retry; the batch is created once", async () => {
     const { result: handle, dropped } = await withLossyProxy("/api/v3/batches", (baseURL) =>
-      tasks.batchTrigger("retried", [{ payload: { i: 0 } }, { payload: { i: 1 } }], undefined, { clientConfig: { baseURL, accessToken: salvo.key } }),
+      tasks.batchTrigger("retried", [{ payload: { i: 0 } }, { payload: { i: 1 } }], undefined, {
+        clientConfig: { baseURL, accessToken: salvo.key },
+      }),
     );
     expect(handle.batchId).toBe((JSON.parse(dropped.body) as { id: string }).id);
-    const created = await salvo.deps.db.selectFrom("batches").select(["id", "sealed"]).where("request_idempotency_key", "=", dropped.key).execute();
+    const created = await salvo.deps.db
+      .selectFrom("batches")
+      .select(["id", "sealed"])
+      .where("request_idempotency_key", "=", dropped.key)
+      .execute();
     expect(created).toEqual([{ id: handle.batchId, sealed: true }]);
     expect((await batch.retrieve(handle.batchId)).runs).toHaveLength(2);
   });
@@ -257,7 +303,8 @@ describe("x-trigger-request-idempotency-key", () => {
 });
 
 describe("POST /api/v2/tasks/batch (older SDKs)", () => {
-  const post = (body: unknown, headers: Record<string, string> = {}) => salvo.api("/api/v2/tasks/batch", { json: body, headers });
+  const post = (body: unknown, headers: Record<string, string> = {}) =>
+    salvo.api("/api/v2/tasks/batch", { json: body, headers });
 
   it("202 {id, isCached: false, runCount} with the token headers; keys outside its schema are ignored", async () => {
     const res = await post({
@@ -278,7 +325,9 @@ describe("POST /api/v2/tasks/batch (older SDKs)", () => {
     expect(retrieved.runs).toHaveLength(2);
     expect((await runs.retrieve(retrieved.runs[0]!)).payload).toEqual({ n: 1 });
     // The same body again is a new batch: this route has no batch idempotency.
-    expect(((await (await post({ items: [{ task: "a" }], idempotencyKey: "ignored-here" })).json()) as { id: string }).id).not.toBe(body.id);
+    expect(
+      ((await (await post({ items: [{ task: "a" }], idempotencyKey: "ignored-here" })).json()) as { id: string }).id,
+    ).not.toBe(body.id);
   });
 
   it("refuses what Trigger.dev refuses: no items, more than 500, a bad strategy header, a body over 1,000,000 bytes", async () => {
@@ -287,7 +336,9 @@ describe("POST /api/v2/tasks/batch (older SDKs)", () => {
     expect(((await empty.json()) as { error: string }).error).toBe("Batch cannot be triggered with no items");
     const many = await post({ items: Array.from({ length: 501 }, () => ({ task: "a" })) });
     expect(many.status).toBe(400);
-    expect(((await many.json()) as { error: string }).error).toBe("Batch size of 501 is too large. Maximum allowed batch size is 500.");
+    expect(((await many.json()) as { error: string }).error).toBe(
+      "Batch size of 501 is too large. Maximum allowed batch size is 500.",
+    );
     const strategy = await post({ items: [{ task: "a" }] }, { "batch-processing-strategy": "whenever" });
     expect(strategy.status).toBe(400);
     const big = await post({ items: [{ task: "a", payload: "x".repeat(1_000_001) }] });

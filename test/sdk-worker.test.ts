@@ -27,12 +27,20 @@ function startWorker(handlers: Record<string, TaskHandler>) {
 }
 
 const untilStatus = (runId: string, status: string) =>
-  waitFor(async () => {
-    const run = await runs.retrieve(runId);
-    return run.status === status ? run : undefined;
-  }, 20_000, `run ${runId} ${status}`);
+  waitFor(
+    async () => {
+      const run = await runs.retrieve(runId);
+      return run.status === status ? run : undefined;
+    },
+    20_000,
+    `run ${runId} ${status}`,
+  );
 
-const big = (tag: string) => ({ tag, at: new Date("2026-04-05T06:07:08.009Z"), blob: `${tag}:`.padEnd(200 * 1024, "z") });
+const big = (tag: string) => ({
+  tag,
+  at: new Date("2026-04-05T06:07:08.009Z"),
+  blob: `${tag}:`.padEnd(200 * 1024, "z"),
+});
 
 describe("a worker executes what the SDK triggered", () => {
   it("receives 200 KiB offloaded payloads and SuperJSON Dates/Maps intact; outputs come back exactly", async () => {
@@ -43,8 +51,16 @@ describe("a worker executes what the SDK triggered", () => {
         return { seenAt: new Date("2027-01-01T00:00:00.000Z"), kinds: new Map([["type", typeof payload]]) };
       },
     });
-    const payloads: unknown[] = [big("batch-0"), { at: new Date(1234), m: new Map([["k", [1, 2]]]) }, "plain text", big("batch-3")];
-    const handle = await tasks.batchTrigger("echo", payloads.map((payload) => ({ payload })));
+    const payloads: unknown[] = [
+      big("batch-0"),
+      { at: new Date(1234), m: new Map([["k", [1, 2]]]) },
+      "plain text",
+      big("batch-3"),
+    ];
+    const handle = await tasks.batchTrigger(
+      "echo",
+      payloads.map((payload) => ({ payload })),
+    );
     const single = await tasks.trigger("echo", big("single"));
 
     const runIds = (await batch.retrieve(handle.batchId)).runs;
@@ -53,7 +69,10 @@ describe("a worker executes what the SDK triggered", () => {
       const expected = i < payloads.length ? payloads[i] : big("single");
       expect(received.get(runId)).toEqual(expected);
       expect(run.isSuccess).toBe(true);
-      expect(run.output).toEqual({ seenAt: new Date("2027-01-01T00:00:00.000Z"), kinds: new Map([["type", typeof expected]]) });
+      expect(run.output).toEqual({
+        seenAt: new Date("2027-01-01T00:00:00.000Z"),
+        kinds: new Map([["type", typeof expected]]),
+      });
       expect(run.output.kinds).toBeInstanceOf(Map);
     }
     expect((received.get(single.id) as { at: unknown }).at).toBeInstanceOf(Date);

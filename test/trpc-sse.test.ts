@@ -1,5 +1,5 @@
 import { createTRPCClient, httpSubscriptionLink } from "@trpc/client";
-import { initTRPC, tracked, TRPCError } from "@trpc/server";
+import { initTRPC, TRPCError, tracked } from "@trpc/server";
 import { fastifyRequestHandler } from "@trpc/server/adapters/fastify";
 import Fastify, { type FastifyInstance } from "fastify";
 import superjson from "superjson";
@@ -19,7 +19,10 @@ const countingSuperjson = {
   serialize: (v: unknown) => (serialized++, superjson.serialize(v)),
   deserialize: superjson.deserialize,
 };
-const t = initTRPC.create({ transformer: countingSuperjson, sse: { ping: { enabled: true, intervalMs: 50 }, client: { reconnectAfterInactivityMs: 5000 } } });
+const t = initTRPC.create({
+  transformer: countingSuperjson,
+  sse: { ping: { enabled: true, intervalMs: 50 }, client: { reconnectAfterInactivityMs: 5000 } },
+});
 
 const aborted: string[] = [];
 /** One message object, yielded by every `shared` subscription. */
@@ -28,9 +31,12 @@ let release!: () => void;
 let released = new Promise<void>((r) => (release = r));
 
 const router = t.router({
-  count: t.procedure.input(z.object({ to: z.number(), lastEventId: z.string().nullish() })).subscription(async function* ({ input }) {
-    for (let i = Number(input.lastEventId ?? 0) + 1; i <= input.to; i++) yield tracked(String(i), { i, at: new Date(i * 1000) });
-  }),
+  count: t.procedure
+    .input(z.object({ to: z.number(), lastEventId: z.string().nullish() }))
+    .subscription(async function* ({ input }) {
+      for (let i = Number(input.lastEventId ?? 0) + 1; i <= input.to; i++)
+        yield tracked(String(i), { i, at: new Date(i * 1000) });
+    }),
   fails: t.procedure.subscription(async function* () {
     yield tracked("1", { ok: true });
     throw new TRPCError({ code: "FORBIDDEN", message: "not for you" });
@@ -69,7 +75,9 @@ const inputParam = (input: unknown) => encodeURIComponent(JSON.stringify(superjs
 
 /** The whole body of a subscription that ends by itself. */
 async function body(path: string, input?: unknown, headers: Record<string, string> = {}) {
-  const res = await fetch(`${url}/trpc/${path}${input !== undefined ? `?input=${inputParam(input)}` : ""}`, { headers });
+  const res = await fetch(`${url}/trpc/${path}${input !== undefined ? `?input=${inputParam(input)}` : ""}`, {
+    headers,
+  });
   return { status: res.status, type: res.headers.get("content-type"), text: await res.text() };
 }
 
@@ -100,7 +108,10 @@ describe("tRPC subscriptions over SSE (trpc-sse.ts)", () => {
   it("delivers typed data and ends through the real client", async () => {
     const got: { id: string; i: number; at: Date }[] = [];
     await new Promise<void>((resolve, reject) => {
-      client().count.subscribe({ to: 3 }, { onData: ({ id, data }) => got.push({ id, ...data }), onComplete: resolve, onError: reject });
+      client().count.subscribe(
+        { to: 3 },
+        { onData: ({ id, data }) => got.push({ id, ...data }), onComplete: resolve, onError: reject },
+      );
     });
     expect(got).toEqual([1, 2, 3].map((i) => ({ id: String(i), i, at: new Date(i * 1000) })));
   });
@@ -109,9 +120,14 @@ describe("tRPC subscriptions over SSE (trpc-sse.ts)", () => {
     const { text } = await body("fails");
     expect(text).toMatch(/^id: 1\n/m);
     const error = /event: serialized-error\ndata: (.*)\n/.exec(text)!;
-    expect(superjson.deserialize(JSON.parse(error[1]!))).toMatchObject({ message: "not for you", data: { code: "FORBIDDEN", httpStatus: 403 } });
+    expect(superjson.deserialize(JSON.parse(error[1]!))).toMatchObject({
+      message: "not for you",
+      data: { code: "FORBIDDEN", httpStatus: 403 },
+    });
     await expect(
-      new Promise<void>((resolve, reject) => client().fails.subscribe(undefined, { onComplete: resolve, onError: reject })),
+      new Promise<void>((resolve, reject) =>
+        client().fails.subscribe(undefined, { onComplete: resolve, onError: reject }),
+      ),
     ).rejects.toThrow("not for you");
   });
 
@@ -135,7 +151,8 @@ describe("tRPC subscriptions over SSE (trpc-sse.ts)", () => {
     const texts = await Promise.all(bodies);
     released = new Promise<void>((r) => (release = r));
     expect(serialized).toBe(1);
-    for (const text of texts) expect(text).toContain(`id: s1\ndata: ${JSON.stringify(superjson.serialize(SHARED))}\n\n`);
+    for (const text of texts)
+      expect(text).toContain(`id: s1\ndata: ${JSON.stringify(superjson.serialize(SHARED))}\n\n`);
   });
 
   it("answers unreadable input with a BAD_REQUEST in the stream, as tRPC does", async () => {

@@ -40,7 +40,12 @@ async function everyPage<T>(fetchPage: (cursor?: string) => Promise<{ items: T[]
 describe("batches", () => {
   it("create → appendItems (idempotent by index) → get", async () => {
     const created = await client.batch.create.mutate({ runCount: 3, idempotencyKey: "trpc-1" });
-    expect(created).toEqual({ id: expect.stringMatching(/^batch_/), runCount: 3, isCached: false, idempotencyKey: "trpc-1" });
+    expect(created).toEqual({
+      id: expect.stringMatching(/^batch_/),
+      runCount: 3,
+      isCached: false,
+      idempotencyKey: "trpc-1",
+    });
 
     const first = await client.batch.appendItems.mutate({
       batchId: created.id,
@@ -49,7 +54,14 @@ describe("batches", () => {
         { index: 1, task: "t", payload: 1 },
       ],
     });
-    expect(first).toEqual({ id: created.id, itemsAccepted: 2, itemsDeduplicated: 0, sealed: false, enqueuedCount: 2, expectedCount: 3 });
+    expect(first).toEqual({
+      id: created.id,
+      itemsAccepted: 2,
+      itemsDeduplicated: 0,
+      sealed: false,
+      enqueuedCount: 2,
+      expectedCount: 3,
+    });
     const last = await client.batch.appendItems.mutate({
       batchId: created.id,
       items: [
@@ -66,7 +78,12 @@ describe("batches", () => {
   });
 
   it("trigger (one-shot) answers runs in order, retrievable with run.get", async () => {
-    const result = await client.batch.trigger.mutate({ items: [{ task: "a", payload: "x" }, { task: "b", payload: "y" }] });
+    const result = await client.batch.trigger.mutate({
+      items: [
+        { task: "a", payload: "x" },
+        { task: "b", payload: "y" },
+      ],
+    });
     expect(result.isCached).toBe(false);
     const runs = await Promise.all(result.runs.map((runId) => client.run.get.query({ runId })));
     expect(runs.map((r) => [r.taskIdentifier, r.payload, r.batchIndex, r.batchId, r.status])).toEqual([
@@ -77,7 +94,9 @@ describe("batches", () => {
 
   it("a Date inside a payload survives the router (superjson)", async () => {
     const when = new Date("2026-01-02T03:04:05.678Z");
-    const { runs } = await client.batch.trigger.mutate({ items: [{ task: "dated", payload: { when, nested: [when] } }] });
+    const { runs } = await client.batch.trigger.mutate({
+      items: [{ task: "dated", payload: { when, nested: [when] } }],
+    });
     const run = await client.run.get.query({ runId: runs[0]! });
     const payload = run.payload as { when: Date; nested: Date[] };
     expect(payload.when).toBeInstanceOf(Date);
@@ -114,7 +133,9 @@ describe("batches", () => {
     // Postgres keeps microseconds; a cursor that kept only milliseconds would skip rows here.
     const env = await salvo.newEnvironment();
     const own = createSalvoClient({ url: salvo.url, apiKey: env.secretKey });
-    const ids = await Promise.all(Array.from({ length: 30 }, async () => (await own.batch.create.mutate({ runCount: 1 })).id));
+    const ids = await Promise.all(
+      Array.from({ length: 30 }, async () => (await own.batch.create.mutate({ runCount: 1 })).id),
+    );
     const { all } = await everyPage((cursor) => own.batch.list.query({ limit: 1, cursor }));
     expect(all.map((b) => b.id).sort()).toEqual([...ids].sort());
   });
@@ -134,7 +155,8 @@ describe("runs", () => {
     });
     const lone = await own.task.trigger.mutate({ task: "alpha", payload: 1, options: { tags: "blue" } });
 
-    const ids = async (input: Parameters<typeof own.run.list.query>[0]) => (await own.run.list.query(input)).items.map((r) => r.id).sort();
+    const ids = async (input: Parameters<typeof own.run.list.query>[0]) =>
+      (await own.run.list.query(input)).items.map((r) => r.id).sort();
     const r = batch.runs;
     expect(await ids({ taskIdentifier: "alpha" })).toEqual([r[0], r[2], lone.id].sort());
     expect(await ids({ status: "DELAYED" })).toEqual([r[2]]);
@@ -148,12 +170,25 @@ describe("runs", () => {
   });
 
   it("task.trigger creates a QUEUED run; an idempotency key returns it again", async () => {
-    const a = await client.task.trigger.mutate({ task: "solo", payload: { n: 1 }, options: { idempotencyKey: "solo-1" } });
-    const b = await client.task.trigger.mutate({ task: "solo", payload: { n: 2 }, options: { idempotencyKey: "solo-1" } });
+    const a = await client.task.trigger.mutate({
+      task: "solo",
+      payload: { n: 1 },
+      options: { idempotencyKey: "solo-1" },
+    });
+    const b = await client.task.trigger.mutate({
+      task: "solo",
+      payload: { n: 2 },
+      options: { idempotencyKey: "solo-1" },
+    });
     expect(a.isCached).toBe(false);
     expect(b).toEqual({ id: a.id, isCached: true });
     const run = await client.run.get.query({ runId: a.id });
-    expect(run).toMatchObject({ status: "QUEUED", triggerFunction: "trigger", payload: { n: 1 }, idempotencyKey: "solo-1" });
+    expect(run).toMatchObject({
+      status: "QUEUED",
+      triggerFunction: "trigger",
+      payload: { n: 1 },
+      idempotencyKey: "solo-1",
+    });
   });
 });
 
@@ -170,7 +205,9 @@ describe("errors", () => {
     const other = createSalvoClient({ url: salvo.url, apiKey: env.secretKey });
     expect(await codeOf(other.batch.get.query({ batchId }))).toBe("NOT_FOUND");
     expect(await codeOf(other.run.get.query({ runId: runs[0]! }))).toBe("NOT_FOUND");
-    expect(await codeOf(other.batch.appendItems.mutate({ batchId, items: [{ index: 0, task: "x" }] }))).toBe("NOT_FOUND");
+    expect(await codeOf(other.batch.appendItems.mutate({ batchId, items: [{ index: 0, task: "x" }] }))).toBe(
+      "NOT_FOUND",
+    );
     expect((await other.run.list.query({ batchId })).items).toEqual([]);
   });
 
@@ -181,6 +218,8 @@ describe("errors", () => {
     expect(await codeOf(client.batch.list.query({ cursor: "not-a-cursor" }))).toBe("BAD_REQUEST");
     expect(await codeOf(client.run.list.query({ limit: 1000 }))).toBe("BAD_REQUEST");
     const { id } = await client.batch.create.mutate({ runCount: 1 });
-    expect(await codeOf(client.batch.appendItems.mutate({ batchId: id, items: [{ index: 5, task: "t" }] }))).toBe("BAD_REQUEST");
+    expect(await codeOf(client.batch.appendItems.mutate({ batchId: id, items: [{ index: 5, task: "t" }] }))).toBe(
+      "BAD_REQUEST",
+    );
   });
 });

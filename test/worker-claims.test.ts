@@ -3,8 +3,8 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createSalvoClient } from "../client/index.js";
 import { createWorker } from "../client/worker.js";
 import { reclaimExpiredLeases } from "../server/queue/sweeps.js";
-import { startTestSalvo, type TestSalvo } from "./support/salvo.js";
 import { until } from "./support/interleave.js";
+import { startTestSalvo, type TestSalvo } from "./support/salvo.js";
 
 /**
  * Issue 21 finding 2: a claim is identified. When attempt 1's lease is lost and the same worker
@@ -19,12 +19,19 @@ beforeAll(async () => {
 });
 afterAll(() => salvo?.close());
 
-const run = (runId: string) => salvo.deps.db.selectFrom("runs").select(["status", "attempt", "output"]).where("id", "=", runId).executeTakeFirstOrThrow();
+const run = (runId: string) =>
+  salvo.deps.db
+    .selectFrom("runs")
+    .select(["status", "attempt", "output"])
+    .where("id", "=", runId)
+    .executeTakeFirstOrThrow();
 
 /** What the lease sweep does to a worker that stopped heartbeating, forced now: the run goes to its next attempt. */
 async function loseLease(runId: string) {
   await until(async () => {
-    await sql`update runs set lease_expires_at = now() - interval '1 second' where id = ${runId} and status = 'EXECUTING'`.execute(salvo.deps.db);
+    await sql`update runs set lease_expires_at = now() - interval '1 second' where id = ${runId} and status = 'EXECUTING'`.execute(
+      salvo.deps.db,
+    );
     await reclaimExpiredLeases.run(salvo.deps);
     return (await run(runId)).status !== "EXECUTING";
   }, `run ${runId} loses its lease`);
@@ -51,13 +58,26 @@ describe("claims are identified", () => {
       ],
     });
     expect(beat.lostClaims).toEqual([first!.claimId]);
-    const late = await client.worker.fail.mutate({ workerId: "w1", runId: first!.id, claimId: first!.claimId, error: { name: "Error", message: "late" } });
+    const late = await client.worker.fail.mutate({
+      workerId: "w1",
+      runId: first!.id,
+      claimId: first!.claimId,
+      error: { name: "Error", message: "late" },
+    });
     expect(late.accepted).toBe(false);
-    const lateRelease = await client.worker.release.mutate({ workerId: "w1", claims: [{ runId: first!.id, claimId: first!.claimId }] });
+    const lateRelease = await client.worker.release.mutate({
+      workerId: "w1",
+      claims: [{ runId: first!.id, claimId: first!.claimId }],
+    });
     expect(lateRelease.released).toBe(0);
     expect(await run(first!.id)).toMatchObject({ status: "EXECUTING", attempt: 2 });
 
-    const done = await client.worker.complete.mutate({ workerId: "w1", runId: second!.id, claimId: second!.claimId, output: "second" });
+    const done = await client.worker.complete.mutate({
+      workerId: "w1",
+      runId: second!.id,
+      claimId: second!.claimId,
+      output: "second",
+    });
     expect(done.accepted).toBe(true);
     expect((await client.run.get.query({ runId: first!.id })).output).toBe("second");
   });
@@ -88,12 +108,18 @@ describe("claims are identified", () => {
     });
     try {
       await worker.ready;
-      const { runs } = await client.batch.trigger.mutate({ items: [{ task, payload: {}, options: { maxAttempts: 2 } }] });
+      const { runs } = await client.batch.trigger.mutate({
+        items: [{ task, payload: {}, options: { maxAttempts: 2 } }],
+      });
       const runId = runs[0]!;
       await until(async () => (await run(runId)).status === "EXECUTING", "attempt 1 runs");
       await loseLease(runId);
       await until(async () => ["COMPLETED", "FAILED"].includes((await run(runId)).status), "the run is final", 15_000);
-      const final = await salvo.deps.db.selectFrom("runs").select(["status", "attempt", "error"]).where("id", "=", runId).executeTakeFirstOrThrow();
+      const final = await salvo.deps.db
+        .selectFrom("runs")
+        .select(["status", "attempt", "error"])
+        .where("id", "=", runId)
+        .executeTakeFirstOrThrow();
       expect(final, JSON.stringify(final.error)).toMatchObject({ status: "COMPLETED", attempt: 2 });
       expect((await client.run.get.query({ runId })).output).toBe("attempt-2");
     } finally {

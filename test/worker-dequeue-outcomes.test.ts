@@ -27,7 +27,11 @@ describe("worker.dequeue carrying outcomes", () => {
     const task = "exchange";
     await client.worker.register.mutate({ workerId: "wx", tasks: [task] });
     const { batchId, runs } = await client.batch.trigger.mutate({
-      items: [{ task, payload: 1 }, { task, payload: 2 }, { task, payload: 3 }],
+      items: [
+        { task, payload: 1 },
+        { task, payload: 2 },
+        { task, payload: 3 },
+      ],
     });
     const first = await client.worker.dequeue.mutate({ workerId: "wx", tasks: [task], max: 2 });
     expect(first).toHaveLength(2);
@@ -48,7 +52,12 @@ describe("worker.dequeue carrying outcomes", () => {
     expect(await statusHistory(a!.id)).toEqual(["EXECUTING", "COMPLETED"]);
     expect((await client.batch.get.query({ batchId })).status).not.toBe("COMPLETED");
 
-    const third = await client.worker.dequeue.mutate({ workerId: "wx", tasks: [task], max: 5, completed: [{ runId: last.id }] });
+    const third = await client.worker.dequeue.mutate({
+      workerId: "wx",
+      tasks: [task],
+      max: 5,
+      completed: [{ runId: last.id }],
+    });
     expect(third).toEqual([]);
     expect(await status(last.id)).toBe("COMPLETED");
     expect((await client.batch.get.query({ batchId })).status).toBe("COMPLETED");
@@ -58,7 +67,11 @@ describe("worker.dequeue carrying outcomes", () => {
     const task = "exchange-failures";
     await client.worker.register.mutate({ workerId: "wf", tasks: [task] });
     const { runs } = await client.batch.trigger.mutate({
-      items: [{ task, options: { maxAttempts: 3 } }, { task, options: { maxAttempts: 3 } }, { task, options: { maxAttempts: 1 } }],
+      items: [
+        { task, options: { maxAttempts: 3 } },
+        { task, options: { maxAttempts: 3 } },
+        { task, options: { maxAttempts: 1 } },
+      ],
     });
     const claimed = await client.worker.dequeue.mutate({ workerId: "wf", tasks: [task], max: 3 });
     expect(claimed.map((r) => r.id).sort()).toEqual([...runs].sort());
@@ -82,7 +95,11 @@ describe("worker.dequeue carrying outcomes", () => {
     expect(failed.error).toMatchObject({ message: "boom" });
     expect(await statusHistory(runs[0]!)).toEqual(["EXECUTING", "REATTEMPTING"]);
     // A repeated report is not accepted: the runs are no longer leased to this worker.
-    const again = await client.worker.report.mutate({ workerId: "wf", completed: [], failed: [{ runId: runs[1]!, error }] });
+    const again = await client.worker.report.mutate({
+      workerId: "wf",
+      completed: [],
+      failed: [{ runId: runs[1]!, error }],
+    });
     expect(again.accepted).toEqual([]);
   });
 
@@ -90,11 +107,22 @@ describe("worker.dequeue carrying outcomes", () => {
     const task = "exchange-limited";
     await client.worker.register.mutate({ workerId: "wl", tasks: [task] });
     const queue = { name: "exchange-one-at-a-time", concurrencyLimit: 1 };
-    await client.batch.trigger.mutate({ items: [{ task, options: { queue } }, { task, options: { queue } }, { task, options: { queue } }] });
+    await client.batch.trigger.mutate({
+      items: [
+        { task, options: { queue } },
+        { task, options: { queue } },
+        { task, options: { queue } },
+      ],
+    });
 
     const [a, ...none] = await client.worker.dequeue.mutate({ workerId: "wl", tasks: [task], max: 3 });
     expect(none).toEqual([]);
-    const [b, ...none2] = await client.worker.dequeue.mutate({ workerId: "wl", tasks: [task], max: 3, completed: [{ runId: a!.id }] });
+    const [b, ...none2] = await client.worker.dequeue.mutate({
+      workerId: "wl",
+      tasks: [task],
+      max: 3,
+      completed: [{ runId: a!.id }],
+    });
     expect(none2).toEqual([]);
     expect(b!.id).not.toBe(a!.id);
     const [c] = await client.worker.dequeue.mutate({
@@ -115,7 +143,13 @@ describe("worker.dequeue carrying outcomes", () => {
     expect(run!.id).toBe(id);
 
     const started = Date.now();
-    const waiting = client.worker.dequeue.mutate({ workerId: "wy", tasks: [task], max: 1, waitMs: 1500, completed: [{ runId: id }] });
+    const waiting = client.worker.dequeue.mutate({
+      workerId: "wy",
+      tasks: [task],
+      max: 1,
+      waitMs: 1500,
+      completed: [{ runId: id }],
+    });
     let seenWhileWaiting: string | undefined;
     for (let i = 0; i < 50 && seenWhileWaiting !== "COMPLETED"; i++) {
       await new Promise((r) => setTimeout(r, 20));
@@ -135,7 +169,12 @@ describe("worker.dequeue carrying outcomes", () => {
     const [run] = await client.worker.dequeue.mutate({ workerId: "owner", tasks: [task], max: 1 });
     expect(run!.id).toBe(id);
 
-    const claimed = await client.worker.dequeue.mutate({ workerId: "other", tasks: [task], max: 1, completed: [{ runId: id }] });
+    const claimed = await client.worker.dequeue.mutate({
+      workerId: "other",
+      tasks: [task],
+      max: 1,
+      completed: [{ runId: id }],
+    });
     expect(claimed).toEqual([]);
     expect(await status(id)).toBe("EXECUTING");
   });

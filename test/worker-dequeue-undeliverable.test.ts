@@ -19,10 +19,21 @@ describe("worker.dequeue with a run it cannot hand over", () => {
   it("delivers the neighbours and fails the bad run, leaving nothing claimed", async () => {
     const task = "undeliverable";
     const path = "trigger/packet_gone_later/payload.json";
-    const presign = await salvo.api(`/api/v2/packets/${path}`, { method: "PUT", headers: { "content-type": "application/json" } });
+    const presign = await salvo.api(`/api/v2/packets/${path}`, {
+      method: "PUT",
+      headers: { "content-type": "application/json" },
+    });
     expect(presign.status).toBe(200);
     const { presignedUrl } = (await presign.json()) as { presignedUrl: string };
-    expect((await fetch(presignedUrl, { method: "PUT", headers: { "content-type": "application/json" }, body: '{"big":true}' })).status).toBeLessThan(300);
+    expect(
+      (
+        await fetch(presignedUrl, {
+          method: "PUT",
+          headers: { "content-type": "application/json" },
+          body: '{"big":true}',
+        })
+      ).status,
+    ).toBeLessThan(300);
 
     const res = await salvo.api("/api/v1/tasks/batch", {
       json: {
@@ -43,7 +54,11 @@ describe("worker.dequeue with a run it cannot hand over", () => {
     expect(claimed.map((r) => r.id).sort()).toEqual([runs[0], runs[2]].sort());
     expect(claimed.map((r) => r.payload).sort()).toEqual([1, 3]);
 
-    const bad = await salvo.deps.db.selectFrom("runs").select(["status", "error", "lease_owner"]).where("id", "=", runs[1]!).executeTakeFirstOrThrow();
+    const bad = await salvo.deps.db
+      .selectFrom("runs")
+      .select(["status", "error", "lease_owner"])
+      .where("id", "=", runs[1]!)
+      .executeTakeFirstOrThrow();
     expect(bad.status).toBe("FAILED");
     expect((bad.error as { message: string }).message).toMatch(/could not be handed to a worker/);
     expect(bad.lease_owner).toBeNull();

@@ -33,10 +33,20 @@ async function environment() {
 }
 
 function spawnWorker(file: string, key = salvo.key): ChildProcess {
-  const child = spawn(process.execPath, ["--import", "tsx", "client/worker-cli.ts", "test/fixtures/recording-tasks.ts"], {
-    env: { ...process.env, SALVO_URL: salvo.url, SALVO_API_KEY: key, SALVO_WORKER_CONCURRENCY: "5", RECORD_FILE: file },
-    stdio: ["ignore", "pipe", "pipe"],
-  });
+  const child = spawn(
+    process.execPath,
+    ["--import", "tsx", "client/worker-cli.ts", "test/fixtures/recording-tasks.ts"],
+    {
+      env: {
+        ...process.env,
+        SALVO_URL: salvo.url,
+        SALVO_API_KEY: key,
+        SALVO_WORKER_CONCURRENCY: "5",
+        RECORD_FILE: file,
+      },
+      stdio: ["ignore", "pipe", "pipe"],
+    },
+  );
   children.push(child);
   child.stderr!.on("data", (d) => process.stderr.write(`[worker ${child.pid}] ${d}`));
   child.stdout!.on("data", (d) => process.stderr.write(`[worker ${child.pid}] ${d}`));
@@ -53,10 +63,14 @@ const killed = (child: ChildProcess) =>
     child.kill("SIGKILL");
   });
 const finalRun = (runId: string, reader = client) =>
-  waitFor(async () => {
-    const run = await reader.run.get.query({ runId });
-    return ["COMPLETED", "FAILED"].includes(run.status) ? run : undefined;
-  }, 40_000, `run ${runId} to finish`);
+  waitFor(
+    async () => {
+      const run = await reader.run.get.query({ runId });
+      return ["COMPLETED", "FAILED"].includes(run.status) ? run : undefined;
+    },
+    40_000,
+    `run ${runId} to finish`,
+  );
 
 describe("worker presence", () => {
   it("a killed worker's run is executed again within 5 s, as its next attempt", async () => {
@@ -105,16 +119,28 @@ describe("worker presence", () => {
     const file = join(dir, "busy.log");
     const { key, client } = await environment();
     const busy = spawnWorker(file, key);
-    const { id } = await client.task.trigger.mutate({ task: "block", payload: { ms: 4000 }, options: { maxAttempts: 3 } });
+    const { id } = await client.task.trigger.mutate({
+      task: "block",
+      payload: { ms: 4000 },
+      options: { maxAttempts: 3 },
+    });
     await waitFor(() => (records(file).length > 0 ? true : undefined), 30_000, "the handler to start");
     // Now a second worker stands by: it would get the run if it were (wrongly) given back.
     const stolen: string[] = [];
-    const spare = createWorker({ url: salvo.url, apiKey: key, tasks: { block: async (_: unknown, ctx) => void stolen.push(ctx.run.id) }, pollWaitMs: 500 });
+    const spare = createWorker({
+      url: salvo.url,
+      apiKey: key,
+      tasks: { block: async (_: unknown, ctx) => void stolen.push(ctx.run.id) },
+      pollWaitMs: 500,
+    });
     workers.push(spare);
     const run = await finalRun(id, client);
     expect(run.status).toBe("COMPLETED");
     // Blocked 4 s (4× the grace, no heartbeat meanwhile), and never taken from it.
-    expect(records(file)).toEqual([[id, "1"], [id, "done"]]);
+    expect(records(file)).toEqual([
+      [id, "1"],
+      [id, "done"],
+    ]);
     expect(stolen).toEqual([]);
     expect(run.attemptCount).toBe(1);
     busy.kill("SIGTERM");

@@ -23,10 +23,20 @@ afterAll(async () => {
 
 /** `npm run worker -- test/fixtures/recording-tasks.ts` as its own process, recording into `file`. */
 function spawnWorker(file: string): ChildProcess {
-  const child = spawn(process.execPath, ["--import", "tsx", "client/worker-cli.ts", "test/fixtures/recording-tasks.ts"], {
-    env: { ...process.env, SALVO_URL: salvo.url, SALVO_API_KEY: salvo.key, SALVO_WORKER_CONCURRENCY: "20", RECORD_FILE: file },
-    stdio: ["ignore", "pipe", "pipe"],
-  });
+  const child = spawn(
+    process.execPath,
+    ["--import", "tsx", "client/worker-cli.ts", "test/fixtures/recording-tasks.ts"],
+    {
+      env: {
+        ...process.env,
+        SALVO_URL: salvo.url,
+        SALVO_API_KEY: salvo.key,
+        SALVO_WORKER_CONCURRENCY: "20",
+        RECORD_FILE: file,
+      },
+      stdio: ["ignore", "pipe", "pipe"],
+    },
+  );
   children.push(child);
   return child;
 }
@@ -41,8 +51,13 @@ describe("worker processes", () => {
   it("two worker processes execute every run of a 1,000-item batch exactly once", async () => {
     const files = [join(dir, "a.log"), join(dir, "b.log")];
     const procs = files.map(spawnWorker);
-    const { batchId } = await client.batch.trigger.mutate({ items: Array.from({ length: 1000 }, (_, i) => ({ task: "record", payload: { i } })) });
-    await waitFor(async () => ((await client.batch.get.query({ batchId })).status === "COMPLETED" ? true : undefined), 60_000);
+    const { batchId } = await client.batch.trigger.mutate({
+      items: Array.from({ length: 1000 }, (_, i) => ({ task: "record", payload: { i } })),
+    });
+    await waitFor(
+      async () => ((await client.batch.get.query({ batchId })).status === "COMPLETED" ? true : undefined),
+      60_000,
+    );
 
     const executed = files.flatMap(records).map(([runId]) => runId);
     const { runs } = await client.batch.get.query({ batchId });
@@ -66,10 +81,14 @@ describe("worker processes", () => {
       tasks: { hang: async (_: unknown, ctx) => void attempts.push(ctx.run.attempt) },
       pollWaitMs: 1000,
     });
-    const run = await waitFor(async () => {
-      const r = await client.run.get.query({ runId: id });
-      return r.status === "COMPLETED" ? r : undefined;
-    }, 20_000, "the retried run to complete");
+    const run = await waitFor(
+      async () => {
+        const r = await client.run.get.query({ runId: id });
+        return r.status === "COMPLETED" ? r : undefined;
+      },
+      20_000,
+      "the retried run to complete",
+    );
     await rescuer.stop();
     expect(records(file)).toEqual([[id, "1"]]);
     expect(attempts).toEqual([2]);

@@ -20,7 +20,11 @@ export class BullPeer {
 
   async insert(items: BenchItem[]): Promise<void> {
     await this.queue.addBulk(
-      items.map((it) => ({ name: TASK, data: { ...it.payload, tags: it.tags }, opts: { jobId: it.key, removeOnComplete: true } })),
+      items.map((it) => ({
+        name: TASK,
+        data: { ...it.payload, tags: it.tags },
+        opts: { jobId: it.key, removeOnComplete: true },
+      })),
     );
   }
 

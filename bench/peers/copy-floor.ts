@@ -1,7 +1,7 @@
-import pg from "pg";
-import { from as copyFrom } from "pg-copy-streams";
 import { Readable } from "node:stream";
 import { pipeline } from "node:stream/promises";
+import pg from "pg";
+import { from as copyFrom } from "pg-copy-streams";
 import { friendlyId } from "../../shared/ids.js";
 import { type BenchItem, TASK } from "../workload.js";
 
@@ -30,7 +30,8 @@ const COLUMNS =
   "id, environment_id, task_identifier, status, payload, payload_type, queue, idempotency_key, idempotency_key_expires_at, tags, batch_id, batch_index, trigger_function, created_at, updated_at";
 
 /** COPY text format: backslash, tab, newline and carriage return are escaped. */
-const esc = (s: string) => s.replace(/[\\\t\n\r]/g, (c) => (c === "\\" ? "\\\\" : c === "\t" ? "\\t" : c === "\n" ? "\\n" : "\\r"));
+const esc = (s: string) =>
+  s.replace(/[\\\t\n\r]/g, (c) => (c === "\\" ? "\\\\" : c === "\t" ? "\\t" : c === "\n" ? "\\n" : "\\r"));
 
 export class CopyFloor {
   private constructor(private readonly client: pg.Client) {}
@@ -54,12 +55,27 @@ export class CopyFloor {
       for (let i = 0; i < count; i++) {
         const it = item(i);
         lines.push(
-          [friendlyId("run"), "env_bench", TASK, "QUEUED", esc(JSON.stringify(it.payload)), "application/json", `task/${TASK}`,
-            esc(it.key), expires, `{${it.tags.join(",")}}`, batchId, String(i), "batchTrigger", now, now].join("\t"),
+          [
+            friendlyId("run"),
+            "env_bench",
+            TASK,
+            "QUEUED",
+            esc(JSON.stringify(it.payload)),
+            "application/json",
+            `task/${TASK}`,
+            esc(it.key),
+            expires,
+            `{${it.tags.join(",")}}`,
+            batchId,
+            String(i),
+            "batchTrigger",
+            now,
+            now,
+          ].join("\t"),
         );
-        if (lines.length === 1000) yield lines.splice(0).join("\n") + "\n";
+        if (lines.length === 1000) yield `${lines.splice(0).join("\n")}\n`;
       }
-      if (lines.length > 0) yield lines.join("\n") + "\n";
+      if (lines.length > 0) yield `${lines.join("\n")}\n`;
     })();
     const stream = this.client.query(copyFrom(`copy runs_floor (${COLUMNS}) from stdin`));
     await pipeline(Readable.from(rows), stream);

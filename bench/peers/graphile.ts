@@ -1,4 +1,4 @@
-import { Logger, makeWorkerUtils, run, type Runner, type WorkerUtils } from "graphile-worker";
+import { Logger, makeWorkerUtils, type Runner, run, type WorkerUtils } from "graphile-worker";
 import { type BenchItem, TASK } from "../workload.js";
 
 /** graphile-worker: `addJobs()` for the batch; `run({ concurrency })` with a no-op task to drain. */
@@ -15,7 +15,9 @@ export class GraphilePeer {
   }
 
   async insert(items: BenchItem[]): Promise<void> {
-    await this.utils.addJobs(items.map((it) => ({ identifier: TASK, payload: { ...it.payload, tags: it.tags }, jobKey: it.key })));
+    await this.utils.addJobs(
+      items.map((it) => ({ identifier: TASK, payload: { ...it.payload, tags: it.tags }, jobKey: it.key })),
+    );
   }
 
   /** Starts a runner with `concurrency` slots; resolves once `count` jobs have succeeded. */

@@ -20,7 +20,9 @@ export class PgBossPeer {
   }
 
   async insert(items: BenchItem[]): Promise<void> {
-    await this.boss.insert(items.map((it) => ({ name: TASK, data: { ...it.payload, tags: it.tags }, singletonKey: it.key })));
+    await this.boss.insert(
+      items.map((it) => ({ name: TASK, data: { ...it.payload, tags: it.tags }, singletonKey: it.key })),
+    );
   }
 
   /** Executes `count` queued jobs, at most `concurrency` at a time; resolves when all are completed. */
@@ -33,7 +35,10 @@ export class PgBossPeer {
         continue;
       }
       await Promise.all(jobs.map((job) => noop(job.data)));
-      await this.boss.complete(TASK, jobs.map((job) => job.id));
+      await this.boss.complete(
+        TASK,
+        jobs.map((job) => job.id),
+      );
       done += jobs.length;
     }
   }

@@ -36,7 +36,8 @@ export class SalvoDrain {
     try {
       await worker.ready;
       for (const batchId of batches) {
-        while ((await getBatchStatus(this.salvo, batchId)) !== "COMPLETED") await new Promise((r) => setTimeout(r, 100));
+        while ((await getBatchStatus(this.salvo, batchId)) !== "COMPLETED")
+          await new Promise((r) => setTimeout(r, 100));
       }
     } finally {
       await worker.stop({ graceMs: 5000 });

@@ -28,7 +28,8 @@ export async function streamScenario(cfg: BenchConfig, startSalvo: StartSalvo, c
       const tag = runTag("s2", rep);
       const batchId = await createBatch(salvo, n);
       const { ms, value } = await timed(() => streamItems(salvo, batchId, n, (i) => benchItem(tag, i)));
-      if (value.itemsAccepted !== n || !value.sealed) throw new Error(`stream accepted ${value.itemsAccepted} of ${n}, sealed ${value.sealed}`);
+      if (value.itemsAccepted !== n || !value.sealed)
+        throw new Error(`stream accepted ${value.itemsAccepted} of ${n}, sealed ${value.sealed}`);
       const floor = await timed(() => copy.copy(`${tag}-copy`, n, (i) => benchItem(tag, i)));
       if (rep >= 0) {
         salvoMs.push(ms);
@@ -43,7 +44,13 @@ export async function streamScenario(cfg: BenchConfig, startSalvo: StartSalvo, c
   const salvoRate = rate(median(salvoMs));
   const copyRate = rate(median(copyMs));
   const rows = [
-    ["Salvo `/api/v3/batches/{id}/items`", fmtRate(salvoRate), fmtRate(rate(p95(salvoMs))), fmtRatio(salvoRate / copyRate), fmtMb(peakKb)],
+    [
+      "Salvo `/api/v3/batches/{id}/items`",
+      fmtRate(salvoRate),
+      fmtRate(rate(p95(salvoMs))),
+      fmtRatio(salvoRate / copyRate),
+      fmtMb(peakKb),
+    ],
     ["Postgres `COPY` (floor)", fmtRate(copyRate), fmtRate(rate(p95(copyMs))), "1.00×", "n/a"],
   ];
 
@@ -54,15 +61,21 @@ export async function streamScenario(cfg: BenchConfig, startSalvo: StartSalvo, c
       const tag = runTag("s2big", 0);
       const batchId = await createBatch(fresh, bigItems);
       const { ms, value } = await timed(() => streamItems(fresh, batchId, bigItems, (i) => benchItem(tag, i)));
-      if (value.itemsAccepted !== bigItems) throw new Error(`big stream accepted ${value.itemsAccepted} of ${bigItems}`);
+      if (value.itemsAccepted !== bigItems)
+        throw new Error(`big stream accepted ${value.itemsAccepted} of ${bigItems}`);
       const bigPeak = fresh.peakRssKb();
       big = [
         "",
         markdownTable(
-          ["items in one request", "items/s", "peak RSS", "peak RSS vs " + n.toLocaleString("en-US") + " items"],
+          ["items in one request", "items/s", "peak RSS", `peak RSS vs ${n.toLocaleString("en-US")} items`],
           [
             [n.toLocaleString("en-US"), fmtRate(salvoRate), fmtMb(peakKb), "1.00×"],
-            [bigItems.toLocaleString("en-US"), fmtRate((bigItems / ms) * 1000), fmtMb(bigPeak), fmtRatio(bigPeak / peakKb)],
+            [
+              bigItems.toLocaleString("en-US"),
+              fmtRate((bigItems / ms) * 1000),
+              fmtMb(bigPeak),
+              fmtRatio(bigPeak / peakKb),
+            ],
           ],
         ),
       ].join("\n");

@@ -13,7 +13,8 @@ import { createSalvoClient, type IndexedItem } from "../index.js";
 import { connection, errorMessage, ProgressLine } from "./progress.js";
 
 const CHUNK = 500;
-const USAGE = "usage: salvo batch trigger <task> --file items.ndjson [--chunk 500]\n  env: SALVO_URL (default http://127.0.0.1:3030), SALVO_API_KEY";
+const USAGE =
+  "usage: salvo batch trigger <task> --file items.ndjson [--chunk 500]\n  env: SALVO_URL (default http://127.0.0.1:3030), SALVO_API_KEY";
 
 /** Non-empty lines of the file with their 0-based item index and 1-based line number. */
 async function* lines(path: string): AsyncGenerator<{ text: string; index: number; line: number }> {

@@ -10,7 +10,9 @@ import { connection, errorMessage, ProgressLine } from "./progress.js";
 export async function run(args: string[]): Promise<number> {
   const batchId = args.find((a) => !a.startsWith("-"));
   if (!batchId || args.includes("--help")) {
-    console.error("usage: salvo batch watch <batchId>\n  env: SALVO_URL (default http://127.0.0.1:3030), SALVO_API_KEY");
+    console.error(
+      "usage: salvo batch watch <batchId>\n  env: SALVO_URL (default http://127.0.0.1:3030), SALVO_API_KEY",
+    );
     return 2;
   }
   const conn = connection();

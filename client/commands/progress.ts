@@ -31,7 +31,8 @@ export class ProgressLine {
 /** SALVO_URL and SALVO_API_KEY, or a message saying which is missing. */
 export function connection(env: NodeJS.ProcessEnv = process.env): { url: string; apiKey: string } | { error: string } {
   const apiKey = env.SALVO_API_KEY;
-  if (!apiKey) return { error: "SALVO_API_KEY is not set: export an environment secret key (tr_dev_…) or a public access token" };
+  if (!apiKey)
+    return { error: "SALVO_API_KEY is not set: export an environment secret key (tr_dev_…) or a public access token" };
   return { url: env.SALVO_URL || "http://127.0.0.1:3030", apiKey };
 }
 

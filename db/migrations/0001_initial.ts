@@ -49,8 +49,12 @@ export async function up(db: Kysely<any>): Promise<void> {
     .addColumn("processing_completed_at", "timestamptz")
     .addColumn("completed_at", "timestamptz")
     .execute();
-  await sql`create unique index batches_idempotency_key on batches (environment_id, idempotency_key) where idempotency_key is not null`.execute(db);
-  await sql`create unique index batches_request_idempotency_key on batches (environment_id, request_idempotency_key) where request_idempotency_key is not null`.execute(db);
+  await sql`create unique index batches_idempotency_key on batches (environment_id, idempotency_key) where idempotency_key is not null`.execute(
+    db,
+  );
+  await sql`create unique index batches_request_idempotency_key on batches (environment_id, request_idempotency_key) where request_idempotency_key is not null`.execute(
+    db,
+  );
   await sql`create index batches_listing on batches (environment_id, created_at desc, id desc)`.execute(db);
 
   await db.schema
@@ -91,7 +95,9 @@ export async function up(db: Kysely<any>): Promise<void> {
     .addUniqueConstraint("runs_batch_index", ["batch_id", "batch_index"])
     .execute();
   // Invariant 2: one live run per (environment, task, idempotency key).
-  await sql`create unique index runs_idempotency_key on runs (environment_id, task_identifier, idempotency_key) where idempotency_key is not null`.execute(db);
+  await sql`create unique index runs_idempotency_key on runs (environment_id, task_identifier, idempotency_key) where idempotency_key is not null`.execute(
+    db,
+  );
   await sql`create index runs_listing on runs (environment_id, created_at desc, id desc)`.execute(db);
   await sql`create index runs_queued on runs (environment_id, queue, created_at) where status = 'QUEUED'`.execute(db);
 

@@ -11,7 +11,9 @@ export async function up(db: Kysely<any>): Promise<void> {
     .addColumn("updated_at", "timestamptz", (c) => c.notNull().defaultTo(sql`now()`))
     .execute();
   // Only unsealed two-phase batches are indexed: the sweep finds the overdue few without a scan.
-  await sql`create index batches_unsealed on batches (created_at) where sealed = false and status = 'PENDING'`.execute(db);
+  await sql`create index batches_unsealed on batches (created_at) where sealed = false and status = 'PENDING'`.execute(
+    db,
+  );
 }
 
 export async function down(db: Kysely<any>): Promise<void> {

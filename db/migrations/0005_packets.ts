@@ -21,7 +21,9 @@ export async function up(db: Kysely<any>): Promise<void> {
   // `x-trigger-request-idempotency-key` of the trigger that made a run: the SDK reuses it when it
   // retries a trigger whose answer was lost, and gets the first run back.
   await db.schema.alterTable("runs").addColumn("request_idempotency_key", "text").execute();
-  await sql`create index runs_request_idempotency_key on runs (environment_id, request_idempotency_key) where request_idempotency_key is not null`.execute(db);
+  await sql`create index runs_request_idempotency_key on runs (environment_id, request_idempotency_key) where request_idempotency_key is not null`.execute(
+    db,
+  );
 }
 
 export async function down(db: Kysely<any>): Promise<void> {

@@ -19,7 +19,13 @@ export async function up(db: Kysely<any>): Promise<void> {
 }
 
 export async function down(db: Kysely<any>): Promise<void> {
-  await sql`alter table runs add constraint runs_batch_id_fkey foreign key (batch_id) references batches (id)`.execute(db);
-  await sql`alter table batch_items add constraint batch_items_batch_id_fkey foreign key (batch_id) references batches (id)`.execute(db);
-  await sql`alter table batch_items add constraint batch_items_run_id_fkey foreign key (run_id) references runs (id)`.execute(db);
+  await sql`alter table runs add constraint runs_batch_id_fkey foreign key (batch_id) references batches (id)`.execute(
+    db,
+  );
+  await sql`alter table batch_items add constraint batch_items_batch_id_fkey foreign key (batch_id) references batches (id)`.execute(
+    db,
+  );
+  await sql`alter table batch_items add constraint batch_items_run_id_fkey foreign key (run_id) references runs (id)`.execute(
+    db,
+  );
 }

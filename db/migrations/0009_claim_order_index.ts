@@ -8,7 +8,9 @@ import { type Kysely, sql } from "kysely";
  */
 export async function up(db: Kysely<any>): Promise<void> {
   await sql`drop index if exists runs_queued`.execute(db);
-  await sql`create index runs_queued on runs (environment_id, queue, created_at, id) where status = 'QUEUED'`.execute(db);
+  await sql`create index runs_queued on runs (environment_id, queue, created_at, id) where status = 'QUEUED'`.execute(
+    db,
+  );
 }
 
 export async function down(db: Kysely<any>): Promise<void> {

@@ -14,5 +14,7 @@ export async function up(db: Kysely<any>): Promise<void> {
 }
 
 export async function down(db: Kysely<any>): Promise<void> {
-  await sql`alter table runs add constraint runs_environment_id_fkey foreign key (environment_id) references environments (id)`.execute(db);
+  await sql`alter table runs add constraint runs_environment_id_fkey foreign key (environment_id) references environments (id)`.execute(
+    db,
+  );
 }

@@ -15,7 +15,9 @@ export async function up(db: Kysely<any>): Promise<void> {
   await sql`
     update batch_items i set cached = true
     from runs r
-    where r.id = i.run_id and (r.batch_id is distinct from i.batch_id or r.batch_index is distinct from i.batch_index)`.execute(db);
+    where r.id = i.run_id and (r.batch_id is distinct from i.batch_id or r.batch_index is distinct from i.batch_index)`.execute(
+    db,
+  );
   await sql`drop index if exists batch_items_run`.execute(db);
   await sql`create index batch_items_cached_run on batch_items (run_id) where cached`.execute(db);
 }

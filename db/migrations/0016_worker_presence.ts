@@ -6,7 +6,11 @@ import type { Kysely } from "kysely";
  * short grace instead of waiting out their leases.
  */
 export async function up(db: Kysely<any>): Promise<void> {
-  await db.schema.alterTable("workers").addColumn("connection_id", "text").addColumn("disconnected_at", "timestamptz").execute();
+  await db.schema
+    .alterTable("workers")
+    .addColumn("connection_id", "text")
+    .addColumn("disconnected_at", "timestamptz")
+    .execute();
 }
 
 export async function down(db: Kysely<any>): Promise<void> {

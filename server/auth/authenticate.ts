@@ -36,17 +36,24 @@ export async function authenticate(
   const { db } = deps;
   const token = /^Bearer\s+(.+)$/i.exec(authorization?.trim() ?? "")?.[1]?.trim();
   if (!token) {
-    throw new TRPCError({ code: "UNAUTHORIZED", message: "Invalid or Missing API key: send Authorization: Bearer <secret key>" });
+    throw new TRPCError({
+      code: "UNAUTHORIZED",
+      message: "Invalid or Missing API key: send Authorization: Bearer <secret key>",
+    });
   }
   if (token.startsWith("tr_pat_")) {
     throw new TRPCError({
       code: "UNAUTHORIZED",
-      message: "Personal Access Tokens are not accepted here: this endpoint requires an environment secret key (tr_dev_…, tr_stg_…, tr_prod_…)",
+      message:
+        "Personal Access Tokens are not accepted here: this endpoint requires an environment secret key (tr_dev_…, tr_stg_…, tr_prod_…)",
     });
   }
   if (looksLikeJwt(token)) {
     if (!options.allowPublicTokens) {
-      throw new TRPCError({ code: "UNAUTHORIZED", message: "This endpoint requires an environment secret key; public access tokens are not accepted here" });
+      throw new TRPCError({
+        code: "UNAUTHORIZED",
+        message: "This endpoint requires an environment secret key; public access tokens are not accepted here",
+      });
     }
     const claims = await verifyPublicToken(deps, token);
     const environment = await db
@@ -69,5 +76,10 @@ export async function authenticate(
   if (!row || !digestsEqual(row.key_hash, hash)) {
     throw new TRPCError({ code: "UNAUTHORIZED", message: "Invalid API key" });
   }
-  return { kind: "secret", environment: { id: row.id, project: row.project, type: row.type }, secretKey: token, keyId: row.key_id };
+  return {
+    kind: "secret",
+    environment: { id: row.id, project: row.project, type: row.type },
+    secretKey: token,
+    keyId: row.key_id,
+  };
 }

@@ -11,13 +11,19 @@ import { looksLikeJwt } from "./tokens.js";
  */
 export function subscriptionAuthorization(params: Record<string, string | undefined> | null): string | undefined {
   if (!params) return undefined;
-  const given = typeof params.authorization === "string" ? params.authorization : typeof params.token === "string" ? `Bearer ${params.token}` : undefined;
+  const given =
+    typeof params.authorization === "string"
+      ? params.authorization
+      : typeof params.token === "string"
+        ? `Bearer ${params.token}`
+        : undefined;
   if (given === undefined) return undefined;
   const token = /^Bearer\s+(.+)$/i.exec(given.trim())?.[1]?.trim() ?? "";
   if (!looksLikeJwt(token)) {
     throw new TRPCError({
       code: "UNAUTHORIZED",
-      message: "connectionParams may carry only a public access token (JWT): send a secret key as an Authorization header, never in a URL",
+      message:
+        "connectionParams may carry only a public access token (JWT): send a secret key as an Authorization header, never in a URL",
     });
   }
   return `Bearer ${token}`;

@@ -1,10 +1,10 @@
 import type { Kysely } from "kysely";
-import { friendlyId } from "../../shared/ids.js";
 import type { Database, EnvironmentType } from "../../db/schema.js";
+import { transaction } from "../../db/transaction.js";
+import { friendlyId } from "../../shared/ids.js";
 import type { AuthDeps } from "./authenticate.js";
 import { displayPrefix, environmentTypeOfKey, generateSecretKey, hashSecretKey } from "./keys.js";
 import type { KeyVault } from "./vault.js";
-import { transaction } from "../../db/transaction.js";
 
 const keyRow = (vault: KeyVault, environmentId: string, secretKey: string) => ({
   id: friendlyId("env").replace("env_", "key_"),
@@ -30,17 +30,27 @@ export async function createEnvironment(
   const project = options.project ?? "default";
   await transaction(db, async (trx) => {
     await trx.insertInto("environments").values({ id: environmentId, project, type: options.type }).execute();
-    await trx.insertInto("api_keys").values(keyRow(vault, environmentId, secretKey)).execute();
+    await trx
+      .insertInto("api_keys")
+      .values(keyRow(vault, environmentId, secretKey))
+      .execute();
   });
   return { environmentId, project, type: options.type, secretKey };
 }
 
 /** Adds another secret key to an existing environment (e.g. before rotating the old one out). */
 export async function createApiKey({ db, vault }: AuthDeps, environmentId: string): Promise<string> {
-  const env = await db.selectFrom("environments").select(["id", "type"]).where("id", "=", environmentId).executeTakeFirst();
+  const env = await db
+    .selectFrom("environments")
+    .select(["id", "type"])
+    .where("id", "=", environmentId)
+    .executeTakeFirst();
   if (!env) throw new Error(`No environment ${environmentId}`);
   const secretKey = generateSecretKey(env.type);
-  await db.insertInto("api_keys").values(keyRow(vault, env.id, secretKey)).execute();
+  await db
+    .insertInto("api_keys")
+    .values(keyRow(vault, env.id, secretKey))
+    .execute();
   return secretKey;
 }
 

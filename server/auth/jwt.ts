@@ -49,7 +49,12 @@ export const publicTokenClaims = (environmentId: string) => ({ sub: environmentI
  * that one resource, valid for `ttlSeconds` (an hour by default). Signed with the caller's own secret key, which is the
  * environment's secret (keys are only stored hashed, so the request is where the secret is).
  */
-export function publicAccessToken(options: { environmentId: string; secretKey: string; scopes: string[]; ttlSeconds?: number }) {
+export function publicAccessToken(options: {
+  environmentId: string;
+  secretKey: string;
+  scopes: string[];
+  ttlSeconds?: number;
+}) {
   const token = signPublicToken({
     environmentId: options.environmentId,
     secretKey: options.secretKey,

@@ -31,6 +31,8 @@ export function canRead(caller: Caller, target: ReadTarget): boolean {
 export function assertCanRead(caller: Caller, target: ReadTarget): void {
   if (canRead(caller, target)) return;
   const [what, scope] =
-    target.kind === "batch" ? [`batch ${target.batchId}`, `read:batch:${target.batchId}`] : [`run ${target.runId}`, `read:runs:${target.runId}`];
+    target.kind === "batch"
+      ? [`batch ${target.batchId}`, `read:batch:${target.batchId}`]
+      : [`run ${target.runId}`, `read:runs:${target.runId}`];
   throw forbidden(`This public access token may not read ${what}: it needs a scope such as ${scope}`);
 }

@@ -91,7 +91,9 @@ function checkValidityWindow(claims: Record<string, unknown>, maxTtlSeconds: num
   if (claims.iat !== undefined && typeof claims.iat !== "number") throw invalid();
   const issuedAt = typeof claims.iat === "number" ? Math.min(claims.iat, now) : now;
   if (claims.exp - issuedAt > maxTtlSeconds || claims.exp - now > maxTtlSeconds) {
-    throw invalid(`Public Access Token lifetime is longer than this server allows (${maxTtlSeconds} s): sign it with a nearer expiry`);
+    throw invalid(
+      `Public Access Token lifetime is longer than this server allows (${maxTtlSeconds} s): sign it with a nearer expiry`,
+    );
   }
 }
 

@@ -18,7 +18,9 @@ export class KeyVault {
     const iv = randomBytes(12);
     const cipher = createCipheriv("aes-256-gcm", this.#key, iv);
     const data = Buffer.concat([cipher.update(plaintext, "utf8"), cipher.final()]);
-    return ["v1", iv.toString("base64url"), cipher.getAuthTag().toString("base64url"), data.toString("base64url")].join(".");
+    return ["v1", iv.toString("base64url"), cipher.getAuthTag().toString("base64url"), data.toString("base64url")].join(
+      ".",
+    );
   }
 
   /**
@@ -58,6 +60,10 @@ export async function openVault(db: Kysely<Database>, configured: string | undef
     .values({ name: GENERATED_SECRET, value: randomBytes(32).toString("base64url") })
     .onConflict((oc) => oc.column("name").doNothing())
     .execute();
-  const row = await db.selectFrom("settings").select("value").where("name", "=", GENERATED_SECRET).executeTakeFirstOrThrow();
+  const row = await db
+    .selectFrom("settings")
+    .select("value")
+    .where("name", "=", GENERATED_SECRET)
+    .executeTakeFirstOrThrow();
   return new KeyVault(row.value);
 }

@@ -1,6 +1,7 @@
 import type { Kysely } from "kysely";
-import type { AppendItemsResult, IndexedItem } from "../../shared/schemas.js";
 import type { BatchRow, Database } from "../../db/schema.js";
+import { transaction } from "../../db/transaction.js";
+import type { AppendItemsResult, IndexedItem } from "../../shared/schemas.js";
 import type { AuthenticatedEnvironment } from "../auth/authenticate.js";
 import type { Deps } from "../deps.js";
 import { badItem, notFound, unprocessable } from "../errors.js";
@@ -8,7 +9,6 @@ import { notifyEvents } from "../events/notify.js";
 import { finishProcessing } from "./finalize.js";
 import { ingestItems, planIngest } from "./ingest.js";
 import { lockBatchStream } from "./stream-lock.js";
-import { transaction } from "../../db/transaction.js";
 
 /**
  * Phase 2, one chunk at a time: adds items to a PENDING batch and seals it when the last missing
@@ -59,7 +59,12 @@ export async function appendItems(
 }
 
 async function readBatch(db: Kysely<Database>, environmentId: string, batchId: string): Promise<BatchRow> {
-  const batch = await db.selectFrom("batches").selectAll().where("id", "=", batchId).where("environment_id", "=", environmentId).executeTakeFirst();
+  const batch = await db
+    .selectFrom("batches")
+    .selectAll()
+    .where("id", "=", batchId)
+    .where("environment_id", "=", environmentId)
+    .executeTakeFirst();
   if (!batch) throw notFound(`Batch ${batchId} not found`);
   return batch;
 }
@@ -71,6 +76,9 @@ function assertAppendable(batch: BatchRow, items: IndexedItem[]) {
   const outOfRange = items.findIndex((item) => item.index >= batch.run_count);
   if (outOfRange !== -1) {
     const index = items[outOfRange]!.index;
-    throw badItem(outOfRange, `index ${index} is outside 0..${batch.run_count - 1} (the batch's runCount is ${batch.run_count})`);
+    throw badItem(
+      outOfRange,
+      `index ${index} is outside 0..${batch.run_count - 1} (the batch's runCount is ${batch.run_count})`,
+    );
   }
 }

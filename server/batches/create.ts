@@ -1,16 +1,16 @@
 import type { z } from "zod";
+import { isUniqueViolation } from "../../db/errors.js";
+import type { BatchRow } from "../../db/schema.js";
+import { transaction } from "../../db/transaction.js";
 import { friendlyId } from "../../shared/ids.js";
 import type { CreateBatchInputSchema, CreateBatchResult } from "../../shared/schemas.js";
-import type { BatchRow } from "../../db/schema.js";
 import type { AuthenticatedEnvironment } from "../auth/authenticate.js";
 import type { Deps } from "../deps.js";
 import { badRequest } from "../errors.js";
-import { appendEvents } from "../events/outbox.js";
 import { notifyEvents } from "../events/notify.js";
-import { isUniqueViolation } from "../../db/errors.js";
-import { parkParent } from "../runs/resume.js";
+import { appendEvents } from "../events/outbox.js";
 import { chargeBatchItems } from "../limits/batch-rate-limit.js";
-import { transaction } from "../../db/transaction.js";
+import { parkParent } from "../runs/resume.js";
 
 type CreateBatchInput = z.output<typeof CreateBatchInputSchema>;
 
@@ -81,7 +81,13 @@ export async function createBatch(
         .returningAll()
         .executeTakeFirstOrThrow();
       await appendEvents(trx, [
-        { environment_id: environment.id, batch_id: id, run_id: null, type: "batch.status", data: JSON.stringify({ status: "PENDING" }) },
+        {
+          environment_id: environment.id,
+          batch_id: id,
+          run_id: null,
+          type: "batch.status",
+          data: JSON.stringify({ status: "PENDING" }),
+        },
       ]);
       if (input.parentRunId && input.resumeParentOnCompletion) {
         await parkParent(trx, environment.id, input.parentRunId, id, row.created_at);

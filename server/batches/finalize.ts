@@ -1,6 +1,6 @@
 import { type RawBuilder, sql, type Transaction } from "kysely";
-import type { BatchStatus } from "../../shared/schemas.js";
 import type { BatchRow, Database } from "../../db/schema.js";
+import type { BatchStatus } from "../../shared/schemas.js";
 import { appendEvents } from "../events/outbox.js";
 import { resumeParent } from "../runs/resume.js";
 
@@ -19,8 +19,7 @@ export async function finishProcessing(trx: Transaction<Database>, batch: BatchR
     ])
     .where("batch_id", "=", batch.id)
     .executeTakeFirstOrThrow();
-  const status: BatchStatus =
-    counts.successful === 0 ? "ABORTED" : counts.failed > 0 ? "PARTIAL_FAILED" : "PENDING";
+  const status: BatchStatus = counts.successful === 0 ? "ABORTED" : counts.failed > 0 ? "PARTIAL_FAILED" : "PENDING";
   await trx
     .updateTable("batches")
     .set({
@@ -76,7 +75,13 @@ export async function tryCompleteBatch(trx: Transaction<Database>, batchId: stri
     .executeTakeFirst();
   if (!completed) return { completed: false, resumedParent: false };
   await appendEvents(trx, [
-    { environment_id: completed.environment_id, batch_id: batchId, run_id: null, type: "batch.status", data: JSON.stringify({ status: "COMPLETED" }) },
+    {
+      environment_id: completed.environment_id,
+      batch_id: batchId,
+      run_id: null,
+      type: "batch.status",
+      data: JSON.stringify({ status: "COMPLETED" }),
+    },
   ]);
   const resumedParent =
     completed.resume_parent_on_completion && completed.parent_run_id !== null
@@ -93,7 +98,11 @@ export async function tryCompleteBatch(trx: Transaction<Database>, batchId: stri
  * statement's snapshot must include every item committed before those locks were granted (see
  * "Counters and completion" in docs/ARCHITECTURE.md). The batch rows are locked in id order.
  */
-export async function countFinishedRuns(trx: Transaction<Database>, runIds: string[], now: Date): Promise<{ resumedParents: number }> {
+export async function countFinishedRuns(
+  trx: Transaction<Database>,
+  runIds: string[],
+  now: Date,
+): Promise<{ resumedParents: number }> {
   if (runIds.length === 0) return { resumedParents: 0 };
   // The ids travel as one JSON parameter: a canceled batch may finish 100,000 runs at once.
   const { rows: touched } = await sql<{ id: string }>`

@@ -1,12 +1,12 @@
 import { type RawBuilder, sql, type Transaction } from "kysely";
-import type { IndexedItem } from "../../shared/schemas.js";
-import type { BatchRow, Database } from "../../db/schema.js";
 import { bulkRows } from "../../db/bulk-rows.js";
+import type { BatchRow, Database } from "../../db/schema.js";
+import type { IndexedItem } from "../../shared/schemas.js";
+import { admitUnderQueueCap, type QueueCapOptions } from "../limits/queue-cap.js";
+import { nextTurn } from "../next-turn.js";
 import { createRuns, planRuns, type RunPlan } from "../runs/create.js";
 import { assertStoredPacketsExist } from "../runs/packets.js";
 import { type PreparedRun, prepareRun, type RunContext } from "../runs/prepare.js";
-import { admitUnderQueueCap, type QueueCapOptions } from "../limits/queue-cap.js";
-import { nextTurn } from "../next-turn.js";
 import { testHooks } from "../test-hooks.js";
 
 const LEDGER_COLUMNS = [
@@ -104,7 +104,12 @@ function ledgerRows(batchId: string, items: IndexedItem[], runs: { runId: string
 function narrowPlan(plan: IngestPlan, keep: IndexedItem[]): IngestPlan {
   if (keep.length === plan.items.length) return plan;
   const position = new Map(plan.items.map((item, i) => [item, i]));
-  return { ...plan, items: keep, runs: planRuns(keep.map((item) => plan.runs.prepared[position.get(item)!]!)), ledger: undefined };
+  return {
+    ...plan,
+    items: keep,
+    runs: planRuns(keep.map((item) => plan.runs.prepared[position.get(item)!]!)),
+    ledger: undefined,
+  };
 }
 
 /**
@@ -150,8 +155,10 @@ export async function ingestItems(
   if (testHooks.afterRunsCreated) await testHooks.afterRunsCreated(batch.id, trx);
   const alreadyFinished = outcomes.filter((o) => o.isFinal).length;
   // Usually every item got the run planned for it, and the ledger rows built with the plan hold.
-  const asPlanned = plan.ledger !== undefined && outcomes.every((o, i) => !o.isCached && o.runId === plan.runs.prepared[i]!.row.id);
-  const ledger = outcomes.length === 0 ? undefined : asPlanned ? plan.ledger : ledgerRows(batch.id, plan.items, outcomes);
+  const asPlanned =
+    plan.ledger !== undefined && outcomes.every((o, i) => !o.isCached && o.runId === plan.runs.prepared[i]!.row.id);
+  const ledger =
+    outcomes.length === 0 ? undefined : asPlanned ? plan.ledger : ledgerRows(batch.id, plan.items, outcomes);
   // The ledger and the batch's counters in one statement.
   await sql`
     ${ledger ? sql`with ledger as (insert into batch_items (batch_id, batch_index, task_identifier, run_id, cached) ${ledger})` : sql``}

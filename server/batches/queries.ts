@@ -1,7 +1,6 @@
 import type { z } from "zod";
-import type { Batch, BatchSummary, ListBatchesInputSchema } from "../../shared/schemas.js";
-import type { BatchStatus } from "../../shared/schemas.js";
 import type { BatchRow } from "../../db/schema.js";
+import type { Batch, BatchStatus, BatchSummary, ListBatchesInputSchema } from "../../shared/schemas.js";
 import type { AuthenticatedEnvironment } from "../auth/authenticate.js";
 import type { Deps } from "../deps.js";
 import { notFound } from "../errors.js";
@@ -67,11 +66,17 @@ export async function listBatches(
     const c = decodeCursor(input.cursor);
     query = query.where(afterCursor("batches", environment.id, c));
   }
-  const rows = await query.orderBy("created_at", "desc").orderBy("id", "desc").limit(input.limit + 1).execute();
+  const rows = await query
+    .orderBy("created_at", "desc")
+    .orderBy("id", "desc")
+    .limit(input.limit + 1)
+    .execute();
   const page = rows.slice(0, input.limit);
   const last = page.at(-1);
   return {
     items: page.map(summarize),
-    ...(rows.length > input.limit && last ? { nextCursor: encodeCursor({ createdAt: last.created_at, id: last.id }) } : {}),
+    ...(rows.length > input.limit && last
+      ? { nextCursor: encodeCursor({ createdAt: last.created_at, id: last.id }) }
+      : {}),
   };
 }

@@ -17,7 +17,11 @@ export interface ItemResult {
 }
 
 /** Each item's outcome in index order: the run's status and its output or error. */
-export async function batchResults(deps: Deps, env: AuthenticatedEnvironment, batchId: string): Promise<{ id: string; items: ItemResult[] }> {
+export async function batchResults(
+  deps: Deps,
+  env: AuthenticatedEnvironment,
+  batchId: string,
+): Promise<{ id: string; items: ItemResult[] }> {
   const batch = await deps.db
     .selectFrom("batches")
     .select("id")
@@ -28,7 +32,16 @@ export async function batchResults(deps: Deps, env: AuthenticatedEnvironment, ba
   const rows = await deps.db
     .selectFrom("batch_items as i")
     .leftJoin("runs as r", "r.id", "i.run_id")
-    .select(["i.batch_index", "i.task_identifier", "i.run_id", "i.error as item_error", "r.status", "r.output", "r.output_type", "r.error"])
+    .select([
+      "i.batch_index",
+      "i.task_identifier",
+      "i.run_id",
+      "i.error as item_error",
+      "r.status",
+      "r.output",
+      "r.output_type",
+      "r.error",
+    ])
     .where("i.batch_id", "=", batchId)
     .orderBy("i.batch_index")
     .execute();
@@ -36,11 +49,20 @@ export async function batchResults(deps: Deps, env: AuthenticatedEnvironment, ba
     id: batchId,
     items: rows.map((row) => {
       if (row.run_id === null) {
-        return { index: row.batch_index, taskIdentifier: row.task_identifier, ok: false, error: { message: row.item_error ?? "Item did not become a run" } };
+        return {
+          index: row.batch_index,
+          taskIdentifier: row.task_identifier,
+          ok: false,
+          error: { message: row.item_error ?? "Item did not become a run" },
+        };
       }
       const status = row.status as RunStatus;
       const output = row.output_type !== null ? decodePacket({ data: row.output, type: row.output_type }) : undefined;
-      const error = (row.error as ItemResult["error"] | null) ?? (status !== "COMPLETED" && isFinal(status) ? { message: `Run ${status.toLowerCase()}`, name: status } : undefined);
+      const error =
+        (row.error as ItemResult["error"] | null) ??
+        (status !== "COMPLETED" && isFinal(status)
+          ? { message: `Run ${status.toLowerCase()}`, name: status }
+          : undefined);
       return {
         index: row.batch_index,
         taskIdentifier: row.task_identifier,

@@ -8,7 +8,7 @@ import type { Database } from "../../db/schema.js";
  * batch row last (docs/ARCHITECTURE.md, "Lock order"), while the row lock is what completions
  * need to count.
  */
-const key = (batchId: string) => sql`hashtextextended(${"salvo.batch-stream:" + batchId}, 0)`;
+const key = (batchId: string) => sql`hashtextextended(${`salvo.batch-stream:${batchId}`}, 0)`;
 
 export async function lockBatchStream(trx: Transaction<Database>, batchId: string) {
   await sql`select pg_advisory_xact_lock(${key(batchId)})`.execute(trx);

@@ -1,17 +1,17 @@
 import type { z } from "zod";
+import { isUniqueViolation } from "../../db/errors.js";
+import { transaction } from "../../db/transaction.js";
 import { friendlyId } from "../../shared/ids.js";
 import type { TriggerBatchInputSchema, TriggerBatchResult } from "../../shared/schemas.js";
-import { isUniqueViolation } from "../../db/errors.js";
 import type { AuthenticatedEnvironment } from "../auth/authenticate.js";
 import type { Deps } from "../deps.js";
 import { badRequest } from "../errors.js";
-import { appendEvents } from "../events/outbox.js";
-import { parkParent } from "../runs/resume.js";
 import { notifyEvents } from "../events/notify.js";
+import { appendEvents } from "../events/outbox.js";
+import { chargeBatchItems } from "../limits/batch-rate-limit.js";
+import { parkParent } from "../runs/resume.js";
 import { finishProcessing } from "./finalize.js";
 import { ingestItems, planIngest } from "./ingest.js";
-import { chargeBatchItems } from "../limits/batch-rate-limit.js";
-import { transaction } from "../../db/transaction.js";
 
 type TriggerBatchInput = z.output<typeof TriggerBatchInputSchema>;
 
@@ -36,7 +36,12 @@ export async function triggerBatch(
     const lookup = async (column: "request_idempotency_key" | "idempotency_key", key: string | undefined) =>
       key === undefined
         ? undefined
-        : db.selectFrom("batches").select("id").where("environment_id", "=", environment.id).where(column, "=", key).executeTakeFirst();
+        : db
+            .selectFrom("batches")
+            .select("id")
+            .where("environment_id", "=", environment.id)
+            .where(column, "=", key)
+            .executeTakeFirst();
     const replay = await lookup("request_idempotency_key", input.requestIdempotencyKey);
     const batch = replay ?? (await lookup("idempotency_key", input.idempotencyKey));
     if (!batch) return undefined;
@@ -53,7 +58,8 @@ export async function triggerBatch(
   if (cached) {
     // A parent running again (after a resume, or a retry) asks for its batch again: while the
     // batch is unfinished it must wait for it once more.
-    if (input.parentRunId && input.resumeParentOnCompletion) await parkUntilDone(db, environment.id, input.parentRunId, cached.batchId);
+    if (input.parentRunId && input.resumeParentOnCompletion)
+      await parkUntilDone(db, environment.id, input.parentRunId, cached.batchId);
     return cached;
   }
   await chargeBatchItems(deps, environment.id, count);
@@ -66,7 +72,11 @@ export async function triggerBatch(
     parent_run_id: input.parentRunId ?? null,
     resume_parent_on_completion: input.resumeParentOnCompletion ?? false,
   };
-  const plan = await planIngest(batchFields, input.items.map((item, index) => ({ ...item, index })), now);
+  const plan = await planIngest(
+    batchFields,
+    input.items.map((item, index) => ({ ...item, index })),
+    now,
+  );
   try {
     const result = await transaction(db, async (trx) => {
       const batch = await trx
@@ -86,7 +96,13 @@ export async function triggerBatch(
         .returningAll()
         .executeTakeFirstOrThrow();
       await appendEvents(trx, [
-        { environment_id: environment.id, batch_id: batch.id, run_id: null, type: "batch.status", data: JSON.stringify({ status: "PENDING" }) },
+        {
+          environment_id: environment.id,
+          batch_id: batch.id,
+          run_id: null,
+          type: "batch.status",
+          data: JSON.stringify({ status: "PENDING" }),
+        },
       ]);
       if (input.parentRunId && input.resumeParentOnCompletion) {
         await parkParent(trx, environment.id, input.parentRunId, batch.id, now);
@@ -116,8 +132,15 @@ export async function triggerBatch(
  */
 async function parkUntilDone(db: Deps["db"], environmentId: string, parentRunId: string, batchId: string) {
   await transaction(db, async (trx) => {
-    await trx.selectFrom("runs").select("id").where("id", "=", parentRunId).where("environment_id", "=", environmentId).forUpdate().execute();
+    await trx
+      .selectFrom("runs")
+      .select("id")
+      .where("id", "=", parentRunId)
+      .where("environment_id", "=", environmentId)
+      .forUpdate()
+      .execute();
     const batch = await trx.selectFrom("batches").select("status").where("id", "=", batchId).executeTakeFirstOrThrow();
-    if (batch.status !== "COMPLETED" && batch.status !== "ABORTED") await parkParent(trx, environmentId, parentRunId, batchId, new Date());
+    if (batch.status !== "COMPLETED" && batch.status !== "ABORTED")
+      await parkParent(trx, environmentId, parentRunId, batchId, new Date());
   });
 }

@@ -16,11 +16,30 @@ export interface Needs {
   runs: boolean;
 }
 
-export async function enrich(db: Kysely<Database>, environmentId: string, events: StoredEvent[], needs: Needs): Promise<LiveItem[]> {
-  const distinct = (pick: (e: StoredEvent) => string | null) => [...new Set(events.map(pick).filter((v): v is string => v !== null))];
+export async function enrich(
+  db: Kysely<Database>,
+  environmentId: string,
+  events: StoredEvent[],
+  needs: Needs,
+): Promise<LiveItem[]> {
+  const distinct = (pick: (e: StoredEvent) => string | null) => [
+    ...new Set(events.map(pick).filter((v): v is string => v !== null)),
+  ];
   const [batches, runs] = await Promise.all([
-    needs.batches ? readBatchProgress(db, environmentId, distinct((e) => e.batchId)) : undefined,
-    needs.runs ? readRunStates(db, environmentId, distinct((e) => e.runId)) : undefined,
+    needs.batches
+      ? readBatchProgress(
+          db,
+          environmentId,
+          distinct((e) => e.batchId),
+        )
+      : undefined,
+    needs.runs
+      ? readRunStates(
+          db,
+          environmentId,
+          distinct((e) => e.runId),
+        )
+      : undefined,
   ]);
   return events.map((e) => {
     const batch = e.batchId !== null ? batches?.get(e.batchId) : undefined;

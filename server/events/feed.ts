@@ -1,5 +1,5 @@
 import type { Deps } from "../deps.js";
-import { type LiveItem, type Needs, enrich } from "./enrich.js";
+import { enrich, type LiveItem, type Needs } from "./enrich.js";
 import { eventsChannel } from "./notify.js";
 import type { Position } from "./position.js";
 import { START } from "./position.js";
@@ -74,7 +74,13 @@ class EnvironmentFeed {
       },
     );
     const timeout = new Promise<void>((resolve) => setTimeout(resolve, SUBSCRIBE_TIMEOUT_MS).unref());
-    await Promise.race([subscribing.then(() => {}, () => {}), timeout]);
+    await Promise.race([
+      subscribing.then(
+        () => {},
+        () => {},
+      ),
+      timeout,
+    ]);
   }
 
   wake(): void {

@@ -11,6 +11,9 @@ const EVENT_SLICE = 5000;
  */
 export async function appendEvents(trx: Transaction<Database>, events: NewEvent[]): Promise<void> {
   for (let start = 0; start < events.length; start += EVENT_SLICE) {
-    await trx.insertInto("events").values(events.slice(start, start + EVENT_SLICE)).execute();
+    await trx
+      .insertInto("events")
+      .values(events.slice(start, start + EVENT_SLICE))
+      .execute();
   }
 }

@@ -1,6 +1,6 @@
 import { type Kysely, sql } from "kysely";
 import type { Database } from "../../db/schema.js";
-import { type Position, encodePosition, maxPosition } from "./position.js";
+import { encodePosition, maxPosition, type Position } from "./position.js";
 
 /** Which events a read covers: always one environment, optionally one batch or one run. */
 export interface EventScope {
@@ -34,14 +34,15 @@ export interface EventPage {
   pending: boolean;
 }
 
-const scopeFilter = (alias: string, scope: EventScope) => sql.join(
-  [
-    sql`${sql.ref(`${alias}.environment_id`)} = ${scope.environmentId}`,
-    ...(scope.batchId !== undefined ? [sql`${sql.ref(`${alias}.batch_id`)} = ${scope.batchId}`] : []),
-    ...(scope.runId !== undefined ? [sql`${sql.ref(`${alias}.run_id`)} = ${scope.runId}`] : []),
-  ],
-  sql` and `,
-);
+const scopeFilter = (alias: string, scope: EventScope) =>
+  sql.join(
+    [
+      sql`${sql.ref(`${alias}.environment_id`)} = ${scope.environmentId}`,
+      ...(scope.batchId !== undefined ? [sql`${sql.ref(`${alias}.batch_id`)} = ${scope.batchId}`] : []),
+      ...(scope.runId !== undefined ? [sql`${sql.ref(`${alias}.run_id`)} = ${scope.runId}`] : []),
+    ],
+    sql` and `,
+  );
 
 /**
  * The readable horizon as a CTE `horizon(xmin)`: the oldest transaction still running that could
@@ -76,7 +77,12 @@ const HORIZON = sql`
  * event that sorts before one already returned. One statement, so the horizon and the rows come
  * from the same snapshot.
  */
-export async function readEvents(db: Kysely<Database>, scope: EventScope, after: Position, limit: number): Promise<EventPage> {
+export async function readEvents(
+  db: Kysely<Database>,
+  scope: EventScope,
+  after: Position,
+  limit: number,
+): Promise<EventPage> {
   const afterTx = after.tx.toString();
   const afterId = after.id.toString();
   const { rows } = await sql<{

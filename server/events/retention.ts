@@ -27,4 +27,3 @@ export const pruneEventsTask: BackgroundTask = {
   intervalMs: 10 * 60_000,
   run: async (deps) => void (await pruneEvents(deps)),
 };
-

@@ -13,7 +13,11 @@ import {
  * Current state of batches and runs, read after the events they accompany. One query per kind for
  * a whole page of events, however many subscribers will receive them.
  */
-export async function readBatchProgress(db: Kysely<Database>, environmentId: string, batchIds: string[]): Promise<Map<string, BatchProgress>> {
+export async function readBatchProgress(
+  db: Kysely<Database>,
+  environmentId: string,
+  batchIds: string[],
+): Promise<Map<string, BatchProgress>> {
   const result = new Map<string, BatchProgress>();
   if (batchIds.length === 0) return result;
   const rows = await db
@@ -28,7 +32,11 @@ export async function readBatchProgress(db: Kysely<Database>, environmentId: str
     .selectFrom("batch_items as i")
     .innerJoin("runs as r", "r.id", "i.run_id")
     .select(["i.batch_id", "r.status", sql<number>`count(*)::int`.as("n")])
-    .where("i.batch_id", "in", rows.map((r) => r.id))
+    .where(
+      "i.batch_id",
+      "in",
+      rows.map((r) => r.id),
+    )
     .groupBy(["i.batch_id", "r.status"])
     .execute();
   for (const row of rows) {
@@ -58,7 +66,11 @@ export async function readBatchProgress(db: Kysely<Database>, environmentId: str
   return result;
 }
 
-export async function readRunStates(db: Kysely<Database>, environmentId: string, runIds: string[]): Promise<Map<string, RunState>> {
+export async function readRunStates(
+  db: Kysely<Database>,
+  environmentId: string,
+  runIds: string[],
+): Promise<Map<string, RunState>> {
   const result = new Map<string, RunState>();
   if (runIds.length === 0) return result;
   const rows = await db

@@ -22,7 +22,10 @@ import { watchEvents } from "./watch.js";
 function resumeFrom(lastEventId: string | null | undefined): Position | undefined {
   if (lastEventId === undefined || lastEventId === null || lastEventId === "") return undefined;
   const position = parsePosition(lastEventId);
-  if (!position) throw badRequest(`lastEventId "${lastEventId.slice(0, 64)}" is not an event id from this server (expected "<tx>:<id>")`);
+  if (!position)
+    throw badRequest(
+      `lastEventId "${lastEventId.slice(0, 64)}" is not an event id from this server (expected "<tx>:<id>")`,
+    );
   return position;
 }
 
@@ -91,13 +94,24 @@ export async function watchBatch(
 }
 
 /** One run: its state now, then each of its events with its state after it, until it is final. */
-export async function watchRun(deps: Deps, caller: Caller, input: { runId: string; lastEventId?: string | null }, signal: AbortSignal) {
+export async function watchRun(
+  deps: Deps,
+  caller: Caller,
+  input: { runId: string; lastEventId?: string | null },
+  signal: AbortSignal,
+) {
   const environmentId = caller.environment.id;
   const after = resumeFrom(input.lastEventId);
   const state = async () => (await readRunStates(deps.db, environmentId, [input.runId])).get(input.runId);
   const run = await state();
   if (!run) throw notFound(`Run ${input.runId} not found`);
-  const target = { kind: "run" as const, runId: run.id, taskIdentifier: run.taskIdentifier, tags: run.tags, batchId: run.batchId };
+  const target = {
+    kind: "run" as const,
+    runId: run.id,
+    taskIdentifier: run.taskIdentifier,
+    tags: run.tags,
+    batchId: run.batchId,
+  };
   if (!canRead(caller, target)) throw forbidden(`run ${input.runId}`);
   return watchEvents<RunWatchMessage>(
     deps,
@@ -123,7 +137,12 @@ export async function watchRun(deps: Deps, caller: Caller, input: { runId: strin
 }
 
 /** Every batch event of the environment, with the batch's progress after it. Never ends by itself. */
-export function watchAllBatches(deps: Deps, caller: Caller, input: { lastEventId?: string | null }, signal: AbortSignal) {
+export function watchAllBatches(
+  deps: Deps,
+  caller: Caller,
+  input: { lastEventId?: string | null },
+  signal: AbortSignal,
+) {
   const after = resumeFrom(input.lastEventId);
   return watchEvents<AllBatchesMessage>(
     deps,
@@ -168,7 +187,10 @@ export function watchAllRuns(
     deps,
     {
       name: "run.watchAll",
-      scope: { environmentId: caller.environment.id, ...(input.batchId !== undefined ? { batchId: input.batchId } : {}) },
+      scope: {
+        environmentId: caller.environment.id,
+        ...(input.batchId !== undefined ? { batchId: input.batchId } : {}),
+      },
       needs: { batches: false, runs: true },
       match: matches,
       message: (items) => ({

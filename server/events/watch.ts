@@ -1,8 +1,8 @@
-import { tracked, type TrackedEnvelope } from "@trpc/server";
+import { type TrackedEnvelope, tracked } from "@trpc/server";
 import type { Deps } from "../deps.js";
-import { type LiveItem, type Needs, enrich } from "./enrich.js";
+import { enrich, type LiveItem, type Needs } from "./enrich.js";
 import { eventFeeds, type FeedListener } from "./feed.js";
-import { type Position, comparePositions, encodePosition } from "./position.js";
+import { comparePositions, encodePosition, type Position } from "./position.js";
 import { type EventScope, readEvents } from "./read.js";
 
 /** What one kind of subscription reads, and how it turns events into messages. */
@@ -160,7 +160,8 @@ const builtMessages = new WeakMap<LiveItem, Map<string, { items: LiveItem[]; mes
 function sharedMessage<M>(spec: WatchSpec<M>, group: LiveItem[]): M {
   let byName = builtMessages.get(group[0]!);
   const built = byName?.get(spec.name);
-  if (built && built.items.length === group.length && built.items.every((item, i) => item === group[i])) return built.message as M;
+  if (built && built.items.length === group.length && built.items.every((item, i) => item === group[i]))
+    return built.message as M;
   const message = spec.message(group);
   if (!byName) builtMessages.set(group[0]!, (byName = new Map()));
   byName.set(spec.name, { items: group, message });

@@ -1,20 +1,20 @@
+import { randomBytes } from "node:crypto";
 import { TRPCError } from "@trpc/server";
 import { fastifyRequestHandler } from "@trpc/server/adapters/fastify";
-import { randomBytes } from "node:crypto";
 import Fastify, { type FastifyInstance, type FastifyRequest } from "fastify";
+import { subscriptionAuthorization } from "../auth/connection-params.js";
 import type { Deps } from "../deps.js";
 import { internalErrorMessage } from "../errors.js";
-import { errorBody, shouldRetryHeader } from "../rest/errors.js";
-import { registerRestRoutes } from "../rest/routes.js";
 import { rateLimitHeaders } from "../limits/batch-rate-limit.js";
 import { capConnections, connectionOptions } from "../limits/connection-limits.js";
 import { registerCors } from "../limits/cors.js";
-import { admitSubscription, SubscriptionSlots } from "../limits/subscription-slots.js";
 import { registerHttpGuards } from "../limits/http-guards.js";
 import { assertJsonTextDepth } from "../limits/json-depth.js";
+import { admitSubscription, SubscriptionSlots } from "../limits/subscription-slots.js";
+import { errorBody, shouldRetryHeader } from "../rest/errors.js";
+import { registerRestRoutes } from "../rest/routes.js";
 import type { Context } from "../trpc/init.js";
 import { appRouter } from "../trpc/routers/_app.js";
-import { subscriptionAuthorization } from "../auth/connection-params.js";
 import { registerBodyDrain } from "./drain-body.js";
 import { registerHealthRoutes } from "./health.js";
 import { loggerOptions } from "./log-redaction.js";
@@ -83,7 +83,10 @@ export function buildApp(deps: Deps, options: { logStream?: LogStream } = {}): F
     return reply.status(status).send(errorBody(message));
   });
   app.setNotFoundHandler((req, reply) =>
-    reply.status(404).header("x-should-retry", "false").send(errorBody(`Not found: ${req.method} ${req.url.split("?")[0]}`)),
+    reply
+      .status(404)
+      .header("x-should-retry", "false")
+      .send(errorBody(`Not found: ${req.method} ${req.url.split("?")[0]}`)),
   );
 
   registerHealthRoutes(app, deps);
@@ -111,7 +114,8 @@ export function buildApp(deps: Deps, options: { logStream?: LogStream } = {}): F
         return serveSubscription(req, reply, {
           router: appRouter,
           path,
-          createContext: (connectionParams) => createContext(req, req.headers.authorization ?? subscriptionAuthorization(connectionParams)),
+          createContext: (connectionParams) =>
+            createContext(req, req.headers.authorization ?? subscriptionAuthorization(connectionParams)),
           // A worker's presence stream is exempt, as every worker call is from the request limit:
           // one per worker, its count is the fleet's size, and refusing it would only turn a dead
           // worker's quick reclaim back into a 30 s lease.

@@ -1,4 +1,11 @@
-import { type AnyTRPCRouter, callTRPCProcedure, getTRPCErrorFromUnknown, getTRPCErrorShape, isTrackedEnvelope, TRPCError } from "@trpc/server";
+import {
+  type AnyTRPCRouter,
+  callTRPCProcedure,
+  getTRPCErrorFromUnknown,
+  getTRPCErrorShape,
+  isTrackedEnvelope,
+  TRPCError,
+} from "@trpc/server";
 import { parseConnectionParamsFromString } from "@trpc/server/http";
 import type { FastifyReply, FastifyRequest } from "fastify";
 
@@ -86,10 +93,17 @@ function readInput(router: AnyTRPCRouter, url: URL, headers: FastifyRequest["hea
   try {
     input = raw === null ? undefined : router._def._config.transformer.input.deserialize(JSON.parse(raw));
   } catch (cause) {
-    throw new TRPCError({ code: "BAD_REQUEST", message: cause instanceof Error ? cause.message : "Unreadable input", cause });
+    throw new TRPCError({
+      code: "BAD_REQUEST",
+      message: cause instanceof Error ? cause.message : "Unreadable input",
+      cause,
+    });
   }
   const header = headers["last-event-id"];
-  const lastEventId = (typeof header === "string" ? header : undefined) ?? url.searchParams.get("lastEventId") ?? url.searchParams.get("Last-Event-Id");
+  const lastEventId =
+    (typeof header === "string" ? header : undefined) ??
+    url.searchParams.get("lastEventId") ??
+    url.searchParams.get("Last-Event-Id");
   if (lastEventId) {
     if (typeof input === "object" && input !== null && !Array.isArray(input)) input = { ...input, lastEventId };
     else input ??= { lastEventId };
@@ -193,12 +207,18 @@ export async function serveSubscription(req: FastifyRequest, reply: FastifyReply
     await write(eventFrame("connected", JSON.stringify(config.sse?.client ?? {})));
     if (failure !== undefined) throw failure;
     if (!isAsyncIterable(result)) {
-      throw new TRPCError({ code: "INTERNAL_SERVER_ERROR", message: `Subscription ${path} did not return an AsyncGenerator` });
+      throw new TRPCError({
+        code: "INTERNAL_SERVER_ERROR",
+        message: `Subscription ${path} did not return an AsyncGenerator`,
+      });
     }
     const serialize = (v: unknown) => config.transformer.output.serialize(v);
     for await (const value of result) {
       if (!isTrackedEnvelope(value)) {
-        throw new TRPCError({ code: "INTERNAL_SERVER_ERROR", message: `Subscription ${path} must yield tracked() messages` });
+        throw new TRPCError({
+          code: "INTERNAL_SERVER_ERROR",
+          message: `Subscription ${path} must yield tracked() messages`,
+        });
       }
       await write(messageFrame(value[0], value[1], serialize));
       if (closed || shuttingDown) break;

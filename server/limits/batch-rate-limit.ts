@@ -43,7 +43,11 @@ export async function bucketFor(deps: Pick<Deps, "db" | "config">, environmentId
     .where("environment_id", "=", environmentId)
     .executeTakeFirst();
   if (!row) return deps.config.limits.batchRateLimit;
-  return { maxTokens: row.batch_rate_limit_max, refillRate: row.batch_rate_limit_refill, intervalMs: row.batch_rate_limit_interval_ms };
+  return {
+    maxTokens: row.batch_rate_limit_max,
+    refillRate: row.batch_rate_limit_refill,
+    intervalMs: row.batch_rate_limit_interval_ms,
+  };
 }
 
 /**
@@ -64,7 +68,11 @@ export function rateLimitExceeded(what: string, decision: LimitDecision): TRPCEr
     Math.floor(decision.reset / 1000),
     Math.max(1, Math.ceil((decision.reset - Date.now()) / 1000)),
   );
-  return new TRPCError({ code: "TOO_MANY_REQUESTS", message: `${what}. Limit resets at ${new Date(decision.reset).toISOString()}`, cause });
+  return new TRPCError({
+    code: "TOO_MANY_REQUESTS",
+    message: `${what}. Limit resets at ${new Date(decision.reset).toISOString()}`,
+    cause,
+  });
 }
 
 /** The headers of a failed tRPC HTTP response that was refused by a rate limit (tRPC's `responseMeta`). */
@@ -110,6 +118,10 @@ export async function setEnvironmentRateLimit(
 
 /** CLI: the limit an environment has now, and whether it is its own or the default. */
 export async function getEnvironmentRateLimit(deps: Pick<Deps, "db" | "config">, environmentId: string) {
-  const own = await deps.db.selectFrom("environment_limits").select("environment_id").where("environment_id", "=", environmentId).executeTakeFirst();
+  const own = await deps.db
+    .selectFrom("environment_limits")
+    .select("environment_id")
+    .where("environment_id", "=", environmentId)
+    .executeTakeFirst();
   return { ...(await bucketFor(deps, environmentId)), isDefault: !own };
 }

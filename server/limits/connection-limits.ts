@@ -19,7 +19,10 @@ export function connectionOptions(config: Config): { connectionTimeout: number; 
   const { idleTimeoutMs, headersTimeoutMs } = config.connections;
   return {
     connectionTimeout: idleTimeoutMs,
-    http: { headersTimeout: headersTimeoutMs, connectionsCheckingInterval: Math.min(1_000, Math.ceil(headersTimeoutMs / 4)) },
+    http: {
+      headersTimeout: headersTimeoutMs,
+      connectionsCheckingInterval: Math.min(1_000, Math.ceil(headersTimeoutMs / 4)),
+    },
   };
 }
 

@@ -7,7 +7,11 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
  * authorization is the bearer token. The items stream, `/results` and the per-task one-shot batch
  * route have no CORS there, so none here either (their preflight is a 405).
  */
-const WITHOUT_CORS = [/^\/api\/v3\/batches\/[^/]+\/items$/, /^\/api\/v1\/batches\/[^/]+\/results$/, /^\/api\/v1\/tasks\/[^/]+\/batch$/];
+const WITHOUT_CORS = [
+  /^\/api\/v3\/batches\/[^/]+\/items$/,
+  /^\/api\/v1\/batches\/[^/]+\/results$/,
+  /^\/api\/v1\/tasks\/[^/]+\/batch$/,
+];
 const ALLOWED_METHODS = "GET,HEAD,PUT,PATCH,POST,DELETE";
 const EXPOSED_HEADERS = "x-trigger-jwt,x-trigger-jwt-claims";
 /** Header values echoed back must be printable ASCII: anything else is simply not reflected. */
@@ -26,7 +30,8 @@ function routedPath(req: FastifyRequest): string | undefined {
     return undefined;
   }
 }
-const hasCors = (path: string | undefined) => path !== undefined && path.startsWith("/api/") && !WITHOUT_CORS.some((re) => re.test(path));
+const hasCors = (path: string | undefined) =>
+  path?.startsWith("/api/") && !WITHOUT_CORS.some((re) => re.test(path));
 
 function reflectOrigin(req: FastifyRequest, reply: FastifyReply) {
   const origin = req.headers.origin;

@@ -66,13 +66,21 @@ export async function admitUnderQueueCap<T extends { index: number; task: string
   }));
   // 6 parameters a row: slices keep each statement under Postgres's 65,535.
   for (let start = 0; start < refused.length; start += 5000) {
-    await trx.insertInto("batch_items").values(refused.slice(start, start + 5000)).execute();
+    await trx
+      .insertInto("batch_items")
+      .values(refused.slice(start, start + 5000))
+      .execute();
   }
   return items.slice(0, room);
 }
 
 /** A single run (task.trigger) over the cap: 422, nothing written. */
-export async function assertQueueRoom(trx: Transaction<Database>, environmentId: string, task: string, maxQueuedRuns: number | undefined) {
+export async function assertQueueRoom(
+  trx: Transaction<Database>,
+  environmentId: string,
+  task: string,
+  maxQueuedRuns: number | undefined,
+) {
   if (maxQueuedRuns === undefined) return;
   if ((await roomLeft(trx, environmentId, maxQueuedRuns)) < 1) {
     throw unprocessable(`${queueFullMessage(task, maxQueuedRuns)} (SALVO_MAX_QUEUED_RUNS).`);

@@ -58,7 +58,12 @@ export class InProcessRateLimiter implements BatchRateLimiter {
     this.#buckets.set(key, { tokens: next.tokens, refilledAt: next.refilledAt });
     // A full bucket needs no entry: it would be recreated full.
     if (next.tokens >= bucket.maxTokens) this.#buckets.delete(key);
-    return { success: next.success, limit: bucket.maxTokens, remaining: next.tokens, reset: next.refilledAt + bucket.intervalMs };
+    return {
+      success: next.success,
+      limit: bucket.maxTokens,
+      remaining: next.tokens,
+      reset: next.refilledAt + bucket.intervalMs,
+    };
   }
 
   async redisStatus(): Promise<RedisStatus> {
@@ -106,7 +111,13 @@ redis.call('PEXPIRE', key, emptyFor * interval)
 return {success, tokens, refilledAt + interval}
 `;
 
-type LimitCommand = (key: string, max: number, refill: number, interval: number, cost: number) => Promise<[number, number, number]>;
+type LimitCommand = (
+  key: string,
+  max: number,
+  refill: number,
+  interval: number,
+  cost: number,
+) => Promise<[number, number, number]>;
 
 export class RedisRateLimiter implements BatchRateLimiter {
   readonly #redis: Redis & { salvoBatchLimit: LimitCommand };
@@ -135,7 +146,12 @@ export class RedisRateLimiter implements BatchRateLimiter {
     } catch {
       // Fail open: refusing every batch while Redis is down would stop the service for a
       // protection it can do without for a while; accepted items are in Postgres and not lost.
-      return { success: true, limit: bucket.maxTokens, remaining: bucket.maxTokens, reset: Date.now() + bucket.intervalMs };
+      return {
+        success: true,
+        limit: bucket.maxTokens,
+        remaining: bucket.maxTokens,
+        reset: Date.now() + bucket.intervalMs,
+      };
     }
   }
 

@@ -1,11 +1,11 @@
 import { sql } from "kysely";
+import { transaction } from "../../db/transaction.js";
 import type { BackgroundTask } from "../background.js";
+import { tryLockBatchStream } from "../batches/stream-lock.js";
 import type { Deps } from "../deps.js";
 import { appendEvents } from "../events/outbox.js";
 import { wakeWorkers } from "../queue/wake.js";
 import { resumeParent } from "../runs/resume.js";
-import { tryLockBatchStream } from "../batches/stream-lock.js";
-import { transaction } from "../../db/transaction.js";
 
 const SWEEP_BATCH = 100;
 const MAX_ROUNDS = 20;
@@ -17,7 +17,10 @@ const MAX_ROUNDS = 20;
  * at the same moment, never abort a batch twice or abort a sealed one. Runs already created for
  * its items go on; a parent waiting on the batch is queued again.
  */
-export async function abortUnsealedBatches(deps: Pick<Deps, "db" | "config" | "bus">, now = new Date()): Promise<number> {
+export async function abortUnsealedBatches(
+  deps: Pick<Deps, "db" | "config" | "bus">,
+  now = new Date(),
+): Promise<number> {
   const cutoff = new Date(now.getTime() - deps.config.limits.batchSealTimeoutMs);
   const { aborted, resumedEnvironments } = await transaction(deps.db, async (trx) => {
     const rows = await trx
@@ -46,7 +49,14 @@ export async function abortUnsealedBatches(deps: Pick<Deps, "db" | "config" | "b
       )
       .where("sealed", "=", false)
       .where("status", "=", "PENDING")
-      .returning(["id", "environment_id", "parent_run_id", "resume_parent_on_completion", "enqueued_count", "run_count"])
+      .returning([
+        "id",
+        "environment_id",
+        "parent_run_id",
+        "resume_parent_on_completion",
+        "enqueued_count",
+        "run_count",
+      ])
       .execute();
     if (rows.length === 0) return { aborted: 0, resumedEnvironments: [] as string[] };
     await appendEvents(
@@ -56,12 +66,21 @@ export async function abortUnsealedBatches(deps: Pick<Deps, "db" | "config" | "b
         batch_id: b.id,
         run_id: null,
         type: "batch.status",
-        data: JSON.stringify({ status: "ABORTED", reason: "seal_timeout", enqueuedCount: b.enqueued_count, expectedCount: b.run_count }),
+        data: JSON.stringify({
+          status: "ABORTED",
+          reason: "seal_timeout",
+          enqueuedCount: b.enqueued_count,
+          expectedCount: b.run_count,
+        }),
       })),
     );
     const resumed: string[] = [];
     for (const b of rows) {
-      if (b.resume_parent_on_completion && b.parent_run_id !== null && (await resumeParent(trx, b.environment_id, b.parent_run_id, now))) {
+      if (
+        b.resume_parent_on_completion &&
+        b.parent_run_id !== null &&
+        (await resumeParent(trx, b.environment_id, b.parent_run_id, now))
+      ) {
         resumed.push(b.environment_id);
       }
     }

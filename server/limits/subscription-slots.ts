@@ -19,14 +19,20 @@ export class SubscriptionSlots {
   readonly #byEnvironment = new Map<string, number>();
   readonly #byToken = new Map<string, number>();
 
-  constructor(private readonly limits: Pick<Config["connections"], "maxSubscriptionsPerEnvironment" | "maxSubscriptionsPerToken">) {}
+  constructor(
+    private readonly limits: Pick<Config["connections"], "maxSubscriptionsPerEnvironment" | "maxSubscriptionsPerToken">,
+  ) {}
 
   /** Takes a slot for this caller, or throws TOO_MANY_REQUESTS. Returns the release (idempotent). */
   take(caller: Caller, authorization: string): () => void {
     const environment = caller.environment.id;
-    const token = caller.kind === "secret" ? `key:${caller.keyId}` : `jwt:${createHash("sha256").update(authorization).digest("hex")}`;
+    const token =
+      caller.kind === "secret"
+        ? `key:${caller.keyId}`
+        : `jwt:${createHash("sha256").update(authorization).digest("hex")}`;
     const { maxSubscriptionsPerEnvironment: perEnvironment, maxSubscriptionsPerToken: perToken } = this.limits;
-    if ((this.#byToken.get(token) ?? 0) >= perToken) throw refusal(`at most ${perToken} live subscriptions per key or token`, perToken);
+    if ((this.#byToken.get(token) ?? 0) >= perToken)
+      throw refusal(`at most ${perToken} live subscriptions per key or token`, perToken);
     if ((this.#byEnvironment.get(environment) ?? 0) >= perEnvironment) {
       throw refusal(`at most ${perEnvironment} live subscriptions per environment`, perEnvironment);
     }
@@ -51,7 +57,11 @@ function increment(counts: Map<string, number>, key: string, by: number) {
 function refusal(what: string, limit: number): TRPCError {
   const retryAfter = RETRY_AFTER_SECONDS;
   const cause = new RateLimitExceededError(limit, 0, Math.floor(Date.now() / 1000) + retryAfter, retryAfter);
-  return new TRPCError({ code: "TOO_MANY_REQUESTS", message: `Too many live subscriptions: ${what}; close one or retry later`, cause });
+  return new TRPCError({
+    code: "TOO_MANY_REQUESTS",
+    message: `Too many live subscriptions: ${what}; close one or retry later`,
+    cause,
+  });
 }
 
 /** A slot for the caller of a subscription whose procedure has already authenticated it. */

@@ -21,12 +21,18 @@ export async function putPacket(
     .insertInto("packets")
     .values({ environment_id: environmentId, path, content_type: contentType, data, size: data.length })
     .onConflict((oc) =>
-      oc.columns(["environment_id", "path"]).doUpdateSet({ content_type: contentType, data, size: data.length, created_at: new Date() }),
+      oc
+        .columns(["environment_id", "path"])
+        .doUpdateSet({ content_type: contentType, data, size: data.length, created_at: new Date() }),
     )
     .execute();
 }
 
-export async function getPacket(db: Kysely<Database>, environmentId: string, path: string): Promise<StoredPacket | undefined> {
+export async function getPacket(
+  db: Kysely<Database>,
+  environmentId: string,
+  path: string,
+): Promise<StoredPacket | undefined> {
   const row = await db
     .selectFrom("packets")
     .select(["content_type", "data"])

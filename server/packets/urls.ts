@@ -7,7 +7,9 @@ import type { KeyVault } from "../auth/vault.js";
  * What a signed URL opens: a stored packet by path, or the payload/output of a run (whatever
  * form it is stored in). Always within one environment.
  */
-export type PacketTarget = { kind: "packet"; path: string } | { kind: "run"; runId: string; field: "payload" | "output" };
+export type PacketTarget =
+  | { kind: "packet"; path: string }
+  | { kind: "run"; runId: string; field: "payload" | "output" };
 
 export interface PacketGrant {
   environmentId: string;

@@ -1,6 +1,6 @@
 import { type RawBuilder, sql, type Transaction } from "kysely";
-import type { Database, RunRow } from "../../db/schema.js";
 import { PREPARED } from "../../db/prepared.js";
+import type { Database, RunRow } from "../../db/schema.js";
 
 /** A locked queue with a concurrency limit: claimed from by a statement of its own. */
 interface LimitedQueue {
@@ -10,8 +10,24 @@ interface LimitedQueue {
 
 /** What a claim returns of each run: what its worker is handed, and what orders and records it. */
 const CLAIMED_COLUMNS = [
-  "id", "environment_id", "task_identifier", "status", "payload", "payload_type", "attempt", "max_attempts", "queue",
-  "concurrency_key", "tags", "metadata", "batch_id", "batch_index", "parent_run_id", "lease_expires_at", "claim_id", "created_at",
+  "id",
+  "environment_id",
+  "task_identifier",
+  "status",
+  "payload",
+  "payload_type",
+  "attempt",
+  "max_attempts",
+  "queue",
+  "concurrency_key",
+  "tags",
+  "metadata",
+  "batch_id",
+  "batch_index",
+  "parent_run_id",
+  "lease_expires_at",
+  "claim_id",
+  "created_at",
 ] as const;
 export type ClaimedRow = Pick<RunRow, (typeof CLAIMED_COLUMNS)[number]>;
 

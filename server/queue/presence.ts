@@ -20,9 +20,15 @@ export class WorkerPresence {
   readonly #open = new Set<() => void>();
 
   /** Holds one presence stream until the worker goes (`signal`) or this server closes. */
-  async *hold(db: Kysely<Database>, environmentId: string, workerId: string, signal: AbortSignal | undefined): AsyncGenerator<never, void> {
+  async *hold(
+    db: Kysely<Database>,
+    environmentId: string,
+    workerId: string,
+    signal: AbortSignal | undefined,
+  ): AsyncGenerator<never, void> {
     const connectionId = randomBytes(8).toString("hex");
-    const worker = () => db.updateTable("workers").where("id", "=", workerId).where("environment_id", "=", environmentId);
+    const worker = () =>
+      db.updateTable("workers").where("id", "=", workerId).where("environment_id", "=", environmentId);
     await worker().set({ connection_id: connectionId, disconnected_at: null, last_seen_at: new Date() }).execute();
     let end!: () => void;
     const ended = new Promise<void>((resolve) => (end = resolve));
@@ -41,7 +47,9 @@ export class WorkerPresence {
           .set({ disconnected_at: new Date() })
           .where("connection_id", "=", connectionId)
           .execute()
-          .catch((err: Error) => console.error(`worker presence: recording ${workerId}'s disconnect failed:`, err.message));
+          .catch((err: Error) =>
+            console.error(`worker presence: recording ${workerId}'s disconnect failed:`, err.message),
+          );
       }
     }
   }

@@ -10,7 +10,12 @@ export async function updateQueue(
 ) {
   const row = await db
     .insertInto("queues")
-    .values({ environment_id: env.id, name: input.name, concurrency_limit: input.concurrencyLimit ?? null, paused: input.paused ?? false })
+    .values({
+      environment_id: env.id,
+      name: input.name,
+      concurrency_limit: input.concurrencyLimit ?? null,
+      paused: input.paused ?? false,
+    })
     .onConflict((oc) =>
       oc.columns(["environment_id", "name"]).doUpdateSet({
         ...(input.concurrencyLimit !== undefined ? { concurrency_limit: input.concurrencyLimit } : {}),

@@ -1,9 +1,9 @@
 import { sql } from "kysely";
+import { transaction } from "../../db/transaction.js";
 import type { BackgroundTask } from "../background.js";
 import type { Deps } from "../deps.js";
 import { recordTransitions, retryDelayMs, TRANSITION_COLUMNS, type TransitionedRun } from "../runs/transitions.js";
 import { wakeWorkers } from "./wake.js";
-import { transaction } from "../../db/transaction.js";
 
 /** Rows one sweep statement handles; a sweep repeats while it keeps finding full batches. */
 const SWEEP_BATCH = 1000;
@@ -99,7 +99,8 @@ export const expireRuns: BackgroundTask = {
 
 const LEASE_EXPIRED = JSON.stringify({
   name: "LeaseExpired",
-  message: "The worker stopped heartbeating before it reported a result (it crashed, was killed or lost its connection)",
+  message:
+    "The worker stopped heartbeating before it reported a result (it crashed, was killed or lost its connection)",
 });
 const WORKER_DISCONNECTED = JSON.stringify({
   name: "WorkerDisconnected",
@@ -151,7 +152,9 @@ export const reclaimExpiredLeases: BackgroundTask = {
           return {
             id: r.id,
             status: retry ? "REATTEMPTING" : "FAILED",
-            retry_at: retry ? new Date(now.getTime() + retryDelayMs(r.attempt, retryBaseMs, retryMaxMs)).toISOString() : null,
+            retry_at: retry
+              ? new Date(now.getTime() + retryDelayMs(r.attempt, retryBaseMs, retryMaxMs)).toISOString()
+              : null,
             error: r.disconnected ? WORKER_DISCONNECTED : LEASE_EXPIRED,
           };
         });

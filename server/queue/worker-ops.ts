@@ -1,18 +1,18 @@
-import type { z } from "zod";
-import type { SerializedErrorSchema } from "../../shared/schemas.js";
 import { type Kysely, sql, type Transaction } from "kysely";
-import type { ClaimedRun } from "../../shared/worker.js";
+import type { z } from "zod";
+import { isTransientDbError } from "../../db/errors.js";
 import type { Database } from "../../db/schema.js";
+import { transaction } from "../../db/transaction.js";
+import type { SerializedErrorSchema } from "../../shared/schemas.js";
+import { dataTransformer } from "../../shared/transformer.js";
+import type { ClaimedRun } from "../../shared/worker.js";
 import type { AuthenticatedEnvironment } from "../auth/authenticate.js";
 import type { Deps } from "../deps.js";
-import { isTransientDbError } from "../../db/errors.js";
-import { dataTransformer } from "../../shared/transformer.js";
 import { resolvePacket } from "../runs/packets.js";
 import { recordTransitions, retryDelayMs, TRANSITION_COLUMNS, type TransitionedRun } from "../runs/transitions.js";
 import { type ClaimedRow, claimRuns } from "./claim.js";
 import { type CompletedRun, completeMany } from "./complete.js";
 import { wakeWorkers, workChannel } from "./wake.js";
-import { transaction } from "../../db/transaction.js";
 
 /** The error a worker reports, as the shared contract defines it. */
 export type SerializedError = z.infer<typeof SerializedErrorSchema>;
@@ -20,11 +20,20 @@ export type SerializedError = z.infer<typeof SerializedErrorSchema>;
 /** The longest a single wait sleeps without re-checking: covers a missed wake-up (Redis down). */
 const RECHECK_MS = 2_000;
 
-export async function registerWorker({ db, config }: Deps, env: AuthenticatedEnvironment, input: { workerId: string; tasks: string[] }) {
+export async function registerWorker(
+  { db, config }: Deps,
+  env: AuthenticatedEnvironment,
+  input: { workerId: string; tasks: string[] },
+) {
   await db
     .insertInto("workers")
     .values({ id: input.workerId, environment_id: env.id, tasks: input.tasks })
-    .onConflict((oc) => oc.column("id").doUpdateSet({ tasks: input.tasks, last_seen_at: new Date() }).where("workers.environment_id", "=", env.id))
+    .onConflict((oc) =>
+      oc
+        .column("id")
+        .doUpdateSet({ tasks: input.tasks, last_seen_at: new Date() })
+        .where("workers.environment_id", "=", env.id),
+    )
     .execute();
   return { workerId: input.workerId, leaseMs: config.execution.leaseMs };
 }
@@ -67,7 +76,12 @@ async function deliverable(trx: Transaction<Database>, rows: ClaimedRow[], defau
     } catch (err) {
       if (isTransientDbError(err)) throw err;
       const message = `Run could not be handed to a worker: ${err instanceof Error ? err.message : String(err)}`;
-      undeliverable.push({ runId: row.id, claimId: row.claim_id ?? undefined, error: { name: "UndeliverableRunError", message: message.slice(0, 4096) }, retry: false });
+      undeliverable.push({
+        runId: row.id,
+        claimId: row.claim_id ?? undefined,
+        error: { name: "UndeliverableRunError", message: message.slice(0, 4096) },
+        retry: false,
+      });
     }
   }
   return { delivered, undeliverable };
@@ -190,11 +204,20 @@ export async function heartbeat(
             returning runs.id, runs.claim_id`.execute(trx);
           return rows;
         });
-  await db.updateTable("workers").set({ last_seen_at: now }).where("id", "=", input.workerId).where("environment_id", "=", env.id).execute();
+  await db
+    .updateTable("workers")
+    .set({ last_seen_at: now })
+    .where("id", "=", input.workerId)
+    .where("environment_id", "=", env.id)
+    .execute();
   const heldRuns = new Map(held.map((r) => [r.id, r.claim_id]));
-  const isHeld = (c: ClaimRef) => heldRuns.has(c.runId) && (c.claimId === undefined || heldRuns.get(c.runId) === c.claimId);
+  const isHeld = (c: ClaimRef) =>
+    heldRuns.has(c.runId) && (c.claimId === undefined || heldRuns.get(c.runId) === c.claimId);
   const lost = asked.filter((c) => !isHeld(c));
-  return { lost: lost.map((c) => c.runId), lostClaims: lost.flatMap((c) => (c.claimId === undefined ? [] : [c.claimId])) };
+  return {
+    lost: lost.map((c) => c.runId),
+    lostClaims: lost.flatMap((c) => (c.claimId === undefined ? [] : [c.claimId])),
+  };
 }
 
 /** A claim a worker names: the run, and the claim's id (absent from older workers: any claim of theirs). */
@@ -234,11 +257,16 @@ export interface Outcomes {
  * may finish it: a late report from a lost lease or an earlier attempt (or for a canceled run) is
  * not accepted.
  */
-export async function reportOutcomes(deps: Deps, env: AuthenticatedEnvironment, input: Outcomes): Promise<{ accepted: string[]; willRetry: string[] }> {
+export async function reportOutcomes(
+  deps: Deps,
+  env: AuthenticatedEnvironment,
+  input: Outcomes,
+): Promise<{ accepted: string[]; willRetry: string[] }> {
   if (input.completed.length + input.failed.length === 0) return { accepted: [], willRetry: [] };
   const result = await transaction(deps.db, async (trx) => {
     const now = new Date();
-    const completed = input.completed.length > 0 ? await completeMany(trx, env.id, input.workerId, input.completed, now) : [];
+    const completed =
+      input.completed.length > 0 ? await completeMany(trx, env.id, input.workerId, input.completed, now) : [];
     const { changed, willRetry } = await failMany(trx, deps.config, env, input.workerId, input.failed, now);
     return { accepted: [...completed, ...changed].map((r) => r.id), willRetry };
   });
@@ -263,7 +291,11 @@ async function failMany(
   now: Date,
 ): Promise<{ changed: TransitionedRun[]; willRetry: string[] }> {
   if (failed.length === 0) return { changed: [], willRetry: [] };
-  const { rows: held } = await sql<{ id: string; attempt: number; max_attempts: number | null }>`${heldClaims(env.id, workerId, failed)}`.execute(trx);
+  const { rows: held } = await sql<{
+    id: string;
+    attempt: number;
+    max_attempts: number | null;
+  }>`${heldClaims(env.id, workerId, failed)}`.execute(trx);
   if (held.length === 0) return { changed: [], willRetry: [] };
   const byId = new Map(failed.map((f) => [f.runId, f]));
   const { retryBaseMs, retryMaxMs, defaultMaxAttempts } = config.execution;
@@ -274,7 +306,9 @@ async function failMany(
       id: run.id,
       status: retry ? "REATTEMPTING" : "FAILED",
       error: JSON.stringify(failure.error),
-      retry_at: retry ? new Date(now.getTime() + retryDelayMs(run.attempt, retryBaseMs, retryMaxMs)).toISOString() : null,
+      retry_at: retry
+        ? new Date(now.getTime() + retryDelayMs(run.attempt, retryBaseMs, retryMaxMs)).toISOString()
+        : null,
     };
   });
   const { rows: changed } = await sql<TransitionedRun>`
@@ -289,7 +323,11 @@ async function failMany(
   return { changed, willRetry: rows.filter((r) => r.status === "REATTEMPTING").map((r) => r.id) };
 }
 
-export async function completeRun(deps: Deps, env: AuthenticatedEnvironment, input: { workerId: string } & CompletedRun) {
+export async function completeRun(
+  deps: Deps,
+  env: AuthenticatedEnvironment,
+  input: { workerId: string } & CompletedRun,
+) {
   const { accepted } = await reportOutcomes(deps, env, { workerId: input.workerId, completed: [input], failed: [] });
   return { accepted: accepted.length === 1 };
 }
@@ -299,12 +337,20 @@ export async function failRun(
   env: AuthenticatedEnvironment,
   input: { workerId: string; runId: string; claimId?: string; error: SerializedError; retry?: boolean },
 ) {
-  const { accepted, willRetry } = await reportOutcomes(deps, env, { workerId: input.workerId, completed: [], failed: [input] });
+  const { accepted, willRetry } = await reportOutcomes(deps, env, {
+    workerId: input.workerId,
+    completed: [],
+    failed: [input],
+  });
   return { accepted: accepted.length === 1, willRetry: willRetry.length === 1 };
 }
 
 /** Gives claimed runs back (a stopping worker): queued again, and the attempt does not count. */
-export async function releaseRuns(deps: Deps, env: AuthenticatedEnvironment, input: { workerId: string; runIds?: string[]; claims?: ClaimRef[] }) {
+export async function releaseRuns(
+  deps: Deps,
+  env: AuthenticatedEnvironment,
+  input: { workerId: string; runIds?: string[]; claims?: ClaimRef[] },
+) {
   const claims: ClaimRef[] = [...(input.claims ?? []), ...(input.runIds ?? []).map((runId) => ({ runId }))];
   if (claims.length === 0) return { released: 0 };
   const released = await transaction(deps.db, async (trx) => {

@@ -9,7 +9,21 @@ import { objectBody, restHandler } from "./context.js";
 /** The SDK's default lifetime for a public token (`auth.createPublicToken` without `expirationTime`). */
 const DEFAULT_TTL_SECONDS = 15 * 60;
 
-const LONG_UNITS: Record<string, number> = { s: 1, sec: 1, second: 1, m: 60, min: 60, minute: 60, h: 3600, hr: 3600, hour: 3600, d: 86_400, day: 86_400, w: 604_800, week: 604_800 };
+const LONG_UNITS: Record<string, number> = {
+  s: 1,
+  sec: 1,
+  second: 1,
+  m: 60,
+  min: 60,
+  minute: 60,
+  h: 3600,
+  hr: 3600,
+  hour: 3600,
+  d: 86_400,
+  day: 86_400,
+  w: 604_800,
+  week: 604_800,
+};
 
 /**
  * `expirationTime` as the SDK passes it: Unix seconds (a number, or a Date it converted), or a
@@ -27,7 +41,10 @@ export function expiresAtFrom(expirationTime: number | string | undefined, nowSe
 }
 
 const CreatePublicTokenBody = z.object({
-  scopes: z.array(z.string().min(1).max(512)).min(1, "scopes must name at least one scope, e.g. read:runs:run_1234").max(100),
+  scopes: z
+    .array(z.string().min(1).max(512))
+    .min(1, "scopes must name at least one scope, e.g. read:runs:run_1234")
+    .max(100),
   expirationTime: z.union([z.number().int().positive(), z.string().min(1).max(64)]).optional(),
   realtime: z.record(z.string(), z.unknown()).optional(),
   oneTimeUse: z.boolean().optional(),
@@ -61,7 +78,9 @@ export function registerAuthTokenRoutes(app: FastifyInstance, deps: Deps) {
       if (expiresAt <= now) throw badRequest("expirationTime must be in the future");
       const maxTtl = deps.config.tokens.maxTtlSeconds;
       if (expiresAt - now > maxTtl) {
-        throw badRequest(`expirationTime is more than ${maxTtl} s away: this server's SALVO_MAX_TOKEN_TTL_SECONDS does not allow longer-lived tokens`);
+        throw badRequest(
+          `expirationTime is more than ${maxTtl} s away: this server's SALVO_MAX_TOKEN_TTL_SECONDS does not allow longer-lived tokens`,
+        );
       }
       const token = signPublicToken({
         environmentId: caller.environment.id,

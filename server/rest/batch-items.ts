@@ -1,14 +1,14 @@
+import { Readable } from "node:stream";
 import { TRPCError } from "@trpc/server";
 import type { FastifyReply, FastifyRequest } from "fastify";
-import { Readable } from "node:stream";
 import { ZodError } from "zod";
 import type { AppendItemsResult } from "../../shared/schemas.js";
 import type { Deps } from "../deps.js";
 import { ItemInputError } from "../errors.js";
+import { nextTurn } from "../next-turn.js";
 import type { RestCall } from "./context.js";
 import { describeZodError } from "./errors.js";
 import { readNdjson } from "./ndjson.js";
-import { nextTurn } from "../next-turn.js";
 
 const NDJSON_TYPE = /^application\/(x-)?ndjson\b/i;
 
@@ -31,10 +31,18 @@ const MAX_CHUNKS_IN_FLIGHT = 2;
  * a failing one may already be written (items are idempotent by index, so a retry of the whole
  * stream is always safe).
  */
-export async function streamBatchItems(deps: Deps, req: FastifyRequest<{ Params: { batchId: string } }>, reply: FastifyReply, call: RestCall) {
+export async function streamBatchItems(
+  deps: Deps,
+  req: FastifyRequest<{ Params: { batchId: string } }>,
+  reply: FastifyReply,
+  call: RestCall,
+) {
   await call.who();
   if (!NDJSON_TYPE.test(req.headers["content-type"] ?? "")) {
-    throw new TRPCError({ code: "UNSUPPORTED_MEDIA_TYPE", message: "Content-Type must be application/x-ndjson or application/ndjson" });
+    throw new TRPCError({
+      code: "UNSUPPORTED_MEDIA_TYPE",
+      message: "Content-Type must be application/x-ndjson or application/ndjson",
+    });
   }
   const { batchId } = req.params;
   // Leaving the loop early (the batch is sealed) must not destroy the request, which would cut
@@ -126,7 +134,10 @@ function withLineNumber(err: unknown, lines: number[]): unknown {
   if (!(err instanceof TRPCError)) return err;
   const cause = err.cause;
   if (cause instanceof ItemInputError) {
-    return new TRPCError({ code: err.code, message: `Invalid item at line ${lines[cause.position]}: ${cause.message}` });
+    return new TRPCError({
+      code: err.code,
+      message: `Invalid item at line ${lines[cause.position]}: ${cause.message}`,
+    });
   }
   if (cause instanceof ZodError) {
     const first = cause.issues[0];

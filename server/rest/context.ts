@@ -3,8 +3,8 @@ import type { Caller } from "../auth/authenticate.js";
 import { publicAccessToken } from "../auth/jwt.js";
 import type { Deps } from "../deps.js";
 import { badRequest } from "../errors.js";
-import { appRouter } from "../trpc/routers/_app.js";
 import { authenticateContext, type Context, createCallerFactory } from "../trpc/init.js";
+import { appRouter } from "../trpc/routers/_app.js";
 import { sendError } from "./errors.js";
 
 const createCaller = createCallerFactory(appRouter);
@@ -19,7 +19,10 @@ export interface RestCall {
 }
 
 /** Wraps a REST handler: one tRPC caller per request, and every failure mapped to `{error, message}`. */
-export function restHandler(deps: Deps, handler: (req: FastifyRequest, reply: FastifyReply, call: RestCall) => Promise<unknown>) {
+export function restHandler(
+  deps: Deps,
+  handler: (req: FastifyRequest, reply: FastifyReply, call: RestCall) => Promise<unknown>,
+) {
   return async (req: FastifyRequest, reply: FastifyReply) => {
     const ctx: Context = { deps, authorization: req.headers.authorization, requestId: req.id };
     try {
@@ -38,7 +41,8 @@ export function restHandler(deps: Deps, handler: (req: FastifyRequest, reply: Fa
 export function objectBody(req: FastifyRequest): Record<string, unknown> {
   const body = req.body;
   if (body === undefined) throw badRequest("Request body is empty");
-  if (typeof body !== "object" || body === null || Array.isArray(body)) throw badRequest("Request body must be a JSON object");
+  if (typeof body !== "object" || body === null || Array.isArray(body))
+    throw badRequest("Request body must be a JSON object");
   return body as Record<string, unknown>;
 }
 

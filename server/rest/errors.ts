@@ -2,8 +2,8 @@ import { TRPCError } from "@trpc/server";
 import { getHTTPStatusCodeFromError } from "@trpc/server/http";
 import type { FastifyBaseLogger, FastifyReply } from "fastify";
 import { ZodError } from "zod";
-import { MAX_REPORTED_ISSUES } from "../../shared/bounded-array.js";
 import { isTransientDbError } from "../../db/errors.js";
+import { MAX_REPORTED_ISSUES } from "../../shared/bounded-array.js";
 import { internalErrorMessage } from "../errors.js";
 import { RateLimitExceededError } from "../limits/batch-rate-limit.js";
 
@@ -34,7 +34,8 @@ export function toHttpError(err: unknown, requestId?: string): { status: number;
     if (status < 500) return { status, message: err.message };
   }
   if (err instanceof ZodError) return { status: 400, message: `Invalid request: ${describeZodError(err)}` };
-  if (isTransientDbError(err)) return { status: 503, message: "The database is unavailable for a moment; retry the request" };
+  if (isTransientDbError(err))
+    return { status: 503, message: "The database is unavailable for a moment; retry the request" };
   return { status: 500, message: internalErrorMessage(requestId) };
 }
 

@@ -29,7 +29,8 @@ export function registerLegacyBatchRoute(app: FastifyInstance, deps: Deps) {
       if (!Array.isArray(items)) throw badRequest("items must be an array of {task, payload?, options?}");
       if (items.length === 0) throw badRequest("Batch cannot be triggered with no items");
       const max = Math.min(MAX_ITEMS, deps.config.limits.maxOneShotItems);
-      if (items.length > max) throw badRequest(`Batch size of ${items.length} is too large. Maximum allowed batch size is ${max}.`);
+      if (items.length > max)
+        throw badRequest(`Batch size of ${items.length} is too large. Maximum allowed batch size is ${max}.`);
       const result = await call.trpc.batch.trigger({
         items,
         parentRunId,

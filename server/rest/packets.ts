@@ -6,8 +6,8 @@ import { badRequest, notFound } from "../errors.js";
 import { getPacket, MAX_PACKET_PATH_LENGTH, putPacket } from "../packets/store.js";
 import { keyIsLive, type PacketGrant, type PacketTarget, signPacketToken, verifyPacketToken } from "../packets/urls.js";
 import { loadPacket, STORE_TYPE, toJsonForm } from "../runs/packets.js";
-import { errorBody } from "./errors.js";
 import { restHandler } from "./context.js";
+import { errorBody } from "./errors.js";
 
 type WildcardParams = { Params: { "*": string } };
 type TokenQuery = { Querystring: { token?: string } };
@@ -26,7 +26,13 @@ function origin(deps: Deps, req: FastifyRequest): string {
  * A presigned URL for one method on one target of the caller's environment, valid for the
  * configured TTL and for as long as the caller's key is not revoked.
  */
-export function packetUrl(deps: Deps, req: FastifyRequest, caller: Caller, method: PacketGrant["method"], target: PacketTarget): string {
+export function packetUrl(
+  deps: Deps,
+  req: FastifyRequest,
+  caller: Caller,
+  method: PacketGrant["method"],
+  target: PacketTarget,
+): string {
   const expiresAt = Math.floor(Date.now() / 1000) + deps.config.packets.urlTtlSeconds;
   const grant = { environmentId: caller.environment.id, keyId: caller.keyId, method, expiresAt, target };
   // In the query string: a token is longer than the router allows a path parameter to be.
@@ -51,8 +57,10 @@ const INERT_HEADERS = {
  * parses it with SuperJSON, so TypeScript callers get the exact value back.
  */
 export function runPacketLinks(deps: Deps, req: FastifyRequest, caller: Caller, run: Run) {
-  const link = (field: "payload" | "output") => packetUrl(deps, req, caller, "GET", { kind: "run", runId: run.id, field });
-  const payloadInexact = run.payloadType === STORE_TYPE || (run.payload !== undefined && !toJsonForm(run.payload).exact);
+  const link = (field: "payload" | "output") =>
+    packetUrl(deps, req, caller, "GET", { kind: "run", runId: run.id, field });
+  const payloadInexact =
+    run.payloadType === STORE_TYPE || (run.payload !== undefined && !toJsonForm(run.payload).exact);
   const outputInexact = run.output !== undefined && !toJsonForm(run.output).exact;
   return {
     ...(payloadInexact ? { payloadPresignedUrl: link("payload") } : {}),
@@ -63,7 +71,8 @@ export function runPacketLinks(deps: Deps, req: FastifyRequest, caller: Caller, 
 function packetPath(req: FastifyRequest<WildcardParams>): string {
   const path = req.params["*"];
   if (!path) throw badRequest("A packet path is required, e.g. /api/v2/packets/trigger%2Fpacket_1%2Fpayload.json");
-  if (path.length > MAX_PACKET_PATH_LENGTH) throw badRequest(`A packet path is at most ${MAX_PACKET_PATH_LENGTH} characters`);
+  if (path.length > MAX_PACKET_PATH_LENGTH)
+    throw badRequest(`A packet path is at most ${MAX_PACKET_PATH_LENGTH} characters`);
   if (path.includes("\0")) throw badRequest("A packet path must not contain NUL characters");
   return path;
 }
@@ -115,7 +124,11 @@ export function registerPacketRoutes(app: FastifyInstance, deps: Deps) {
   // Content-Type (the SDK sends the payload's type, e.g. application/super+json).
   app.register(async (scope) => {
     scope.removeAllContentTypeParsers();
-    scope.addContentTypeParser("*", { parseAs: "buffer", bodyLimit: deps.config.packets.maxBytes }, (_req, body, done) => done(null, body));
+    scope.addContentTypeParser(
+      "*",
+      { parseAs: "buffer", bodyLimit: deps.config.packets.maxBytes },
+      (_req, body, done) => done(null, body),
+    );
 
     scope.put<TokenQuery>("/packets", async (req, reply) => {
       const check = verifyPacketToken(deps.vault, req.query.token ?? "", "PUT");
@@ -140,7 +153,11 @@ export function registerPacketRoutes(app: FastifyInstance, deps: Deps) {
           : await runPacket(deps, environmentId, target.runId, target.field);
       if (!packet) return refuse(reply, 404, "Packet not found");
       // Browsers fetch these too (the SDK's runs.retrieve in a web app).
-      return reply.header("access-control-allow-origin", "*").headers(INERT_HEADERS).type(packet.contentType).send(packet.data);
+      return reply
+        .header("access-control-allow-origin", "*")
+        .headers(INERT_HEADERS)
+        .type(packet.contentType)
+        .send(packet.data);
     });
   });
 }
@@ -154,7 +171,8 @@ async function runPacket(deps: Deps, environmentId: string, runId: string, field
     .where("environment_id", "=", environmentId)
     .executeTakeFirst();
   if (!row) return undefined;
-  const stored = field === "payload" ? { data: row.payload, type: row.payload_type } : { data: row.output, type: row.output_type };
+  const stored =
+    field === "payload" ? { data: row.payload, type: row.payload_type } : { data: row.output, type: row.output_type };
   if (stored.data === null || stored.type === null) return undefined;
   const packet = await loadPacket(deps.db, environmentId, { data: stored.data, type: stored.type });
   return { contentType: packet.type, data: Buffer.from(packet.data ?? "", "utf8") };

@@ -1,6 +1,6 @@
 import type { Batch, Run, RunStatus } from "../../shared/schemas.js";
-import type { BatchResultItem } from "../../shared/worker.js";
 import { FINAL_RUN_STATUSES } from "../../shared/schemas.js";
+import type { BatchResultItem } from "../../shared/worker.js";
 import { STORE_TYPE, superJsonText, toJsonForm } from "../runs/packets.js";
 
 /** `GET /api/v1/batches/{id}` as the seed documents it: absent fields are left out, never null. */
@@ -54,7 +54,8 @@ const FAILED: RunStatus[] = ["FAILED", "CRASHED", "SYSTEM_FAILURE", "EXPIRED", "
  * payload is only a `payloadPresignedUrl` (see `runPacketLinks` in rest/packets.ts).
  */
 export function runV3(run: Run, links: { payloadPresignedUrl?: string; outputPresignedUrl?: string } = {}) {
-  const payload = run.payload !== undefined && run.payloadType !== STORE_TYPE ? toJsonForm(run.payload).json : undefined;
+  const payload =
+    run.payload !== undefined && run.payloadType !== STORE_TYPE ? toJsonForm(run.payload).json : undefined;
   const output = run.output !== undefined ? toJsonForm(run.output).json : undefined;
   const finished = FINAL_RUN_STATUSES.includes(run.status);
   return {
@@ -81,8 +82,7 @@ export function runV3(run: Run, links: { payloadPresignedUrl?: string; outputPre
     tags: run.tags,
     costInCents: 0,
     baseCostInCents: 0,
-    durationMs:
-      run.startedAt && run.finishedAt ? run.finishedAt.getTime() - run.startedAt.getTime() : 0,
+    durationMs: run.startedAt && run.finishedAt ? run.finishedAt.getTime() - run.startedAt.getTime() : 0,
     ...(run.metadata !== undefined ? { metadata: run.metadata } : {}),
     depth: run.parentRunId !== undefined ? 1 : 0,
     triggerFunction: run.triggerFunction,
@@ -105,7 +105,9 @@ export function batchResultsV1(results: { id: string; items: BatchResultItem[] }
   return {
     id: results.id,
     items: results.items
-      .filter((item) => item.runId !== undefined && item.status !== undefined && FINAL_RUN_STATUSES.includes(item.status))
+      .filter(
+        (item) => item.runId !== undefined && item.status !== undefined && FINAL_RUN_STATUSES.includes(item.status),
+      )
       .map((item) =>
         item.ok
           ? {

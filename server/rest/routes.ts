@@ -2,9 +2,9 @@ import type { FastifyInstance } from "fastify";
 import type { Deps } from "../deps.js";
 import { registerAuthTokenRoutes } from "./auth-tokens.js";
 import { streamBatchItems } from "./batch-items.js";
+import { header, objectBody, restHandler, setTokenHeaders } from "./context.js";
 import { registerLegacyBatchRoute } from "./legacy-batch.js";
 import { registerPacketRoutes, runPacketLinks } from "./packets.js";
-import { header, objectBody, restHandler, setTokenHeaders } from "./context.js";
 import { batchResultsV1, batchV1, batchV2, runV3 } from "./present.js";
 
 type BatchParams = { Params: { batchId: string } };
@@ -40,7 +40,10 @@ export function registerRestRoutes(app: FastifyInstance, deps: Deps) {
   app.register(async (scope) => {
     scope.removeAllContentTypeParsers();
     scope.addContentTypeParser("*", (_req, payload, done) => done(null, payload));
-    scope.post<BatchParams>("/api/v3/batches/:batchId/items", route((req, reply, call) => streamBatchItems(deps, req as never, reply, call)));
+    scope.post<BatchParams>(
+      "/api/v3/batches/:batchId/items",
+      route((req, reply, call) => streamBatchItems(deps, req as never, reply, call)),
+    );
   });
 
   // ---- one-shot batches -----------------------------------------------------------------------
@@ -50,7 +53,9 @@ export function registerRestRoutes(app: FastifyInstance, deps: Deps) {
       const { items } = objectBody(req);
       const task = (req.params as TaskParams["Params"]).taskId;
       const result = await call.trpc.batch.trigger({
-        items: (Array.isArray(items) ? items.map((item) => (isObject(item) ? { ...item, task } : item)) : items) as never,
+        items: (Array.isArray(items)
+          ? items.map((item) => (isObject(item) ? { ...item, task } : item))
+          : items) as never,
       });
       setTokenHeaders(deps, reply, await call.who(), `read:batch:${result.batchId}`);
       return reply.status(200).send({ batchId: result.batchId, runs: result.runs });

@@ -1,23 +1,32 @@
 import { sql, type Transaction } from "kysely";
-import { FINAL_RUN_STATUSES } from "../../shared/schemas.js";
 import type { Database } from "../../db/schema.js";
+import { transaction } from "../../db/transaction.js";
+import { FINAL_RUN_STATUSES } from "../../shared/schemas.js";
 import type { AuthenticatedEnvironment } from "../auth/authenticate.js";
+import { ownRunIds } from "../batches/own-runs.js";
 import type { Deps } from "../deps.js";
 import { notFound } from "../errors.js";
 import { wakeWorkers } from "../queue/wake.js";
 import { recordTransitions, TRANSITION_COLUMNS, type TransitionedRun } from "./transitions.js";
-import { ownRunIds } from "../batches/own-runs.js";
-import { transaction } from "../../db/transaction.js";
 
 /**
  * Cancels a run that has not finished (a finished one is left as it is). An executing run's
  * worker learns it at its next heartbeat, and its late report is then ignored.
  */
-export async function cancelRun(deps: Deps, env: AuthenticatedEnvironment, runId: string): Promise<{ id: string; canceled: boolean }> {
+export async function cancelRun(
+  deps: Deps,
+  env: AuthenticatedEnvironment,
+  runId: string,
+): Promise<{ id: string; canceled: boolean }> {
   const result = await transaction(deps.db, async (trx) => {
     const rows = await cancelUnfinished(trx, env.id, [runId]);
     if (rows.length === 0) {
-      const exists = await trx.selectFrom("runs").select("id").where("id", "=", runId).where("environment_id", "=", env.id).executeTakeFirst();
+      const exists = await trx
+        .selectFrom("runs")
+        .select("id")
+        .where("id", "=", runId)
+        .where("environment_id", "=", env.id)
+        .executeTakeFirst();
       if (!exists) throw notFound(`Run ${runId} not found`);
       return { canceled: false, resumed: 0 };
     }
@@ -29,11 +38,20 @@ export async function cancelRun(deps: Deps, env: AuthenticatedEnvironment, runId
 }
 
 /** Cancels every unfinished run the batch created (runs it only shares through an idempotency key are left alone). */
-export async function cancelBatch(deps: Deps, env: AuthenticatedEnvironment, batchId: string): Promise<{ id: string; canceledRuns: number }> {
+export async function cancelBatch(
+  deps: Deps,
+  env: AuthenticatedEnvironment,
+  batchId: string,
+): Promise<{ id: string; canceledRuns: number }> {
   const result = await transaction(deps.db, async (trx) => {
     // Not locked: the runs are locked first and the batch rows after them (when their counts
     // change), as everywhere (docs/ARCHITECTURE.md, "Lock order").
-    const batch = await trx.selectFrom("batches").select("id").where("id", "=", batchId).where("environment_id", "=", env.id).executeTakeFirst();
+    const batch = await trx
+      .selectFrom("batches")
+      .select("id")
+      .where("id", "=", batchId)
+      .where("environment_id", "=", env.id)
+      .executeTakeFirst();
     if (!batch) throw notFound(`Batch ${batchId} not found`);
     const rows = await cancelUnfinished(trx, env.id, ownRunIds(trx, batchId));
     const { resumedParents } = await recordTransitions(trx, rows, new Date());

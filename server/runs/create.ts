@@ -1,6 +1,6 @@
 import { sql, type Transaction } from "kysely";
-import { FINAL_RUN_STATUSES, type RunStatus } from "../../shared/schemas.js";
 import type { Database } from "../../db/schema.js";
+import { FINAL_RUN_STATUSES, type RunStatus } from "../../shared/schemas.js";
 import { appendEvents, type NewEvent } from "../events/outbox.js";
 import { insertRuns, planRunInsert, type RunInsert } from "./insert-runs.js";
 import type { PreparedRun } from "./prepare.js";
@@ -118,8 +118,16 @@ async function resolveSkipped(
     if (!row.idempotency_key) throw new Error(`run ${row.id} could not be inserted: its id is taken`);
     byKey.set(keyOf(row.task_identifier, row.idempotency_key), i);
   }
-  const keys = JSON.stringify(skipped.map((i) => ({ task: prepared[i]!.row.task_identifier, key: prepared[i]!.row.idempotency_key })));
-  const { rows: existing } = await sql<{ id: string; task_identifier: string; idempotency_key: string; idempotency_key_expires_at: Date | null; status: string }>`
+  const keys = JSON.stringify(
+    skipped.map((i) => ({ task: prepared[i]!.row.task_identifier, key: prepared[i]!.row.idempotency_key })),
+  );
+  const { rows: existing } = await sql<{
+    id: string;
+    task_identifier: string;
+    idempotency_key: string;
+    idempotency_key_expires_at: Date | null;
+    status: string;
+  }>`
     select id, task_identifier, idempotency_key, idempotency_key_expires_at, status from runs
     where environment_id = ${environmentId}
       and (task_identifier, idempotency_key) in (select task, key from json_to_recordset(${keys}::json) as k(task text, key text))
@@ -138,13 +146,18 @@ async function resolveSkipped(
     if ((expiresAt !== null && expiresAt <= now) || KEY_RELEASING_STATUSES.includes(run.status)) {
       released.push(run.id);
       retry.push(i);
-    } else outcomes[i] = { runId: run.id, isCached: true, isFinal: FINAL_RUN_STATUSES.includes(run.status as RunStatus) };
+    } else
+      outcomes[i] = { runId: run.id, isCached: true, isFinal: FINAL_RUN_STATUSES.includes(run.status as RunStatus) };
     byKey.delete(keyOf(run.task_identifier, run.idempotency_key));
   }
   // A key whose holder vanished between the insert and this look-up (rolled back) is free again.
   retry.push(...byKey.values());
   if (released.length > 0) {
-    await trx.updateTable("runs").set({ idempotency_key: null, idempotency_key_expires_at: null }).where("id", "in", released).execute();
+    await trx
+      .updateTable("runs")
+      .set({ idempotency_key: null, idempotency_key_expires_at: null })
+      .where("id", "in", released)
+      .execute();
   }
   return retry;
 }
@@ -157,7 +170,10 @@ async function resolveSkipped(
  */
 function creationEvents(environmentId: string, created: PreparedRun["row"][]): NewEvent[] {
   const events: NewEvent[] = [];
-  const batches = new Map<string, { count: number; byStatus: Record<string, number>; byTask: Record<string, number> }>();
+  const batches = new Map<
+    string,
+    { count: number; byStatus: Record<string, number>; byTask: Record<string, number> }
+  >();
   for (const r of created) {
     if (r.batch_id) {
       let summary = batches.get(r.batch_id);
@@ -176,7 +192,13 @@ function creationEvents(environmentId: string, created: PreparedRun["row"][]): N
     }
   }
   for (const [batchId, summary] of batches) {
-    events.push({ environment_id: environmentId, batch_id: batchId, run_id: null, type: "runs.created", data: JSON.stringify(summary) });
+    events.push({
+      environment_id: environmentId,
+      batch_id: batchId,
+      run_id: null,
+      type: "runs.created",
+      data: JSON.stringify(summary),
+    });
   }
   return events;
 }
@@ -208,6 +230,8 @@ async function upsertQueues(trx: Transaction<Database>, environmentId: string, p
     await sql`
       update queues q set concurrency_limit = v.concurrency_limit
       from json_to_recordset(${JSON.stringify(changed)}::json) as v(name text, concurrency_limit integer)
-      where q.environment_id = ${environmentId} and q.name = v.name and q.concurrency_limit is distinct from v.concurrency_limit`.execute(trx);
+      where q.environment_id = ${environmentId} and q.name = v.name and q.concurrency_limit is distinct from v.concurrency_limit`.execute(
+      trx,
+    );
   }
 }

@@ -43,7 +43,18 @@ type Column = (typeof COLUMNS)[number][0];
  * table must be in COLUMNS: a column added to the table but not here fails to compile below,
  * instead of being silently dropped from every insert.
  */
-type SetLater = "attempt" | "lease_owner" | "lease_expires_at" | "claim_id" | "output" | "output_type" | "error" | "started_at" | "finished_at" | "expired_at" | "retry_at";
+type SetLater =
+  | "attempt"
+  | "lease_owner"
+  | "lease_expires_at"
+  | "claim_id"
+  | "output"
+  | "output_type"
+  | "error"
+  | "started_at"
+  | "finished_at"
+  | "expired_at"
+  | "retry_at";
 type Unsent = Exclude<keyof PreparedRun["row"], Column | SetLater>;
 const everyColumnSent: [Unsent] extends [never] ? true : { missingFromColumns: Unsent } = true;
 void everyColumnSent;
@@ -111,7 +122,16 @@ export interface RunInsert {
 
 export function planRunInsert(rows: PreparedRun["row"][]): RunInsert {
   const iso = isoCache();
-  return { rows, select: rows.length === 0 ? sql`` : bulkRows(COLUMNS, rows.map((row) => jsonRow(row, iso))) };
+  return {
+    rows,
+    select:
+      rows.length === 0
+        ? sql``
+        : bulkRows(
+            COLUMNS,
+            rows.map((row) => jsonRow(row, iso)),
+          ),
+  };
 }
 
 /**

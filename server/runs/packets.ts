@@ -1,7 +1,7 @@
 import type { Kysely } from "kysely";
 import superjson from "superjson";
-import { escapeDataKeys, holdsReservedKeys, unescapeDataKeys } from "../../shared/transformer.js";
 import type { Database } from "../../db/schema.js";
+import { escapeDataKeys, holdsReservedKeys, unescapeDataKeys } from "../../shared/transformer.js";
 import { badItem } from "../errors.js";
 import { assertJsonTextDepth } from "../limits/json-depth.js";
 import { getPacket, missingPackets } from "../packets/store.js";
@@ -24,7 +24,8 @@ export const STORE_TYPE = "application/store";
 export function packetFromInput(payload: unknown, payloadType: string | undefined): Packet {
   if (payload === undefined) return { data: null, type: payloadType ?? "application/json" };
   if (typeof payload === "string" && payloadType) {
-    if (payloadType === "application/json" || payloadType === "application/super+json") assertJsonTextDepth(payload, "The payload");
+    if (payloadType === "application/json" || payloadType === "application/super+json")
+      assertJsonTextDepth(payload, "The payload");
     return { data: payload, type: payloadType };
   }
   // Values from the tRPC router arrive deserialized by superjson and may hold Dates, Maps, Sets,
@@ -134,12 +135,21 @@ export async function assertStoredPacketsExist(
   items.forEach((item, position) => {
     if (item.options?.payloadType !== STORE_TYPE) return;
     if (typeof item.payload !== "string" || item.payload === "") {
-      throw badItem(position, `payload must be the storagePath of an uploaded packet when payloadType is ${STORE_TYPE}`);
+      throw badItem(
+        position,
+        `payload must be the storagePath of an uploaded packet when payloadType is ${STORE_TYPE}`,
+      );
     }
     refs.push({ position, path: item.payload });
   });
   if (refs.length === 0) return;
-  const missing = new Set(await missingPackets(db, environmentId, refs.map((r) => r.path)));
+  const missing = new Set(
+    await missingPackets(
+      db,
+      environmentId,
+      refs.map((r) => r.path),
+    ),
+  );
   const first = refs.find((r) => missing.has(r.path));
   if (first) {
     throw badItem(

@@ -1,7 +1,7 @@
+import type { NewRun } from "../../db/schema.js";
 import { parseDurationSeconds } from "../../shared/durations.js";
 import { friendlyId } from "../../shared/ids.js";
 import type { TaskItem } from "../../shared/schemas.js";
-import type { NewRun } from "../../db/schema.js";
 import { packetFromInput } from "./packets.js";
 
 const DEFAULT_IDEMPOTENCY_TTL_SECONDS = 30 * 24 * 3600;
@@ -37,9 +37,15 @@ export function prepareRun(item: TaskItem, ctx: RunContext, batchIndex?: number)
   const packet = packetFromInput(item.payload, options.payloadType);
   const delayedUntil = delayUntil(options.delay, ctx.now);
   const ttlSeconds =
-    options.ttl === undefined ? null : typeof options.ttl === "number" ? options.ttl : parseDurationSeconds(options.ttl)!;
+    options.ttl === undefined
+      ? null
+      : typeof options.ttl === "number"
+        ? options.ttl
+        : parseDurationSeconds(options.ttl)!;
   const idempotencyTtl =
-    options.idempotencyKeyTTL !== undefined ? parseDurationSeconds(options.idempotencyKeyTTL)! : DEFAULT_IDEMPOTENCY_TTL_SECONDS;
+    options.idempotencyKeyTTL !== undefined
+      ? parseDurationSeconds(options.idempotencyKeyTTL)!
+      : DEFAULT_IDEMPOTENCY_TTL_SECONDS;
   // A TTL starts when the run becomes eligible to execute: after its delay, if it has one.
   const eligibleAt = delayedUntil ?? ctx.now;
   return {
@@ -53,9 +59,7 @@ export function prepareRun(item: TaskItem, ctx: RunContext, batchIndex?: number)
       queue: options.queue?.name ?? defaultQueueName(item.task),
       concurrency_key: options.concurrencyKey ?? null,
       idempotency_key: options.idempotencyKey ?? null,
-      idempotency_key_expires_at: options.idempotencyKey
-        ? new Date(ctx.now.getTime() + idempotencyTtl * 1000)
-        : null,
+      idempotency_key_expires_at: options.idempotencyKey ? new Date(ctx.now.getTime() + idempotencyTtl * 1000) : null,
       tags: options.tags ?? [],
       metadata: options.metadata === undefined ? null : JSON.stringify(options.metadata),
       ttl_seconds: ttlSeconds,

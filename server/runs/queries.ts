@@ -1,7 +1,7 @@
 import type { z } from "zod";
+import type { RunRow } from "../../db/schema.js";
 import { formatDuration } from "../../shared/durations.js";
 import type { ListRunsInputSchema, Run, RunStatus, RunSummary } from "../../shared/schemas.js";
-import type { RunRow } from "../../db/schema.js";
 import type { AuthenticatedEnvironment } from "../auth/authenticate.js";
 import { ownRunIds } from "../batches/own-runs.js";
 import type { Deps } from "../deps.js";
@@ -12,7 +12,8 @@ import { decodePacket, resolvePacket, STORE_TYPE } from "./packets.js";
 type SummaryRow = Omit<RunRow, "payload" | "output" | "request_idempotency_key" | "claim_id">;
 
 function summarize(row: SummaryRow): RunSummary {
-  const opt = <K extends string, V>(key: K, value: V | null) => (value !== null ? ({ [key]: value } as Record<K, V>) : {});
+  const opt = <K extends string, V>(key: K, value: V | null) =>
+    value !== null ? ({ [key]: value } as Record<K, V>) : {};
   return {
     id: row.id,
     status: row.status as RunStatus,
@@ -77,11 +78,38 @@ export async function listRuns(
   let query = db
     .selectFrom("runs")
     .select([
-      "id", "environment_id", "task_identifier", "status", "payload_type", "queue", "concurrency_key",
-      "idempotency_key", "idempotency_key_expires_at", "tags", "metadata", "ttl_seconds", "delay_until",
-      "expires_at", "retry_at", "attempt", "max_attempts", "batch_id", "batch_index", "parent_run_id",
-      "resume_parent_on_completion", "trigger_function", "is_test", "lease_owner", "lease_expires_at",
-      "output_type", "error", "created_at", "updated_at", "started_at", "finished_at", "expired_at",
+      "id",
+      "environment_id",
+      "task_identifier",
+      "status",
+      "payload_type",
+      "queue",
+      "concurrency_key",
+      "idempotency_key",
+      "idempotency_key_expires_at",
+      "tags",
+      "metadata",
+      "ttl_seconds",
+      "delay_until",
+      "expires_at",
+      "retry_at",
+      "attempt",
+      "max_attempts",
+      "batch_id",
+      "batch_index",
+      "parent_run_id",
+      "resume_parent_on_completion",
+      "trigger_function",
+      "is_test",
+      "lease_owner",
+      "lease_expires_at",
+      "output_type",
+      "error",
+      "created_at",
+      "updated_at",
+      "started_at",
+      "finished_at",
+      "expired_at",
     ])
     .where("environment_id", "=", environment.id);
   if (input.status) query = query.where("status", "=", input.status);
@@ -92,11 +120,17 @@ export async function listRuns(
     const c = decodeCursor(input.cursor);
     query = query.where(afterCursor("runs", environment.id, c));
   }
-  const rows = await query.orderBy("created_at", "desc").orderBy("id", "desc").limit(input.limit + 1).execute();
+  const rows = await query
+    .orderBy("created_at", "desc")
+    .orderBy("id", "desc")
+    .limit(input.limit + 1)
+    .execute();
   const page = rows.slice(0, input.limit);
   const last = page.at(-1);
   return {
     items: page.map(summarize),
-    ...(rows.length > input.limit && last ? { nextCursor: encodeCursor({ createdAt: last.created_at, id: last.id }) } : {}),
+    ...(rows.length > input.limit && last
+      ? { nextCursor: encodeCursor({ createdAt: last.created_at, id: last.id }) }
+      : {}),
   };
 }

@@ -7,7 +7,13 @@ import { appendEvents } from "../events/outbox.js";
  * batch. Only an executing run of the same environment can be parked; anything else (a parent id
  * that is no run of this environment) is stored on the batch and otherwise ignored.
  */
-export async function parkParent(trx: Transaction<Database>, environmentId: string, parentRunId: string, batchId: string, now: Date) {
+export async function parkParent(
+  trx: Transaction<Database>,
+  environmentId: string,
+  parentRunId: string,
+  batchId: string,
+  now: Date,
+) {
   const parked = await trx
     .updateTable("runs")
     .set({ status: "WAITING", lease_owner: null, lease_expires_at: null, claim_id: null, updated_at: now })
@@ -23,7 +29,12 @@ export async function parkParent(trx: Transaction<Database>, environmentId: stri
       batch_id: parked.batch_id,
       run_id: parked.id,
       type: "run.status",
-      data: JSON.stringify({ status: "WAITING", taskIdentifier: parked.task_identifier, attempt: parked.attempt, waitingFor: batchId }),
+      data: JSON.stringify({
+        status: "WAITING",
+        taskIdentifier: parked.task_identifier,
+        attempt: parked.attempt,
+        waitingFor: batchId,
+      }),
     },
   ]);
   return true;
@@ -51,7 +62,12 @@ export async function resumeParent(trx: Transaction<Database>, environmentId: st
       batch_id: resumed.batch_id,
       run_id: resumed.id,
       type: "run.status",
-      data: JSON.stringify({ status: "QUEUED", taskIdentifier: resumed.task_identifier, attempt: resumed.attempt, resumed: true }),
+      data: JSON.stringify({
+        status: "QUEUED",
+        taskIdentifier: resumed.task_identifier,
+        attempt: resumed.attempt,
+        resumed: true,
+      }),
     },
   ]);
   return true;

@@ -1,6 +1,6 @@
 import type { Transaction } from "kysely";
-import { FINAL_RUN_STATUSES, type RunStatus } from "../../shared/schemas.js";
 import type { Database } from "../../db/schema.js";
+import { FINAL_RUN_STATUSES, type RunStatus } from "../../shared/schemas.js";
 import { countFinishedRuns } from "../batches/finalize.js";
 import { appendEvents } from "../events/outbox.js";
 
@@ -21,7 +21,11 @@ export interface TransitionedRun {
  * event each, and for those now final, their batches' completion bookkeeping. Answers how many
  * waiting parents that queued again (the caller wakes workers after commit).
  */
-export async function recordTransitions(trx: Transaction<Database>, runs: TransitionedRun[], now: Date): Promise<{ resumedParents: number }> {
+export async function recordTransitions(
+  trx: Transaction<Database>,
+  runs: TransitionedRun[],
+  now: Date,
+): Promise<{ resumedParents: number }> {
   if (runs.length === 0) return { resumedParents: 0 };
   await appendEvents(
     trx,

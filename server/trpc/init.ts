@@ -1,15 +1,15 @@
 import { initTRPC, TRPCError } from "@trpc/server";
+import { ZodError } from "zod";
+import { isTransientDbError } from "../../db/errors.js";
 import { dataTransformer } from "../../shared/transformer.js";
 import { authenticate, type Caller } from "../auth/authenticate.js";
-import { isTransientDbError } from "../../db/errors.js";
 import type { Deps } from "../deps.js";
+import { internalErrorMessage } from "../errors.js";
 import { RateLimitExceededError } from "../limits/batch-rate-limit.js";
-import { chargeRequest } from "../limits/request-rate-limit.js";
 import { inputErrorFromDatabase } from "../limits/db-input-errors.js";
 import { assertValueDepth } from "../limits/json-depth.js";
-import { internalErrorMessage } from "../errors.js";
+import { chargeRequest } from "../limits/request-rate-limit.js";
 import { describeZodError } from "../rest/errors.js";
-import { ZodError } from "zod";
 
 /**
  * Every call carries the service's dependencies and the raw Authorization header; the `authed`
@@ -31,7 +31,10 @@ export interface Context {
  * request is charged once against its environment's request limit (limits/request-rate-limit.ts)
  * unless `charge` is false (workers' calls).
  */
-export async function authenticateContext(ctx: Context, { allowPublicTokens = false, charge = true } = {}): Promise<Caller> {
+export async function authenticateContext(
+  ctx: Context,
+  { allowPublicTokens = false, charge = true } = {},
+): Promise<Caller> {
   const memo = (ctx.auth ??= {});
   const caller = await (allowPublicTokens
     ? (memo.allowingPublic ??= authenticate(ctx.deps, ctx.authorization, { allowPublicTokens: true }))
@@ -96,7 +99,11 @@ const databaseFailures = t.middleware(async ({ next }) => {
     // What the server's own retries could not get past (db/transaction.ts) or a database that is
     // away: "try again", as REST's 503 says, never a 500.
     if (isTransientDbError(result.error.cause)) {
-      throw new TRPCError({ code: "SERVICE_UNAVAILABLE", message: "The database is unavailable for a moment; retry the request", cause: result.error.cause });
+      throw new TRPCError({
+        code: "SERVICE_UNAVAILABLE",
+        message: "The database is unavailable for a moment; retry the request",
+        cause: result.error.cause,
+      });
     }
   }
   return result;

@@ -31,7 +31,9 @@ const cli = (args: string[]) =>
   });
 
 async function oneShot(url: string, n: number): Promise<string> {
-  const res = await api(url, key, "/api/v1/tasks/embedded/batch", { json: { items: Array.from({ length: n }, (_, i) => ({ payload: { i } })) } });
+  const res = await api(url, key, "/api/v1/tasks/embedded/batch", {
+    json: { items: Array.from({ length: n }, (_, i) => ({ payload: { i } })) },
+  });
   expect(res.status).toBe(200);
   return ((await res.json()) as { batchId: string }).batchId;
 }

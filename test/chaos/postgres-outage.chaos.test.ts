@@ -33,9 +33,17 @@ async function load(task: string, loading: () => boolean): Promise<Answer[]> {
       while (loading()) {
         const t0 = Date.now();
         try {
-          const res = await api(server.url, key, `/api/v1/tasks/${task}/batch`, { json: { items: Array.from({ length: 10 }, (_, i) => ({ payload: { i } })) }, signal: AbortSignal.timeout(10_000) });
+          const res = await api(server.url, key, `/api/v1/tasks/${task}/batch`, {
+            json: { items: Array.from({ length: 10 }, (_, i) => ({ payload: { i } })) },
+            signal: AbortSignal.timeout(10_000),
+          });
           const body = (await res.json()) as { batchId?: string };
-          answers.push({ status: res.status, retry: res.headers.get("x-should-retry"), ms: Date.now() - t0, batchId: body.batchId });
+          answers.push({
+            status: res.status,
+            retry: res.headers.get("x-should-retry"),
+            ms: Date.now() - t0,
+            batchId: body.batchId,
+          });
         } catch {
           answers.push({ status: 0, retry: null, ms: Date.now() - t0 });
           await sleep(100);

@@ -1,11 +1,26 @@
-import { type ChildProcess } from "node:child_process";
+import type { ChildProcess } from "node:child_process";
 import { mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createSalvoClient } from "../../client/index.js";
-import { type PrivatePostgres, type PrivateRedis, startPrivatePostgres, startPrivateRedis } from "../support/private-services.js";
-import { api, itemLines, newKey, query, type ServerProcess, sleep, startServer, startWorker, streamItems } from "./support.js";
+import {
+  type PrivatePostgres,
+  type PrivateRedis,
+  startPrivatePostgres,
+  startPrivateRedis,
+} from "../support/private-services.js";
+import {
+  api,
+  itemLines,
+  newKey,
+  query,
+  type ServerProcess,
+  sleep,
+  startServer,
+  startWorker,
+  streamItems,
+} from "./support.js";
 
 // Held result: Redis killed, then frozen (SIGSTOP), under one-shot batches, streams, a worker and
 // a live watch: no 5xx, every batch completes, the watch ends with its batch.
@@ -34,7 +49,9 @@ describe("Redis killed and frozen under load", () => {
     let loading = true;
     const oneShots = (async () => {
       while (loading) {
-        const res = await api(server.url, key, "/api/v1/tasks/record/batch", { json: { items: Array.from({ length: 20 }, (_, i) => ({ payload: { i } })) } });
+        const res = await api(server.url, key, "/api/v1/tasks/record/batch", {
+          json: { items: Array.from({ length: 20 }, (_, i) => ({ payload: { i } })) },
+        });
         statuses.push(res.status);
         if (res.status === 200) batches.push({ id: ((await res.json()) as { batchId: string }).batchId, n: 20 });
         else await res.text();
@@ -54,7 +71,9 @@ describe("Redis killed and frozen under load", () => {
     })();
     // A watch of a batch triggered now, which completes only after both faults.
     const client = createSalvoClient({ url: server.url, apiKey: key });
-    const watched = await client.batch.trigger.mutate({ items: [{ task: "record", payload: {}, options: { delay: "12s" } }] });
+    const watched = await client.batch.trigger.mutate({
+      items: [{ task: "record", payload: {}, options: { delay: "12s" } }],
+    });
     const watchEnded = new Promise<string>((resolve, reject) => {
       const sub = client.batch.watch.subscribe(
         { batchId: watched.batchId },
@@ -87,12 +106,20 @@ describe("Redis killed and frozen under load", () => {
     expect(await watchEnded).toBe("COMPLETED");
     // Every acknowledged batch has exactly its runs, and all of them complete.
     for (const b of batches) {
-      const [r] = await query<{ n: string }>(pg.url, "select count(distinct batch_index) as n from runs where batch_id = $1", [b.id]);
+      const [r] = await query<{ n: string }>(
+        pg.url,
+        "select count(distinct batch_index) as n from runs where batch_id = $1",
+        [b.id],
+      );
       expect(Number(r!.n), b.id).toBe(b.n === 20 ? 20 : 2000);
     }
     const total = batches.reduce((sum, b) => sum + b.n, 0);
     for (;;) {
-      const [done] = await query<{ n: string }>(pg.url, "select count(*) as n from runs where batch_id = any($1) and status = 'COMPLETED'", [batches.map((b) => b.id)]);
+      const [done] = await query<{ n: string }>(
+        pg.url,
+        "select count(*) as n from runs where batch_id = any($1) and status = 'COMPLETED'",
+        [batches.map((b) => b.id)],
+      );
       if (Number(done!.n) === total) break;
       await sleep(500);
     }

@@ -1,5 +1,10 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { type PrivatePostgres, type PrivateRedis, startPrivatePostgres, startPrivateRedis } from "../support/private-services.js";
+import {
+  type PrivatePostgres,
+  type PrivateRedis,
+  startPrivatePostgres,
+  startPrivateRedis,
+} from "../support/private-services.js";
 import { api, itemLines, newKey, query, type ServerProcess, slowBody, startServer, streamItems } from "./support.js";
 
 // Held result: a server killed with kill -9 in the middle of a large NDJSON stream, restarted,
@@ -41,7 +46,11 @@ async function expectExact(batchId: string) {
     [batchId],
   );
   expect(runs).toEqual({ runs: String(N), indexes: String(N), lo: 0, hi: N - 1 });
-  const [items] = await query<{ items: string }>(pg.url, "select count(*) as items from batch_items where batch_id = $1", [batchId]);
+  const [items] = await query<{ items: string }>(
+    pg.url,
+    "select count(*) as items from batch_items where batch_id = $1",
+    [batchId],
+  );
   expect(items!.items).toBe(String(N));
   const [batch] = await query<{ sealed: boolean }>(pg.url, "select sealed from batches where id = $1", [batchId]);
   expect(batch!.sealed).toBe(true);
@@ -54,12 +63,16 @@ describe("server killed with kill -9 mid-stream", () => {
     // A slow client: 1,000 lines every 50 ms, so the kill lands mid-way.
     const cut = streamItems(first.url, key, batchId, slowBody(itemLines(N, "chaos"), 1000, 50));
     for (;;) {
-      const [row] = await query<{ n: string }>(pg.url, "select count(*) as n from batch_items where batch_id = $1", [batchId]);
+      const [row] = await query<{ n: string }>(pg.url, "select count(*) as n from batch_items where batch_id = $1", [
+        batchId,
+      ]);
       if (Number(row!.n) >= N / 4) break;
       await new Promise((r) => setTimeout(r, 20));
     }
     await first.kill9();
-    const [mid] = await query<{ n: string }>(pg.url, "select count(*) as n from batch_items where batch_id = $1", [batchId]);
+    const [mid] = await query<{ n: string }>(pg.url, "select count(*) as n from batch_items where batch_id = $1", [
+      batchId,
+    ]);
     expect(Number(mid!.n)).toBeLessThan(N);
     expect((await cut).status).toBe(0); // the connection died with the server
 
@@ -75,7 +88,10 @@ describe("server killed with kill -9 mid-stream", () => {
     const [a, b] = await Promise.all([start(), start()]);
     const batchId = await createBatch(a.url);
     const body = () => slowBody(itemLines(N, "race"), 2000, 5);
-    const results = await Promise.all([streamItems(a.url, key, batchId, body()), streamItems(b.url, key, batchId, body())]);
+    const results = await Promise.all([
+      streamItems(a.url, key, batchId, body()),
+      streamItems(b.url, key, batchId, body()),
+    ]);
     for (const r of results) expect(r.status, r.body).toBe(200);
     const accepted = results.map((r) => (JSON.parse(r.body) as { itemsAccepted: number }).itemsAccepted);
     expect(accepted[0]! + accepted[1]!).toBe(N);

@@ -27,10 +27,19 @@ describe("SIGTERM under load (issue 11, defect 4)", () => {
       try {
         const res = await fetch(`${server.url}/api/v2/tasks/batch`, {
           method: "POST",
-          headers: { authorization: `Bearer ${key}`, "content-type": "application/json", "x-trigger-request-idempotency-key": requestKey },
+          headers: {
+            authorization: `Bearer ${key}`,
+            "content-type": "application/json",
+            "x-trigger-request-idempotency-key": requestKey,
+          },
           body: JSON.stringify({ items: Array.from({ length: 500 }, (_, j) => ({ task: "sigterm", payload: { j } })) }),
         });
-        return { requestKey, status: res.status, retry: res.headers.get("x-should-retry"), error: undefined as string | undefined };
+        return {
+          requestKey,
+          status: res.status,
+          retry: res.headers.get("x-should-retry"),
+          error: undefined as string | undefined,
+        };
       } catch (err) {
         return { requestKey, status: 0, retry: null, error: String((err as Error).cause ?? err) };
       }
@@ -42,9 +51,13 @@ describe("SIGTERM under load (issue 11, defect 4)", () => {
     expect(server.output()).not.toContain("driver has already been destroyed");
 
     const committed = new Set(
-      (await query<{ request_idempotency_key: string }>(pg.url, "select request_idempotency_key from batches where request_idempotency_key = any($1)", [requests])).map(
-        (r) => r.request_idempotency_key,
-      ),
+      (
+        await query<{ request_idempotency_key: string }>(
+          pg.url,
+          "select request_idempotency_key from batches where request_idempotency_key = any($1)",
+          [requests],
+        )
+      ).map((r) => r.request_idempotency_key),
     );
     for (const r of results) {
       if (r.status === 0) {

@@ -39,7 +39,11 @@ export async function startServer(env: Record<string, string | undefined>, port?
     HOST: "127.0.0.1",
   };
   for (const [k, v] of Object.entries(merged)) if (v === undefined) delete merged[k];
-  const child = spawn(process.execPath, ["--import", "tsx", "server/main.ts"], { cwd: ROOT, env: merged, stdio: ["ignore", "pipe", "pipe"] });
+  const child = spawn(process.execPath, ["--import", "tsx", "server/main.ts"], {
+    cwd: ROOT,
+    env: merged,
+    stdio: ["ignore", "pipe", "pipe"],
+  });
   let output = "";
   child.stdout!.on("data", (d) => (output += String(d)));
   child.stderr!.on("data", (d) => (output += String(d)));
@@ -79,13 +83,23 @@ export async function startServer(env: Record<string, string | undefined>, port?
 export function startWorker(url: string, key: string, file: string, concurrency = 20): ChildProcess {
   return spawn(process.execPath, ["--import", "tsx", "client/worker-cli.ts", "test/fixtures/recording-tasks.ts"], {
     cwd: ROOT,
-    env: { ...process.env, SALVO_URL: url, SALVO_API_KEY: key, SALVO_WORKER_CONCURRENCY: String(concurrency), RECORD_FILE: file },
+    env: {
+      ...process.env,
+      SALVO_URL: url,
+      SALVO_API_KEY: key,
+      SALVO_WORKER_CONCURRENCY: String(concurrency),
+      RECORD_FILE: file,
+    },
     stdio: ["ignore", "pipe", "pipe"],
   });
 }
 
 /** One query against the private Postgres, on a connection of its own. */
-export async function query<T = Record<string, unknown>>(url: string, text: string, values: unknown[] = []): Promise<T[]> {
+export async function query<T = Record<string, unknown>>(
+  url: string,
+  text: string,
+  values: unknown[] = [],
+): Promise<T[]> {
   const client = new pg.Client({ connectionString: url });
   await client.connect();
   try {
@@ -100,7 +114,11 @@ export const api = (url: string, key: string, path: string, init: RequestInit & 
   return fetch(url + path, {
     ...rest,
     method: rest.method ?? (json !== undefined ? "POST" : "GET"),
-    headers: { authorization: `Bearer ${key}`, ...(json !== undefined ? { "content-type": "application/json" } : {}), ...(headers as Record<string, string>) },
+    headers: {
+      authorization: `Bearer ${key}`,
+      ...(json !== undefined ? { "content-type": "application/json" } : {}),
+      ...(headers as Record<string, string>),
+    },
     body: json !== undefined ? JSON.stringify(json) : rest.body,
   });
 };
@@ -132,7 +150,12 @@ export function slowBody(lines: Iterable<string>, slice: number, pauseMs: number
 }
 
 /** Streams items to a two-phase batch; resolves with the HTTP status (or the network error). */
-export async function streamItems(url: string, key: string, batchId: string, body: ReadableStream<Uint8Array> | string) {
+export async function streamItems(
+  url: string,
+  key: string,
+  batchId: string,
+  body: ReadableStream<Uint8Array> | string,
+) {
   try {
     const res = await fetch(`${url}/api/v3/batches/${batchId}/items`, {
       method: "POST",

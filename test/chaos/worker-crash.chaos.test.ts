@@ -1,9 +1,14 @@
-import { type ChildProcess } from "node:child_process";
+import type { ChildProcess } from "node:child_process";
 import { mkdtempSync, readFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { type PrivatePostgres, type PrivateRedis, startPrivatePostgres, startPrivateRedis } from "../support/private-services.js";
+import {
+  type PrivatePostgres,
+  type PrivateRedis,
+  startPrivatePostgres,
+  startPrivateRedis,
+} from "../support/private-services.js";
 import { api, newKey, query, type ServerProcess, sleep, startServer, startWorker } from "./support.js";
 
 // A worker killed with kill -9 mid-batch: every run completes, and the runs it held are running
@@ -14,7 +19,11 @@ let server: ServerProcess;
 const key = newKey();
 const workers: ChildProcess[] = [];
 const dir = mkdtempSync(join(tmpdir(), "salvo-chaos-workers-"));
-const records = (file: string) => readFileSync(file, { encoding: "utf8", flag: "a+" }).split("\n").filter(Boolean).map((l) => l.split(" ")[0]!);
+const records = (file: string) =>
+  readFileSync(file, { encoding: "utf8", flag: "a+" })
+    .split("\n")
+    .filter(Boolean)
+    .map((l) => l.split(" ")[0]!);
 
 beforeAll(async () => {
   [pg, redis] = await Promise.all([startPrivatePostgres(), startPrivateRedis()]);
@@ -34,7 +43,11 @@ describe("worker killed with kill -9 mid-batch", () => {
     workers.push(doomed!, survivor!);
     let doomedOut = "";
     doomed!.stdout!.on("data", (d) => (doomedOut += String(d)));
-    const items = Array.from({ length: 600 }, () => ({ task: "slow", payload: { ms: 300 }, options: { maxAttempts: 3 } }));
+    const items = Array.from({ length: 600 }, () => ({
+      task: "slow",
+      payload: { ms: 300 },
+      options: { maxAttempts: 3 },
+    }));
     const res = await api(server.url, key, "/api/v1/tasks/batch", { json: { items: items.map((i) => ({ ...i })) } });
     expect(res.status).toBe(200);
     const { batchId } = (await res.json()) as { batchId: string };
@@ -71,14 +84,22 @@ describe("worker killed with kill -9 mid-batch", () => {
       if (b!.status === "COMPLETED") break;
       await sleep(200);
     }
-    const statuses = await query<{ status: string; n: string }>(pg.url, "select status, count(*) as n from runs where batch_id = $1 group by status", [batchId]);
+    const statuses = await query<{ status: string; n: string }>(
+      pg.url,
+      "select status, count(*) as n from runs where batch_id = $1 group by status",
+      [batchId],
+    );
     expect(statuses).toEqual([{ status: "COMPLETED", n: "600" }]);
     // At least once: every run executed; only the killed worker's in-flight runs twice.
     const executions = [...records(files[0]!), ...records(files[1]!)];
     expect(new Set(executions).size).toBe(600);
     expect(executions.length - 600).toBeLessThanOrEqual(held.length);
     // A crash counts as an attempt: the retried runs are on attempt 2.
-    const [retried] = await query<{ n: string }>(pg.url, "select count(*) as n from runs where batch_id = $1 and attempt = 2", [batchId]);
+    const [retried] = await query<{ n: string }>(
+      pg.url,
+      "select count(*) as n from runs where batch_id = $1 and attempt = 2",
+      [batchId],
+    );
     expect(Number(retried!.n)).toBe(held.length);
   });
 });

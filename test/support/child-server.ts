@@ -21,7 +21,10 @@ export interface ChildSalvo {
  * left out is unset in the child, so no Redis means in-process adapters), plus any other settings
  * (e.g. `SALVO_DATA_DIR: "memory://"` for an embedded database of its own).
  */
-export async function startChildSalvo(env: Record<string, string | undefined>, extraEnv: Record<string, string> = {}): Promise<ChildSalvo> {
+export async function startChildSalvo(
+  env: Record<string, string | undefined>,
+  extraEnv: Record<string, string> = {},
+): Promise<ChildSalvo> {
   const port = await freePort();
   const key = `tr_dev_${randomBytes(12).toString("hex")}`;
   const child = spawn(`${ROOT}/node_modules/.bin/tsx`, ["server/main.ts"], {

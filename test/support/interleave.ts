@@ -1,4 +1,4 @@
-import { sql, type Kysely } from "kysely";
+import { type Kysely, sql } from "kysely";
 import pg from "pg";
 import type { Database } from "../../db/schema.js";
 

@@ -1,14 +1,19 @@
-import { FINAL_RUN_STATUSES, type RunStatus } from "../../shared/index.js";
 import type { Deps } from "../../server/deps.js";
 import { notifyEvents } from "../../server/events/notify.js";
 import { recordTransitions, TRANSITION_COLUMNS } from "../../server/runs/transitions.js";
+import { FINAL_RUN_STATUSES, type RunStatus } from "../../shared/index.js";
 
 /**
  * Moves runs to a status the way the run lifecycle does: the update, then `recordTransitions`
  * (its `run.status` events and the batch completion bookkeeping) in one transaction, then a
  * wake-up. Lets subscription tests drive exact transitions without a worker.
  */
-export async function setRunStatus(deps: Deps, environmentId: string, runIds: string[], status: RunStatus): Promise<void> {
+export async function setRunStatus(
+  deps: Deps,
+  environmentId: string,
+  runIds: string[],
+  status: RunStatus,
+): Promise<void> {
   const now = new Date();
   await deps.db.transaction().execute(async (trx) => {
     const rows = await trx

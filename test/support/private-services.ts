@@ -45,7 +45,12 @@ export async function startPrivatePostgres(): Promise<PrivatePostgres> {
   const port = await freePort();
   const dir = mkdtempSync(join(tmpdir(), "salvo-pg-"));
   chmodSync(dir, 0o700);
-  if (process.getuid?.() === 0) chownSync(dir, Number((await run("id", ["-u", "postgres"])).stdout), Number((await run("id", ["-g", "postgres"])).stdout));
+  if (process.getuid?.() === 0)
+    chownSync(
+      dir,
+      Number((await run("id", ["-u", "postgres"])).stdout),
+      Number((await run("id", ["-g", "postgres"])).stdout),
+    );
   const data = join(dir, "data");
   await asPostgres(`${PG_BIN}/initdb`, ["-D", data, "-U", "postgres", "--auth=trust", "-E", "UTF8", "--no-sync"]);
   const options = `-p ${port} -k ${dir} -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=200`;
@@ -53,7 +58,18 @@ export async function startPrivatePostgres(): Promise<PrivatePostgres> {
     port,
     url: `postgres://postgres@127.0.0.1:${port}/postgres`,
     async start() {
-      await asPostgres(`${PG_BIN}/pg_ctl`, ["-D", data, "-o", options, "-l", join(dir, "log"), "-w", "-t", "60", "start"]);
+      await asPostgres(`${PG_BIN}/pg_ctl`, [
+        "-D",
+        data,
+        "-o",
+        options,
+        "-l",
+        join(dir, "log"),
+        "-w",
+        "-t",
+        "60",
+        "start",
+      ]);
     },
     async stop(mode = "fast") {
       await asPostgres(`${PG_BIN}/pg_ctl`, ["-D", data, "-m", mode, "-w", "-t", "60", "stop"]);
@@ -92,9 +108,13 @@ export async function startPrivateRedis(): Promise<PrivateRedis> {
       return child;
     },
     async start() {
-      child = spawn("redis-server", ["--port", String(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"], {
-        stdio: ["ignore", "pipe", "pipe"],
-      });
+      child = spawn(
+        "redis-server",
+        ["--port", String(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
+        {
+          stdio: ["ignore", "pipe", "pipe"],
+        },
+      );
       await new Promise<void>((resolve, reject) => {
         let output = "";
         const timer = setTimeout(() => reject(new Error(`redis did not start:\n${output}`)), 10_000);

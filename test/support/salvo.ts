@@ -1,8 +1,8 @@
 import { connect } from "../../db/connect.js";
-import { createEnvironment, type CreatedEnvironment } from "../../server/auth/environments.js";
+import { type CreatedEnvironment, createEnvironment } from "../../server/auth/environments.js";
 import { loadConfig } from "../../server/config.js";
 import type { LogStream } from "../../server/http/app.js";
-import { startSalvo, type RunningSalvo } from "../../server/start.js";
+import { type RunningSalvo, startSalvo } from "../../server/start.js";
 
 /**
  * A real Salvo server on a free port: on the Postgres at DATABASE_URL when it is set (CI), on a
@@ -18,7 +18,10 @@ export interface TestSalvo extends RunningSalvo {
   api(path: string, init?: RequestInit & { json?: unknown }): Promise<Response>;
 }
 
-export async function startTestSalvo(overrides: Record<string, string> = {}, options: { logStream?: LogStream } = {}): Promise<TestSalvo> {
+export async function startTestSalvo(
+  overrides: Record<string, string> = {},
+  options: { logStream?: LogStream } = {},
+): Promise<TestSalvo> {
   const config = loadConfig({
     // Suites trigger thousands of items within seconds: the batch rate limit is for the tests
     // that set it (test/limits-rate.test.ts), not a default for all.
@@ -61,7 +64,7 @@ export async function startTestSalvo(overrides: Record<string, string> = {}, opt
 }
 
 /** NDJSON text for items: one JSON object per line. */
-export const ndjson = (items: unknown[]) => items.map((i) => JSON.stringify(i)).join("\n") + "\n";
+export const ndjson = (items: unknown[]) => `${items.map((i) => JSON.stringify(i)).join("\n")}\n`;
 
 /** The error body every REST error has: `error` (what the SDK reads) and `message` (the seeds' v3 shape). */
 export const errorBody = (message: unknown) => ({ error: message, message });

@@ -10,15 +10,15 @@ import {
   TriggerBatchInputSchema,
   TriggerBatchResultSchema,
 } from "../../../shared/schemas.js";
+import { assertCanRead } from "../../auth/scopes.js";
 import { appendItems } from "../../batches/append-items.js";
 import { createBatch } from "../../batches/create.js";
 import { getBatch, listBatches } from "../../batches/queries.js";
 import { batchResults } from "../../batches/results.js";
-import { cancelBatch } from "../../runs/cancel.js";
 import { triggerBatch } from "../../batches/trigger.js";
-import { assertCanRead } from "../../auth/scopes.js";
-import { authedProcedure, readerProcedure, router } from "../init.js";
 import { watchAllBatches, watchBatch } from "../../events/subscriptions.js";
+import { cancelBatch } from "../../runs/cancel.js";
+import { authedProcedure, readerProcedure, router } from "../init.js";
 
 /** Resume point: tRPC fills it from Last-Event-ID when EventSource reconnects; clients may also pass it. */
 const lastEventId = z.string().max(64).nullish();
@@ -65,10 +65,14 @@ export const batchRouter = router({
   /** Live progress of one batch (SSE): a snapshot, then every change until it is final. Secret key or a token that can read the batch. */
   watch: readerProcedure
     .input(z.object({ batchId: z.string().min(1), lastEventId }))
-    .subscription(({ ctx, input, signal }) => watchBatch(ctx.deps, ctx.caller, input, signal ?? new AbortController().signal)),
+    .subscription(({ ctx, input, signal }) =>
+      watchBatch(ctx.deps, ctx.caller, input, signal ?? new AbortController().signal),
+    ),
 
   /** Every batch event of the environment (SSE). Secret key only. */
   watchAll: authedProcedure
     .input(z.object({ lastEventId }).optional())
-    .subscription(({ ctx, input, signal }) => watchAllBatches(ctx.deps, ctx.caller, input ?? {}, signal ?? new AbortController().signal)),
+    .subscription(({ ctx, input, signal }) =>
+      watchAllBatches(ctx.deps, ctx.caller, input ?? {}, signal ?? new AbortController().signal),
+    ),
 });

@@ -3,6 +3,8 @@ import { listQueues, updateQueue } from "../../queue/queues.js";
 import { authedProcedure, router } from "../init.js";
 
 export const queueRouter = router({
-  update: authedProcedure.input(UpdateQueueInputSchema).mutation(({ ctx, input }) => updateQueue(ctx.deps, ctx.environment, input)),
+  update: authedProcedure
+    .input(UpdateQueueInputSchema)
+    .mutation(({ ctx, input }) => updateQueue(ctx.deps, ctx.environment, input)),
   list: authedProcedure.query(({ ctx }) => listQueues(ctx.deps, ctx.environment)),
 });

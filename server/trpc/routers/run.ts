@@ -1,10 +1,10 @@
 import { z } from "zod";
 import { ListRunsInputSchema, ListRunsResultSchema, RunSchema } from "../../../shared/schemas.js";
+import { assertCanRead } from "../../auth/scopes.js";
+import { watchAllRuns, watchRun } from "../../events/subscriptions.js";
 import { cancelRun } from "../../runs/cancel.js";
 import { getRun, listRuns } from "../../runs/queries.js";
-import { assertCanRead } from "../../auth/scopes.js";
 import { authedProcedure, readerProcedure, router } from "../init.js";
-import { watchAllRuns, watchRun } from "../../events/subscriptions.js";
 
 /** Resume point: tRPC fills it from Last-Event-ID when EventSource reconnects; clients may also pass it. */
 const lastEventId = z.string().max(64).nullish();
@@ -16,7 +16,13 @@ export const runRouter = router({
     .output(RunSchema)
     .query(async ({ ctx, input }) => {
       const run = await getRun(ctx.deps, ctx.environment, input.runId);
-      assertCanRead(ctx.caller, { kind: "run", runId: run.id, taskIdentifier: run.taskIdentifier, tags: run.tags, batchId: run.batchId });
+      assertCanRead(ctx.caller, {
+        kind: "run",
+        runId: run.id,
+        taskIdentifier: run.taskIdentifier,
+        tags: run.tags,
+        batchId: run.batchId,
+      });
       return run;
     }),
 
@@ -32,14 +38,23 @@ export const runRouter = router({
   /** Live state of one run (SSE): a snapshot, then every change until it is final. Secret key or a token that can read the run. */
   watch: readerProcedure
     .input(z.object({ runId: z.string().min(1), lastEventId }))
-    .subscription(({ ctx, input, signal }) => watchRun(ctx.deps, ctx.caller, input, signal ?? new AbortController().signal)),
+    .subscription(({ ctx, input, signal }) =>
+      watchRun(ctx.deps, ctx.caller, input, signal ?? new AbortController().signal),
+    ),
 
   /** Every per-run event of the environment (SSE), optionally filtered by task, tag or batch. Secret key only. */
   watchAll: authedProcedure
     .input(
       z
-        .object({ taskIdentifier: z.string().min(1).optional(), tag: z.string().min(1).optional(), batchId: z.string().min(1).optional(), lastEventId })
+        .object({
+          taskIdentifier: z.string().min(1).optional(),
+          tag: z.string().min(1).optional(),
+          batchId: z.string().min(1).optional(),
+          lastEventId,
+        })
         .optional(),
     )
-    .subscription(({ ctx, input, signal }) => watchAllRuns(ctx.deps, ctx.caller, input ?? {}, signal ?? new AbortController().signal)),
+    .subscription(({ ctx, input, signal }) =>
+      watchAllRuns(ctx.deps, ctx.caller, input ?? {}, signal ?? new AbortController().signal),
+    ),
 });
