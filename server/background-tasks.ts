@@ -1,12 +1,43 @@
 import { pruneUsedTokensTask } from "./auth/tokens.js";
 import type { BackgroundTask } from "./background.js";
+import type { Deps } from "./deps.js";
 import { pruneEventsTask } from "./events/retention.js";
-import { expireUnsealedBatches } from "./limits/seal-timeout.js";
-import { EXECUTION_TASKS } from "./queue/sweeps.js";
+import { expireRuns } from "./lifecycle/expire.js";
+import { abortAllUnsealedBatches } from "./lifecycle/seal-timeout.js";
+import { promoteDueRuns, reclaimLostRuns, sweep } from "./lifecycle/sweeps.js";
+
+const sweepInterval = (deps: Deps) => deps.config.execution.sweepIntervalMs;
+
+export const promoteDueRunsTask: BackgroundTask = {
+  name: "promote-due-runs",
+  intervalMs: sweepInterval,
+  run: (deps) => sweep(deps, promoteDueRuns),
+};
+
+export const expireRunsTask: BackgroundTask = {
+  name: "expire-runs",
+  intervalMs: sweepInterval,
+  run: (deps) => sweep(deps, expireRuns),
+};
+
+export const reclaimExpiredLeases: BackgroundTask = {
+  name: "reclaim-expired-leases",
+  intervalMs: sweepInterval,
+  run: (deps) => sweep(deps, reclaimLostRuns(deps.config.execution)),
+};
+
+/** Checks a few times per timeout (at most once a minute, at least every 50 ms). */
+export const expireUnsealedBatches: BackgroundTask = {
+  name: "expire-unsealed-batches",
+  intervalMs: (deps) => Math.min(60_000, Math.max(50, Math.floor(deps.config.limits.batchSealTimeoutMs / 4))),
+  run: abortAllUnsealedBatches,
+};
 
 /** Every periodic task the server runs. Each area adds its own here. */
 export const BACKGROUND_TASKS: BackgroundTask[] = [
-  ...EXECUTION_TASKS,
+  promoteDueRunsTask,
+  expireRunsTask,
+  reclaimExpiredLeases,
   expireUnsealedBatches,
   pruneEventsTask,
   pruneUsedTokensTask,

@@ -1,9 +1,9 @@
 import type { Kysely } from "kysely";
 import type { Database } from "../db/schema.js";
 import type { Bus } from "./adapters/bus.js";
+import type { BatchRateLimiter } from "./adapters/rate-limiter.js";
 import type { KeyVault } from "./auth/vault.js";
 import type { Config } from "./config.js";
-import type { BatchRateLimiter } from "./limits/rate-limiter.js";
 import type { WorkerPresence } from "./queue/presence.js";
 
 /** What domain code needs from the outside world, passed in rather than imported. */

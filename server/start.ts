@@ -1,6 +1,7 @@
 import { type Connection, connect } from "../db/connect.js";
 import { migrateToLatest } from "../db/migrate.js";
 import { createBus } from "./adapters/bus.js";
+import { createRateLimiter } from "./adapters/rate-limiter.js";
 import { bootstrapEnvironment, type CreatedEnvironment } from "./auth/environments.js";
 import { openVault } from "./auth/vault.js";
 import { startBackgroundTasks } from "./background.js";
@@ -8,7 +9,6 @@ import { BACKGROUND_TASKS } from "./background-tasks.js";
 import type { Config } from "./config.js";
 import type { Deps } from "./deps.js";
 import { buildApp, type LogStream } from "./http/app.js";
-import { createRateLimiter } from "./limits/rate-limiter.js";
 import { WorkerPresence } from "./queue/presence.js";
 
 export interface RunningSalvo {

@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createSalvoClient } from "../client/index.js";
-import { abortUnsealedBatches } from "../server/limits/seal-timeout.js";
+import { abortUnsealedBatches } from "../server/lifecycle/seal-timeout.js";
 import { errorBody, ndjson, startTestSalvo, type TestSalvo } from "./support/salvo.js";
 import { waitFor } from "./support/wait.js";
 

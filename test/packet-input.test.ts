@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { decodePacket, packetFromInput } from "../server/runs/packets.js";
+import { decodePacket, packetFromInput } from "../server/packets/codec.js";
 
 describe("packetFromInput", () => {
   it("stores plain JSON values as application/json", () => {

@@ -2,8 +2,8 @@ import { configure, runs, tasks } from "@trigger.dev/sdk";
 import superjson from "superjson";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createSalvoClient } from "../client/index.js";
+import { resolvePacket } from "../server/packets/codec.js";
 import { signPacketToken } from "../server/packets/urls.js";
-import { resolvePacket } from "../server/runs/packets.js";
 import { ndjson, startTestSalvo, type TestSalvo } from "./support/salvo.js";
 
 /**

@@ -2,7 +2,7 @@ import { sql } from "kysely";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createSalvoClient } from "../client/index.js";
 import { createWorker } from "../client/worker.js";
-import { reclaimExpiredLeases } from "../server/queue/sweeps.js";
+import { reclaimExpiredLeases } from "../server/background-tasks.js";
 import { until } from "./support/interleave.js";
 import { startTestSalvo, type TestSalvo } from "./support/salvo.js";
 

@@ -6,9 +6,9 @@ import type { AuthenticatedEnvironment } from "../auth/authenticate.js";
 import type { Deps } from "../deps.js";
 import { badItem, notFound, unprocessable } from "../errors.js";
 import { notifyEvents } from "../events/notify.js";
-import { finishProcessing } from "./finalize.js";
+import { sealBatch } from "../lifecycle/seal.js";
+import { lockBatchStream } from "../lifecycle/stream-lock.js";
 import { ingestItems, planIngest } from "./ingest.js";
-import { lockBatchStream } from "./stream-lock.js";
 
 /**
  * Phase 2, one chunk at a time: adds items to a PENDING batch and seals it when the last missing
@@ -42,7 +42,7 @@ export async function appendItems(
     });
     const enqueuedCount = batch.enqueued_count + accepted;
     if (enqueuedCount === batch.run_count) {
-      await finishProcessing(trx, { ...batch, enqueued_count: enqueuedCount }, plan.now);
+      await sealBatch(trx, { ...batch, enqueued_count: enqueuedCount }, plan.now);
       return { id: batch.id, itemsAccepted: accepted, itemsDeduplicated: deduplicated, sealed: true };
     }
     return {

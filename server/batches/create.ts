@@ -9,8 +9,8 @@ import type { Deps } from "../deps.js";
 import { badRequest } from "../errors.js";
 import { notifyEvents } from "../events/notify.js";
 import { appendEvents } from "../events/outbox.js";
+import { parkParent } from "../lifecycle/parent.js";
 import { chargeBatchItems } from "../limits/batch-rate-limit.js";
-import { parkParent } from "../runs/resume.js";
 
 type CreateBatchInput = z.output<typeof CreateBatchInputSchema>;
 

@@ -2,11 +2,11 @@ import { type RawBuilder, sql, type Transaction } from "kysely";
 import { bulkRows } from "../../db/bulk-rows.js";
 import type { BatchRow, Database } from "../../db/schema.js";
 import type { IndexedItem } from "../../shared/schemas.js";
-import { admitUnderQueueCap, type QueueCapOptions } from "../limits/queue-cap.js";
 import { nextTurn } from "../next-turn.js";
+import { assertStoredPacketsExist } from "../packets/codec.js";
 import { createRuns, planRuns, type RunPlan } from "../runs/create.js";
-import { assertStoredPacketsExist } from "../runs/packets.js";
 import { type PreparedRun, prepareRun, type RunContext } from "../runs/prepare.js";
+import { admitUnderQueueCap, type QueueCapOptions } from "../runs/queue-cap.js";
 import { testHooks } from "../test-hooks.js";
 
 const LEDGER_COLUMNS = [

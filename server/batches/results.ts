@@ -2,7 +2,7 @@ import { FINAL_RUN_STATUSES, type RunStatus } from "../../shared/schemas.js";
 import type { AuthenticatedEnvironment } from "../auth/authenticate.js";
 import type { Deps } from "../deps.js";
 import { notFound } from "../errors.js";
-import { decodePacket } from "../runs/packets.js";
+import { decodePacket } from "../packets/codec.js";
 
 export interface ItemResult {
   index: number;

@@ -8,9 +8,9 @@ import type { Deps } from "../deps.js";
 import { badRequest } from "../errors.js";
 import { notifyEvents } from "../events/notify.js";
 import { appendEvents } from "../events/outbox.js";
+import { parkParent, parkUntilDone } from "../lifecycle/parent.js";
+import { sealBatch } from "../lifecycle/seal.js";
 import { chargeBatchItems } from "../limits/batch-rate-limit.js";
-import { parkParent } from "../runs/resume.js";
-import { finishProcessing } from "./finalize.js";
 import { ingestItems, planIngest } from "./ingest.js";
 
 type TriggerBatchInput = z.output<typeof TriggerBatchInputSchema>;
@@ -111,7 +111,7 @@ export async function triggerBatch(
         maxQueuedRuns: config.limits.maxQueuedRuns,
         overQueueCap: "reject",
       });
-      await finishProcessing(trx, { ...batch, enqueued_count: count }, now);
+      await sealBatch(trx, { ...batch, enqueued_count: count }, now);
       return { batchId: batch.id, runs: runIds, isCached: false };
     });
     notifyEvents(bus, environment.id);
@@ -123,24 +123,4 @@ export async function triggerBatch(
     }
     throw err;
   }
-}
-
-/**
- * Parks the parent if the batch is still running. The parent's row is locked first, then the
- * batch read (lock order: runs before batches): a completion that commits before the read is
- * seen; one that commits after it resumes the parent parked here (it waits for this lock).
- */
-async function parkUntilDone(db: Deps["db"], environmentId: string, parentRunId: string, batchId: string) {
-  await transaction(db, async (trx) => {
-    await trx
-      .selectFrom("runs")
-      .select("id")
-      .where("id", "=", parentRunId)
-      .where("environment_id", "=", environmentId)
-      .forUpdate()
-      .execute();
-    const batch = await trx.selectFrom("batches").select("status").where("id", "=", batchId).executeTakeFirstOrThrow();
-    if (batch.status !== "COMPLETED" && batch.status !== "ABORTED")
-      await parkParent(trx, environmentId, parentRunId, batchId, new Date());
-  });
 }

@@ -10,10 +10,10 @@ import { capConnections, connectionOptions } from "../limits/connection-limits.j
 import { registerCors } from "../limits/cors.js";
 import { registerHttpGuards } from "../limits/http-guards.js";
 import { assertJsonTextDepth } from "../limits/json-depth.js";
-import { admitSubscription, SubscriptionSlots } from "../limits/subscription-slots.js";
+import { SubscriptionSlots } from "../limits/subscription-slots.js";
 import { errorBody, shouldRetryHeader } from "../rest/errors.js";
 import { registerRestRoutes } from "../rest/routes.js";
-import type { Context } from "../trpc/init.js";
+import { authenticateContext, type Context } from "../trpc/init.js";
 import { appRouter } from "../trpc/routers/_app.js";
 import { registerBodyDrain } from "./drain-body.js";
 import { registerHealthRoutes } from "./health.js";
@@ -147,4 +147,11 @@ export function buildApp(deps: Deps, options: { logStream?: LogStream } = {}): F
   registerCors(app);
   registerRestRoutes(app, deps);
   return app;
+}
+
+/** A slot for the caller of a subscription whose procedure has already authenticated it. */
+async function admitSubscription(slots: SubscriptionSlots, ctx: Context): Promise<() => void> {
+  // Memoized: the procedure's middleware already authenticated (and charged) this request.
+  const caller = await authenticateContext(ctx, { allowPublicTokens: true, charge: false });
+  return slots.take(caller, ctx.authorization ?? "");
 }

@@ -1,8 +1,8 @@
 import { TRPCError } from "@trpc/server";
 import type { Kysely } from "kysely";
 import type { Database } from "../../db/schema.js";
+import type { BucketConfig, LimitDecision } from "../adapters/rate-limiter.js";
 import type { Deps } from "../deps.js";
-import type { BucketConfig, LimitDecision } from "./rate-limiter.js";
 
 /**
  * The numbers of a rejected batch, as the 429 shows them: the REST layer turns them into

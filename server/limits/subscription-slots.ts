@@ -2,7 +2,6 @@ import { createHash } from "node:crypto";
 import { TRPCError } from "@trpc/server";
 import type { Caller } from "../auth/authenticate.js";
 import type { Config } from "../config.js";
-import { authenticateContext, type Context } from "../trpc/init.js";
 import { RateLimitExceededError } from "./batch-rate-limit.js";
 
 /** What a refused subscription tells the client to wait: slots free as other subscriptions end. */
@@ -62,11 +61,4 @@ function refusal(what: string, limit: number): TRPCError {
     message: `Too many live subscriptions: ${what}; close one or retry later`,
     cause,
   });
-}
-
-/** A slot for the caller of a subscription whose procedure has already authenticated it. */
-export async function admitSubscription(slots: SubscriptionSlots, ctx: Context): Promise<() => void> {
-  // Memoized: the procedure's middleware already authenticated (and charged) this request.
-  const caller = await authenticateContext(ctx, { allowPublicTokens: true, charge: false });
-  return slots.take(caller, ctx.authorization ?? "");
 }

@@ -1,6 +1,6 @@
 import type { AuthenticatedEnvironment } from "../auth/authenticate.js";
 import type { Deps } from "../deps.js";
-import { wakeWorkers } from "./wake.js";
+import { notifyEvents } from "../events/notify.js";
 
 /** Sets a queue's concurrency limit (null: unlimited) or pauses it; creates the queue if needed. */
 export async function updateQueue(
@@ -25,7 +25,7 @@ export async function updateQueue(
     .returning(["name", "concurrency_limit", "paused"])
     .executeTakeFirstOrThrow();
   // A raised limit or a resumed queue may have runs ready now.
-  wakeWorkers(bus, env.id);
+  notifyEvents(bus, env.id);
   return { name: row.name, concurrencyLimit: row.concurrency_limit, paused: row.paused };
 }
 

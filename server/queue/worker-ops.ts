@@ -8,11 +8,12 @@ import { dataTransformer } from "../../shared/transformer.js";
 import type { ClaimedRun } from "../../shared/worker.js";
 import type { AuthenticatedEnvironment } from "../auth/authenticate.js";
 import type { Deps } from "../deps.js";
-import { resolvePacket } from "../runs/packets.js";
-import { recordTransitions, retryDelayMs, TRANSITION_COLUMNS, type TransitionedRun } from "../runs/transitions.js";
-import { type ClaimedRow, claimRuns } from "./claim.js";
-import { type CompletedRun, completeMany } from "./complete.js";
-import { wakeWorkers, workChannel } from "./wake.js";
+import { eventsChannel, notifyEvents } from "../events/notify.js";
+import { type ClaimedRow, claimRuns } from "../lifecycle/claim.js";
+import { type ClaimRef, heldClaims } from "../lifecycle/held-claims.js";
+import { releaseClaims } from "../lifecycle/release.js";
+import { type ReportedFailure, recordReport, type WorkerReport } from "../lifecycle/report.js";
+import { resolvePacket, superJsonText } from "../packets/codec.js";
 
 /** The error a worker reports, as the shared contract defines it. */
 export type SerializedError = z.infer<typeof SerializedErrorSchema>;
@@ -38,7 +39,7 @@ export async function registerWorker(
   return { workerId: input.workerId, leaseMs: config.execution.leaseMs };
 }
 
-async function presentRun(db: Kysely<Database>, row: ClaimedRow, defaultMaxAttempts: number): Promise<ClaimedRun> {
+async function toClaimedRun(db: Kysely<Database>, row: ClaimedRow, defaultMaxAttempts: number): Promise<ClaimedRun> {
   return {
     id: row.id,
     taskIdentifier: row.task_identifier,
@@ -67,10 +68,10 @@ async function presentRun(db: Kysely<Database>, row: ClaimedRow, defaultMaxAttem
  */
 async function deliverable(trx: Transaction<Database>, rows: ClaimedRow[], defaultMaxAttempts: number) {
   const delivered: ClaimedRun[] = [];
-  const undeliverable: Outcomes["failed"] = [];
+  const undeliverable: ReportedFailure[] = [];
   for (const row of rows) {
     try {
-      const run = await presentRun(trx, row, defaultMaxAttempts);
+      const run = await toClaimedRun(trx, row, defaultMaxAttempts);
       dataTransformer.serialize(run);
       delivered.push(run);
     } catch (err) {
@@ -108,12 +109,12 @@ export async function dequeue(
   // The caller went away, or the server is shutting down: stop waiting and answer what there is.
   const stop = signal ? AbortSignal.any([signal, deps.closing]) : deps.closing;
   const claim = async (completed: Outcomes["completed"] = [], failed: Outcomes["failed"] = []) => {
+    const report = workerReport(completed, failed);
     const { claimed, reported } = await transaction(db, async (trx) => {
       const now = new Date();
       // Outcomes first, so the slots they free can be claimed (and the lock order holds: a claim
       // takes queues last, docs/ARCHITECTURE.md).
-      const failures = await failMany(trx, config, env, input.workerId, failed, now);
-      const completedRuns = await completeMany(trx, env.id, input.workerId, completed, now);
+      const outcomes = await recordReport(trx, env.id, input.workerId, report, config.execution, now);
       const runs = await claimRuns(trx, {
         environmentId: env.id,
         workerId: input.workerId,
@@ -125,11 +126,21 @@ export async function dequeue(
       // The answer is built before the claim commits: a run that cannot be handed over is failed
       // here instead of staying claimed by a worker that never hears of it.
       const { delivered, undeliverable } = await deliverable(trx, runs, config.execution.defaultMaxAttempts);
-      const refused = await failMany(trx, config, env, input.workerId, undeliverable, now);
-      return { claimed: delivered, reported: failures.changed.length + completedRuns.length + refused.changed.length };
+      const refused =
+        undeliverable.length === 0
+          ? []
+          : await recordReport(
+              trx,
+              env.id,
+              input.workerId,
+              { completed: [], failed: undeliverable },
+              config.execution,
+              now,
+            );
+      return { claimed: delivered, reported: outcomes.length + refused.length };
     });
     // Claims and outcomes wrote events: tell subscribers (and, harmlessly, idle workers).
-    if (claimed.length > 0 || reported > 0) wakeWorkers(bus, env.id);
+    if (claimed.length > 0 || reported > 0) notifyEvents(bus, env.id);
     return claimed;
   };
 
@@ -140,7 +151,7 @@ export async function dequeue(
   let woken = false;
   // Redis unreachable: no wake-ups, the re-check every RECHECK_MS finds new work instead.
   const unsubscribe = await bus
-    .subscribe(workChannel(env.id), () => {
+    .subscribe(eventsChannel(env.id), () => {
       woken = true;
       wake?.();
     })
@@ -220,33 +231,16 @@ export async function heartbeat(
   };
 }
 
-/** A claim a worker names: the run, and the claim's id (absent from older workers: any claim of theirs). */
-export interface ClaimRef {
+/** A run a worker finished, naming the claim it finished it under (absent: an older worker). */
+export interface ReportedCompletion {
   runId: string;
   claimId?: string;
-}
-
-/**
- * The runs among `claims` that `workerId` holds under those claims, locked in id order (a
- * statement's first step whenever it changes leased runs, see docs/ARCHITECTURE.md).
- */
-function heldClaims(environmentId: string, workerId: string, claims: ClaimRef[]) {
-  const rows = JSON.stringify(claims.map((c) => ({ id: c.runId, claim_id: c.claimId ?? null })));
-  return sql`
-    select runs.id, runs.attempt, runs.max_attempts
-    from runs
-    where runs.environment_id = ${environmentId} and runs.status = 'EXECUTING' and runs.lease_owner = ${workerId}
-      and exists (
-        select 1 from json_to_recordset(${rows}::json) as v(id text, claim_id text)
-        where v.id = runs.id and (v.claim_id is null or v.claim_id = runs.claim_id)
-      )
-    order by runs.id
-    for update of runs`;
+  output?: unknown;
 }
 
 export interface Outcomes {
   workerId: string;
-  completed: CompletedRun[];
+  completed: ReportedCompletion[];
   failed: (ClaimRef & { error: SerializedError; retry?: boolean })[];
 }
 
@@ -263,70 +257,35 @@ export async function reportOutcomes(
   input: Outcomes,
 ): Promise<{ accepted: string[]; willRetry: string[] }> {
   if (input.completed.length + input.failed.length === 0) return { accepted: [], willRetry: [] };
-  const result = await transaction(deps.db, async (trx) => {
-    const now = new Date();
-    const completed =
-      input.completed.length > 0 ? await completeMany(trx, env.id, input.workerId, input.completed, now) : [];
-    const { changed, willRetry } = await failMany(trx, deps.config, env, input.workerId, input.failed, now);
-    return { accepted: [...completed, ...changed].map((r) => r.id), willRetry };
-  });
+  const report = workerReport(input.completed, input.failed);
+  const changed = await transaction(deps.db, (trx) =>
+    recordReport(trx, env.id, input.workerId, report, deps.config.execution, new Date()),
+  );
   // Finished runs free slots of their queues (and may have queued a parent): idle workers
   // waiting on a full queue can claim again now rather than at their next re-check.
-  if (result.accepted.length > 0) wakeWorkers(deps.bus, env.id);
-  return result;
+  if (changed.length > 0) notifyEvents(deps.bus, env.id);
+  return {
+    accepted: changed.map((r) => r.id),
+    willRetry: changed.filter((r) => r.status === "REATTEMPTING").map((r) => r.id),
+  };
 }
 
-/**
- * Records failures the claims holding their leases report: REATTEMPTING with backoff while
- * attempts remain (and the handler did not ask not to be retried), else FAILED. Two statements
- * however many failures: the leased runs are read and locked, then all updated at once (each
- * run's backoff is computed here, as the sweeps do).
- */
-async function failMany(
-  trx: Transaction<Database>,
-  config: Deps["config"],
-  env: AuthenticatedEnvironment,
-  workerId: string,
-  failed: Outcomes["failed"],
-  now: Date,
-): Promise<{ changed: TransitionedRun[]; willRetry: string[] }> {
-  if (failed.length === 0) return { changed: [], willRetry: [] };
-  const { rows: held } = await sql<{
-    id: string;
-    attempt: number;
-    max_attempts: number | null;
-  }>`${heldClaims(env.id, workerId, failed)}`.execute(trx);
-  if (held.length === 0) return { changed: [], willRetry: [] };
-  const byId = new Map(failed.map((f) => [f.runId, f]));
-  const { retryBaseMs, retryMaxMs, defaultMaxAttempts } = config.execution;
-  const rows = held.map((run) => {
-    const failure = byId.get(run.id)!;
-    const retry = failure.retry !== false && run.attempt < (run.max_attempts ?? defaultMaxAttempts);
-    return {
-      id: run.id,
-      status: retry ? "REATTEMPTING" : "FAILED",
-      error: JSON.stringify(failure.error),
-      retry_at: retry
-        ? new Date(now.getTime() + retryDelayMs(run.attempt, retryBaseMs, retryMaxMs)).toISOString()
-        : null,
-    };
-  });
-  const { rows: changed } = await sql<TransitionedRun>`
-    update runs
-    set status = v.status, error = v.error::jsonb, retry_at = v.retry_at,
-        finished_at = case when v.status = 'FAILED' then ${now}::timestamptz end,
-        lease_owner = null, lease_expires_at = null, claim_id = null, updated_at = ${now}
-    from json_to_recordset(${JSON.stringify(rows)}::json) as v(id text, status text, error text, retry_at timestamptz)
-    where runs.id = v.id
-    returning ${sql.join(TRANSITION_COLUMNS.map((c) => sql.ref(`runs.${c}`)))}`.execute(trx);
-  await recordTransitions(trx, changed, now);
-  return { changed, willRetry: rows.filter((r) => r.status === "REATTEMPTING").map((r) => r.id) };
+/** Outputs written as stored text before any transaction opens (`completeRuns` takes them so). */
+function workerReport(completed: Outcomes["completed"], failed: Outcomes["failed"]): WorkerReport {
+  return {
+    completed: completed.map((c) => ({
+      runId: c.runId,
+      ...(c.claimId !== undefined ? { claimId: c.claimId } : {}),
+      output: c.output === undefined ? null : superJsonText(c.output),
+    })),
+    failed,
+  };
 }
 
 export async function completeRun(
   deps: Deps,
   env: AuthenticatedEnvironment,
-  input: { workerId: string } & CompletedRun,
+  input: { workerId: string } & ReportedCompletion,
 ) {
   const { accepted } = await reportOutcomes(deps, env, { workerId: input.workerId, completed: [input], failed: [] });
   return { accepted: accepted.length === 1 };
@@ -353,18 +312,8 @@ export async function releaseRuns(
 ) {
   const claims: ClaimRef[] = [...(input.claims ?? []), ...(input.runIds ?? []).map((runId) => ({ runId }))];
   if (claims.length === 0) return { released: 0 };
-  const released = await transaction(deps.db, async (trx) => {
-    const now = new Date();
-    const { rows } = await sql<TransitionedRun>`
-      with held as materialized (${heldClaims(env.id, input.workerId, claims)})
-      update runs
-      set status = 'QUEUED', attempt = runs.attempt - 1, lease_owner = null, lease_expires_at = null, claim_id = null, updated_at = ${now}
-      from held
-      where runs.id = held.id
-      returning ${sql.join(TRANSITION_COLUMNS.map((c) => sql.ref(`runs.${c}`)))}`.execute(trx);
-    await recordTransitions(trx, rows, now);
-    return rows.length;
-  });
-  if (released > 0) wakeWorkers(deps.bus, env.id);
+  const released = (await transaction(deps.db, (trx) => releaseClaims(trx, env.id, input.workerId, claims, new Date())))
+    .length;
+  if (released > 0) notifyEvents(deps.bus, env.id);
   return { released };
 }

@@ -3,9 +3,9 @@ import type { Run } from "../../shared/schemas.js";
 import type { Caller } from "../auth/authenticate.js";
 import type { Deps } from "../deps.js";
 import { badRequest, notFound } from "../errors.js";
+import { loadPacket, STORE_TYPE, toJsonForm } from "../packets/codec.js";
 import { getPacket, MAX_PACKET_PATH_LENGTH, putPacket } from "../packets/store.js";
 import { keyIsLive, type PacketGrant, type PacketTarget, signPacketToken, verifyPacketToken } from "../packets/urls.js";
-import { loadPacket, STORE_TYPE, toJsonForm } from "../runs/packets.js";
 import { restHandler } from "./context.js";
 import { errorBody } from "./errors.js";
 

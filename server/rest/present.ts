@@ -1,7 +1,7 @@
 import type { Batch, Run, RunStatus } from "../../shared/schemas.js";
 import { FINAL_RUN_STATUSES } from "../../shared/schemas.js";
 import type { BatchResultItem } from "../../shared/worker.js";
-import { STORE_TYPE, superJsonText, toJsonForm } from "../runs/packets.js";
+import { STORE_TYPE, superJsonText, toJsonForm } from "../packets/codec.js";
 
 /** `GET /api/v1/batches/{id}` as the seed documents it: absent fields are left out, never null. */
 export function batchV1(batch: Batch) {

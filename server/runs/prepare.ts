@@ -2,7 +2,7 @@ import type { NewRun } from "../../db/schema.js";
 import { parseDurationSeconds } from "../../shared/durations.js";
 import { friendlyId } from "../../shared/ids.js";
 import type { TaskItem } from "../../shared/schemas.js";
-import { packetFromInput } from "./packets.js";
+import { packetFromInput } from "../packets/codec.js";
 
 const DEFAULT_IDEMPOTENCY_TTL_SECONDS = 30 * 24 * 3600;
 

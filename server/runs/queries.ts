@@ -3,11 +3,11 @@ import type { RunRow } from "../../db/schema.js";
 import { formatDuration } from "../../shared/durations.js";
 import type { ListRunsInputSchema, Run, RunStatus, RunSummary } from "../../shared/schemas.js";
 import type { AuthenticatedEnvironment } from "../auth/authenticate.js";
-import { ownRunIds } from "../batches/own-runs.js";
 import type { Deps } from "../deps.js";
 import { notFound } from "../errors.js";
+import { decodePacket, resolvePacket, STORE_TYPE } from "../packets/codec.js";
 import { afterCursor, decodeCursor, encodeCursor } from "../pagination.js";
-import { decodePacket, resolvePacket, STORE_TYPE } from "./packets.js";
+import { ownRunIds } from "./own-runs.js";
 
 type SummaryRow = Omit<RunRow, "payload" | "output" | "request_idempotency_key" | "claim_id">;
 

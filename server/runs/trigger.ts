@@ -3,10 +3,10 @@ import type { TaskItem, TriggerTaskResult } from "../../shared/schemas.js";
 import type { AuthenticatedEnvironment } from "../auth/authenticate.js";
 import type { Deps } from "../deps.js";
 import { notifyEvents } from "../events/notify.js";
-import { assertQueueRoom } from "../limits/queue-cap.js";
+import { assertStoredPacketsExist } from "../packets/codec.js";
 import { createRuns, planRuns } from "./create.js";
-import { assertStoredPacketsExist } from "./packets.js";
 import { prepareRun } from "./prepare.js";
+import { assertQueueRoom } from "./queue-cap.js";
 
 /**
  * A single run, outside any batch; a live idempotency key returns the existing run, and a

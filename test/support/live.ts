@@ -1,6 +1,7 @@
 import type { Deps } from "../../server/deps.js";
 import { notifyEvents } from "../../server/events/notify.js";
-import { recordTransitions, TRANSITION_COLUMNS } from "../../server/runs/transitions.js";
+import { recordTransitions } from "../../server/lifecycle/batch-completion.js";
+import { TRANSITION_COLUMNS } from "../../server/lifecycle/record.js";
 import { FINAL_RUN_STATUSES, type RunStatus } from "../../shared/index.js";
 
 /**

@@ -12,12 +12,12 @@ import {
 } from "../../../shared/schemas.js";
 import { assertCanRead } from "../../auth/scopes.js";
 import { appendItems } from "../../batches/append-items.js";
+import { cancelBatch } from "../../batches/cancel.js";
 import { createBatch } from "../../batches/create.js";
 import { getBatch, listBatches } from "../../batches/queries.js";
 import { batchResults } from "../../batches/results.js";
 import { triggerBatch } from "../../batches/trigger.js";
 import { watchAllBatches, watchBatch } from "../../events/subscriptions.js";
-import { cancelBatch } from "../../runs/cancel.js";
 import { authedProcedure, readerProcedure, router } from "../init.js";
 
 /** Resume point: tRPC fills it from Last-Event-ID when EventSource reconnects; clients may also pass it. */

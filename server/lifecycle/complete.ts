@@ -1,33 +1,31 @@
 import { sql, type Transaction } from "kysely";
 import { PREPARED } from "../../db/prepared.js";
 import type { Database } from "../../db/schema.js";
-import { countFinishedRuns } from "../batches/finalize.js";
-import { superJsonText } from "../runs/packets.js";
-import type { TransitionedRun } from "../runs/transitions.js";
+import { runStatusEventsOf, type TransitionedRun } from "./record.js";
 
-/** A run a worker finished, naming the claim it finished it under (absent: an older worker). */
+/**
+ * A run a worker finished, naming the claim it finished it under (absent: an older worker), with
+ * its output already written as `application/super+json` text (null: none).
+ */
 export interface CompletedRun {
   runId: string;
   claimId?: string;
-  output?: unknown;
+  output: string | null;
 }
 
 /**
- * Completes many runs, the outputs travelling as one JSON parameter, in two statements:
- *
- * 1. lock the runs (in id order, the lock order of docs/ARCHITECTURE.md), move them to COMPLETED
- *    and write their events;
- * 2. count them towards their batches (`countFinishedRuns`).
- *
- * They must be two: the second starts after the first holds every run's lock, so it sees every
- * batch item that points at these runs and was committed before; an item added later had to wait
- * for these locks and then saw the runs final (see "Counters and completion"). One statement
- * would count with a snapshot taken before its locks were granted, and miss such items.
+ * Completes many runs in one statement, the outputs travelling as one JSON parameter: locks the
+ * runs (in id order, the lock order of docs/ARCHITECTURE.md), moves them to COMPLETED and writes
+ * their events. Their batches are counted by a later statement (`countFinishedRuns`, see
+ * `report.ts`): it must start after this one holds every run's lock, so it sees every batch item
+ * that points at these runs and was committed before; an item added later had to wait for these
+ * locks and then saw the runs final (see "Counters and completion"). One statement would count
+ * with a snapshot taken before its locks were granted, and miss such items.
  *
  * Only the claim holding a run's lease may complete it: the same worker and, when the report
  * names one, the same claim (a late report from an earlier attempt is not accepted).
  */
-export async function completeMany(
+export async function completeRuns(
   trx: Transaction<Database>,
   environmentId: string,
   workerId: string,
@@ -35,11 +33,7 @@ export async function completeMany(
   now: Date,
 ): Promise<TransitionedRun[]> {
   if (completed.length === 0) return [];
-  const rows = completed.map((c) => ({
-    id: c.runId,
-    claim_id: c.claimId ?? null,
-    output: c.output === undefined ? null : superJsonText(c.output),
-  }));
+  const rows = completed.map((c) => ({ id: c.runId, claim_id: c.claimId ?? null, output: c.output }));
   // Prepared: one text however many runs.
   const { rows: done } = await sql<TransitionedRun>`${sql.raw(PREPARED)}
     with reported as (
@@ -61,17 +55,7 @@ export async function completeMany(
       where runs.id = held.id
       returning runs.id, runs.environment_id, runs.batch_id, runs.task_identifier, runs.status, runs.attempt
     ),
-    done_events as (
-      insert into events (environment_id, batch_id, run_id, type, data)
-      select environment_id, batch_id, id, 'run.status',
-             jsonb_build_object('status', status, 'taskIdentifier', task_identifier, 'attempt', attempt)
-      from done
-    )
+    done_events as (${runStatusEventsOf("done")})
     select * from done`.execute(trx);
-  await countFinishedRuns(
-    trx,
-    done.map((r) => r.id),
-    now,
-  );
   return done;
 }

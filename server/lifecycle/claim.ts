@@ -1,6 +1,7 @@
 import { type RawBuilder, sql, type Transaction } from "kysely";
 import { PREPARED } from "../../db/prepared.js";
 import type { Database, RunRow } from "../../db/schema.js";
+import { runStatusEventsOf } from "./record.js";
 
 /** A locked queue with a concurrency limit: claimed from by a statement of its own. */
 interface LimitedQueue {
@@ -120,7 +121,7 @@ export async function claimRuns(
       ${claimUpdate(options.workerId, leaseUntil, now)}
     ),
     events as (
-      ${claimEvents}
+      ${runStatusEventsOf("claimed")}
     ),
     limited as (
       select json_agg(json_build_object('name', name, 'concurrency_limit', concurrency_limit) order by name) as limited
@@ -153,13 +154,6 @@ const claimUpdate = (workerId: string, leaseUntil: Date, now: Date) => sql`
   from picked
   where runs.id = picked.id and runs.status = 'QUEUED'
   returning ${sql.join(CLAIMED_COLUMNS.map((c) => sql.ref(`runs.${c}`)))}`;
-
-/** The `run.status` event of each run in `claimed` (a CTE body). */
-const claimEvents = sql`
-  insert into events (environment_id, batch_id, run_id, type, data)
-  select environment_id, batch_id, id, 'run.status',
-         jsonb_build_object('status', status, 'taskIdentifier', task_identifier, 'attempt', attempt)
-  from claimed`;
 
 /**
  * Claims the oldest runs of one locked, limited queue that fit in each concurrency group's free slots,
@@ -208,7 +202,7 @@ async function claimFromQueue(
       ${claimUpdate(options.workerId, leaseUntil, now)}
     ),
     events as (
-      ${claimEvents}
+      ${runStatusEventsOf("claimed")}
     )
     select * from claimed
     order by created_at, id`.execute(trx);

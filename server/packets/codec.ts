@@ -4,7 +4,7 @@ import type { Database } from "../../db/schema.js";
 import { escapeDataKeys, holdsReservedKeys, unescapeDataKeys } from "../../shared/transformer.js";
 import { badItem } from "../errors.js";
 import { assertJsonTextDepth } from "../limits/json-depth.js";
-import { getPacket, missingPackets } from "../packets/store.js";
+import { getPacket, missingPackets } from "./store.js";
 
 /** A payload or output as stored: serialized text plus the type that says how to read it. */
 export interface Packet {

@@ -1,5 +1,5 @@
 import { Redis } from "ioredis";
-import { RedisBreaker, type RedisStatus } from "../adapters/redis-breaker.js";
+import { RedisBreaker, type RedisStatus } from "./redis-breaker.js";
 
 /** A token bucket: `maxTokens` when full, `refillRate` tokens added per whole `intervalMs`. */
 export interface BucketConfig {
