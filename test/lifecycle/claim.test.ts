@@ -1,0 +1,56 @@
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { claimRuns } from "../../server/lifecycle/claim.js";
+import { type BareDb, bareDb } from "./bare-db.js";
+
+let t: BareDb;
+beforeAll(async () => {
+  t = await bareDb();
+});
+afterAll(() => t?.close());
+
+const claim = (queueTasks: string[], max: number, now = new Date()) =>
+  t.tx((trx) =>
+    claimRuns(trx, { environmentId: t.environmentId, workerId: "w1", tasks: queueTasks, max, leaseMs: 30_000, now }),
+  );
+
+describe("claim: QUEUED -> EXECUTING under a lease", () => {
+  it("claims the oldest queued runs of the tasks asked for, with a lease, a claim id and an event", async () => {
+    await t.db
+      .insertInto("queues")
+      .values({ environment_id: t.environmentId, name: "q1", concurrency_limit: null })
+      .execute();
+    const older = await t.run({ task_identifier: "claim-a", queue: "q1", created_at: new Date(Date.now() - 1000) });
+    const newer = await t.run({ task_identifier: "claim-a", queue: "q1" });
+    await t.run({ task_identifier: "claim-other", queue: "q1" });
+    const now = new Date();
+    const claimed = await claim(["claim-a"], 1, now);
+    expect(claimed.map((r) => r.id)).toEqual([older.id]);
+    const row = await t.runRow(older.id);
+    expect(row).toMatchObject({ status: "EXECUTING", attempt: 1, lease_owner: "w1", claim_id: claimed[0]!.claim_id });
+    expect(row.lease_expires_at!.getTime()).toBe(now.getTime() + 30_000);
+    expect(await t.events({ runId: older.id })).toEqual([
+      { type: "run.status", data: { status: "EXECUTING", taskIdentifier: "claim-a", attempt: 1 } },
+    ]);
+    expect((await t.runRow(newer.id)).status).toBe("QUEUED");
+  });
+
+  it("takes no more of a limited queue than its free slots", async () => {
+    await t.db
+      .insertInto("queues")
+      .values({ environment_id: t.environmentId, name: "q2", concurrency_limit: 2 })
+      .execute();
+    await t.run({ task_identifier: "claim-b", queue: "q2", status: "EXECUTING", lease_owner: "w0" });
+    for (let i = 0; i < 3; i++) await t.run({ task_identifier: "claim-b", queue: "q2" });
+    expect(await claim(["claim-b"], 10)).toHaveLength(1);
+    expect(await claim(["claim-b"], 10)).toHaveLength(0);
+  });
+
+  it("skips a run whose TTL has passed", async () => {
+    await t.db
+      .insertInto("queues")
+      .values({ environment_id: t.environmentId, name: "q3", concurrency_limit: null })
+      .execute();
+    await t.run({ task_identifier: "claim-c", queue: "q3", expires_at: new Date(Date.now() - 1) });
+    expect(await claim(["claim-c"], 5)).toEqual([]);
+  });
+});
