@@ -8,13 +8,13 @@ import { promoteDueRuns, reclaimLostRuns, sweep } from "./lifecycle/sweeps.js";
 
 const sweepInterval = (deps: Deps) => deps.config.execution.sweepIntervalMs;
 
-export const promoteDueRunsTask: BackgroundTask = {
+const promoteDueRunsTask: BackgroundTask = {
   name: "promote-due-runs",
   intervalMs: sweepInterval,
   run: (deps) => sweep(deps, promoteDueRuns),
 };
 
-export const expireRunsTask: BackgroundTask = {
+const expireRunsTask: BackgroundTask = {
   name: "expire-runs",
   intervalMs: sweepInterval,
   run: (deps) => sweep(deps, expireRuns),
@@ -27,7 +27,7 @@ export const reclaimExpiredLeases: BackgroundTask = {
 };
 
 /** Checks a few times per timeout (at most once a minute, at least every 50 ms). */
-export const expireUnsealedBatches: BackgroundTask = {
+const expireUnsealedBatches: BackgroundTask = {
   name: "expire-unsealed-batches",
   intervalMs: (deps) => Math.min(60_000, Math.max(50, Math.floor(deps.config.limits.batchSealTimeoutMs / 4))),
   run: abortAllUnsealedBatches,

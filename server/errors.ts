@@ -1,11 +1,32 @@
-import { TRPCError } from "@trpc/server";
+/**
+ * What the domain says when it refuses a request. It speaks no transport: the tRPC layer maps a
+ * code to its TRPCError (server/trpc/errors.ts), and REST to the HTTP status of that code.
+ */
+export type DomainErrorCode =
+  | "BAD_REQUEST"
+  | "UNAUTHORIZED"
+  | "FORBIDDEN"
+  | "NOT_FOUND"
+  | "CONFLICT"
+  | "UNPROCESSABLE_CONTENT"
+  | "TOO_MANY_REQUESTS";
 
-/** Errors the domain raises; tRPC carries them, and the REST layer maps them to status codes. */
-export const badRequest = (message: string) => new TRPCError({ code: "BAD_REQUEST", message });
-export const notFound = (message: string) => new TRPCError({ code: "NOT_FOUND", message });
-export const unprocessable = (message: string) => new TRPCError({ code: "UNPROCESSABLE_CONTENT", message });
-export const forbidden = (message: string) => new TRPCError({ code: "FORBIDDEN", message });
-export const conflict = (message: string) => new TRPCError({ code: "CONFLICT", message });
+export class DomainError extends Error {
+  constructor(
+    readonly code: DomainErrorCode,
+    message: string,
+    options?: { cause?: unknown },
+  ) {
+    super(message, options);
+    this.name = "DomainError";
+  }
+}
+
+export const badRequest = (message: string) => new DomainError("BAD_REQUEST", message);
+export const notFound = (message: string) => new DomainError("NOT_FOUND", message);
+export const unprocessable = (message: string) => new DomainError("UNPROCESSABLE_CONTENT", message);
+export const forbidden = (message: string) => new DomainError("FORBIDDEN", message);
+export const unauthorized = (message: string) => new DomainError("UNAUTHORIZED", message);
 
 /** A problem with one item of a list input; `position` is its place in that list. */
 export class ItemInputError extends Error {
@@ -18,7 +39,7 @@ export class ItemInputError extends Error {
 }
 
 export const badItem = (position: number, message: string) =>
-  new TRPCError({ code: "BAD_REQUEST", message, cause: new ItemInputError(position, message) });
+  new DomainError("BAD_REQUEST", message, { cause: new ItemInputError(position, message) });
 
 /**
  * What a caller is told about a server fault: nothing internal (no message, stack or path), only

@@ -1,5 +1,4 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { setEnvironmentRateLimit } from "../server/limits/batch-rate-limit.js";
 import { startTestSalvo, type TestSalvo } from "./support/salvo.js";
 
 // A small bucket so tests reach the limit quickly: 10 items, +5 every 1.5 s.
@@ -119,24 +118,23 @@ describe("batch rate limit", () => {
     expect((await api("/api/v3/batches", { runCount: 1 })).status).toBe(429);
   });
 
-  it("takes a per-environment override from setEnvironmentRateLimit, and null restores the default", async () => {
+  it("takes a per-environment override from environment_limits, and without its row the default", async () => {
     const { env, api } = await freshEnv();
-    expect(
-      await setEnvironmentRateLimit(salvo.deps.db, env.environmentId, {
-        maxTokens: 3,
-        refillRate: 1,
-        intervalMs: 60_000,
-      }),
-    ).toBe(true);
+    const limits = () => salvo.deps.db.deleteFrom("environment_limits").where("environment_id", "=", env.environmentId);
+    await salvo.deps.db
+      .insertInto("environment_limits")
+      .values({
+        environment_id: env.environmentId,
+        batch_rate_limit_max: 3,
+        batch_rate_limit_refill: 1,
+        batch_rate_limit_interval_ms: 60_000,
+      })
+      .execute();
     expect((await api("/api/v3/batches", { runCount: 1 })).status).toBe(202);
     const res = await api("/api/v3/batches", { runCount: 3 });
     expect(res.status).toBe(429);
     expect(res.headers.get("x-ratelimit-limit")).toBe("3");
-    expect(await setEnvironmentRateLimit(salvo.deps.db, "env_nope", null)).toBe(false);
-    await expect(
-      setEnvironmentRateLimit(salvo.deps.db, env.environmentId, { maxTokens: 0, refillRate: 1, intervalMs: 1 }),
-    ).rejects.toThrow(/maxTokens/);
-    await setEnvironmentRateLimit(salvo.deps.db, env.environmentId, null);
+    await limits().execute();
     const limit = await api("/api/v3/batches", { runCount: 11 });
     expect(limit.status).toBe(429);
     expect(limit.headers.get("x-ratelimit-limit")).toBe("10");

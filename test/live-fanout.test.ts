@@ -1,4 +1,3 @@
-import type { TrackedEnvelope } from "@trpc/server";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import {
   type BatchWatchMessage,
@@ -8,7 +7,8 @@ import {
   watchBatch,
 } from "../client/index.js";
 import { authenticate } from "../server/auth/authenticate.js";
-import { watchBatch as watchBatchOnServer } from "../server/events/subscriptions.js";
+import { watchBatch as watchBatchOnServer } from "../server/events/watch.js";
+import type { WatchMessage } from "../server/events/watch-loop.js";
 import { startChildSalvo } from "./support/child-server.js";
 import { setRunStatus } from "./support/live.js";
 import { ndjson, startTestSalvo, type TestSalvo } from "./support/salvo.js";
@@ -164,19 +164,19 @@ describe("one message per event for all of a batch's subscribers", () => {
     try {
       const snapshots = await Promise.all(watchers.map((w) => w.next()));
       // Snapshots are each subscriber's own read.
-      expect(snapshots[0]!.value![1]).not.toBe(snapshots[1]!.value![1]);
+      expect(snapshots[0]!.value!.message).not.toBe(snapshots[1]!.value!.message);
       await setRunStatus(salvo.deps, salvo.env.environmentId, [runId!], "EXECUTING");
       const [first, ...others] = (await Promise.all(watchers.map((w) => w.next()))).map((r) => r.value!) as [
-        TrackedEnvelope<BatchWatchMessage>,
-        ...TrackedEnvelope<BatchWatchMessage>[],
+        WatchMessage<BatchWatchMessage>,
+        ...WatchMessage<BatchWatchMessage>[],
       ];
-      expect(first[1]).toMatchObject({
+      expect(first.message).toMatchObject({
         kind: "events",
         events: [{ type: "run.status", runId, data: { status: "EXECUTING" } }],
       });
       for (const other of others) {
-        expect(other[0]).toBe(first[0]);
-        expect(other[1]).toBe(first[1]);
+        expect(other.id).toBe(first.id);
+        expect(other.message).toBe(first.message);
       }
     } finally {
       stop.abort();

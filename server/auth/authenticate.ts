@@ -1,6 +1,6 @@
-import { TRPCError } from "@trpc/server";
 import type { Kysely } from "kysely";
 import type { Database, EnvironmentType } from "../../db/schema.js";
+import { unauthorized } from "../errors.js";
 import { digestsEqual, hashSecretKey } from "./keys.js";
 import { looksLikeJwt, type TokenDeps, verifyPublicToken } from "./tokens.js";
 import type { KeyVault } from "./vault.js";
@@ -36,24 +36,18 @@ export async function authenticate(
   const { db } = deps;
   const token = /^Bearer\s+(.+)$/i.exec(authorization?.trim() ?? "")?.[1]?.trim();
   if (!token) {
-    throw new TRPCError({
-      code: "UNAUTHORIZED",
-      message: "Invalid or Missing API key: send Authorization: Bearer <secret key>",
-    });
+    throw unauthorized("Invalid or Missing API key: send Authorization: Bearer <secret key>");
   }
   if (token.startsWith("tr_pat_")) {
-    throw new TRPCError({
-      code: "UNAUTHORIZED",
-      message:
-        "Personal Access Tokens are not accepted here: this endpoint requires an environment secret key (tr_dev_…, tr_stg_…, tr_prod_…)",
-    });
+    throw unauthorized(
+      "Personal Access Tokens are not accepted here: this endpoint requires an environment secret key (tr_dev_…, tr_stg_…, tr_prod_…)",
+    );
   }
   if (looksLikeJwt(token)) {
     if (!options.allowPublicTokens) {
-      throw new TRPCError({
-        code: "UNAUTHORIZED",
-        message: "This endpoint requires an environment secret key; public access tokens are not accepted here",
-      });
+      throw unauthorized(
+        "This endpoint requires an environment secret key; public access tokens are not accepted here",
+      );
     }
     const claims = await verifyPublicToken(deps, token);
     const environment = await db
@@ -61,7 +55,7 @@ export async function authenticate(
       .select(["id", "project", "type"])
       .where("id", "=", claims.environmentId)
       .executeTakeFirst();
-    if (!environment) throw new TRPCError({ code: "UNAUTHORIZED", message: "Public Access Token is invalid" });
+    if (!environment) throw unauthorized("Public Access Token is invalid");
     return { kind: "public", environment, scopes: claims.scopes, keyId: claims.keyId };
   }
   const hash = hashSecretKey(token);
@@ -74,7 +68,7 @@ export async function authenticate(
     .executeTakeFirst();
   // The lookup goes through an index on the digest; the final check is constant-time all the same.
   if (!row || !digestsEqual(row.key_hash, hash)) {
-    throw new TRPCError({ code: "UNAUTHORIZED", message: "Invalid API key" });
+    throw unauthorized("Invalid API key");
   }
   return {
     kind: "secret",

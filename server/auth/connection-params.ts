@@ -1,4 +1,4 @@
-import { TRPCError } from "@trpc/server";
+import { unauthorized } from "../errors.js";
 import { looksLikeJwt } from "./tokens.js";
 
 /**
@@ -20,11 +20,9 @@ export function subscriptionAuthorization(params: Record<string, string | undefi
   if (given === undefined) return undefined;
   const token = /^Bearer\s+(.+)$/i.exec(given.trim())?.[1]?.trim() ?? "";
   if (!looksLikeJwt(token)) {
-    throw new TRPCError({
-      code: "UNAUTHORIZED",
-      message:
-        "connectionParams may carry only a public access token (JWT): send a secret key as an Authorization header, never in a URL",
-    });
+    throw unauthorized(
+      "connectionParams may carry only a public access token (JWT): send a secret key as an Authorization header, never in a URL",
+    );
   }
   return `Bearer ${token}`;
 }

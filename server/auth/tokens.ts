@@ -1,9 +1,9 @@
 import { createHash, createHmac, timingSafeEqual } from "node:crypto";
-import { TRPCError } from "@trpc/server";
 import type { Kysely } from "kysely";
 import type { Database } from "../../db/schema.js";
 import type { BackgroundTask } from "../background.js";
 import type { Config } from "../config.js";
+import { unauthorized } from "../errors.js";
 import { JWT_AUDIENCE, JWT_ISSUER } from "./jwt.js";
 import type { KeyVault } from "./vault.js";
 
@@ -20,7 +20,7 @@ export interface TokenDeps {
   config: Pick<Config, "tokens">;
 }
 
-const invalid = (message = "Public Access Token is invalid") => new TRPCError({ code: "UNAUTHORIZED", message });
+const invalid = (message = "Public Access Token is invalid") => unauthorized(message);
 
 /** True when the bearer value has the shape of a JWT (three base64url parts). */
 export const looksLikeJwt = (token: string) => /^[\w-]+\.[\w-]+\.[\w-]+$/.test(token);

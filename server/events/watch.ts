@@ -1,183 +1,204 @@
-import { type TrackedEnvelope, tracked } from "@trpc/server";
+import {
+  type AllBatchesMessage,
+  type AllRunsMessage,
+  type BatchWatchMessage,
+  FINAL_BATCH_STATUSES,
+  FINAL_RUN_STATUSES,
+  type LiveEvent,
+  type RunWatchMessage,
+} from "../../shared/index.js";
+import type { BatchStatus, RunStatus } from "../../shared/schemas.js";
+import type { Caller } from "../auth/authenticate.js";
+import { canRead } from "../auth/scopes.js";
 import type { Deps } from "../deps.js";
-import { enrich, type LiveItem, type Needs } from "./enrich.js";
-import { eventFeeds, type FeedListener } from "./feed.js";
-import { comparePositions, encodePosition, type Position } from "./position.js";
-import { type EventScope, readEvents } from "./read.js";
+import { badRequest, forbidden, notFound } from "../errors.js";
+import type { LiveItem } from "./enrich.js";
+import { type Position, parsePosition } from "./position.js";
+import { readBatchProgress, readRunStates } from "./snapshots.js";
+import { watchEvents } from "./watch-loop.js";
 
-/** What one kind of subscription reads, and how it turns events into messages. */
-export interface WatchSpec<M> {
-  /**
-   * Names how `message` builds: subscriptions of one name given the same feed items get the same
-   * message object, so it is built and serialized once for all of them (see `sharedMessage`).
-   */
-  name: string;
-  scope: EventScope;
-  needs: Needs;
-  /** Whether an event of the environment belongs to this subscription (the scope, plus filters). */
-  match(item: LiveItem): boolean;
-  /** One message for events that became readable together (in order, never empty). */
-  message(items: LiveItem[]): M;
-  /** The subscription ends after yielding this event (e.g. the batch became final). */
-  isLast(item: LiveItem): boolean;
-  /** Current state, sent first to a subscriber that is not resuming. */
-  snapshot?: () => Promise<{ message: M; final: boolean }>;
+/** `lastEventId` as sent by the client (or by EventSource's Last-Event-ID): a 400 if it is not ours. */
+function resumeFrom(lastEventId: string | null | undefined): Position | undefined {
+  if (lastEventId === undefined || lastEventId === null || lastEventId === "") return undefined;
+  const position = parsePosition(lastEventId);
+  if (!position)
+    throw badRequest(
+      `lastEventId "${lastEventId.slice(0, 64)}" is not an event id from this server (expected "<tx>:<id>")`,
+    );
+  return position;
 }
 
-/** A slow subscriber gets at most this many buffered events; past it, it re-reads from Postgres. */
-const INBOX_LIMIT = 20_000;
-const BACKLOG_PAGE = 1000;
-/** Most events in one message. */
-const GROUP = 250;
-
-/** Buffers what the feed delivers for one subscriber until its generator takes it. */
-class Inbox implements FeedListener {
-  items: LiveItem[] = [];
-  overflowed = false;
-  #wake: (() => void) | undefined;
-  constructor(
-    readonly needs: Needs,
-    private readonly match: (item: LiveItem) => boolean,
-    private readonly signal: AbortSignal,
-  ) {
-    // One abort listener for the inbox's life rather than one per wait (a wait per message).
-    signal.addEventListener("abort", () => this.#wake?.(), { once: true });
+/** The feed hands the same item to every local subscriber: build its public form once. */
+const publicForms = new WeakMap<LiveItem, LiveEvent>();
+function liveEvent(item: LiveItem): LiveEvent {
+  let event = publicForms.get(item);
+  if (!event) {
+    event = {
+      id: item.id,
+      type: item.type,
+      ...(item.batchId !== null ? { batchId: item.batchId } : {}),
+      ...(item.runId !== null ? { runId: item.runId } : {}),
+      data: item.data,
+      createdAt: item.createdAt,
+    };
+    publicForms.set(item, event);
   }
-
-  deliver(items: LiveItem[]): void {
-    if (this.overflowed) return;
-    const before = this.items.length;
-    for (const item of items) if (this.match(item)) this.items.push(item);
-    if (this.items.length > INBOX_LIMIT) {
-      this.items = [];
-      this.overflowed = true;
-    }
-    if (this.items.length !== before || this.overflowed) this.#wake?.();
-  }
-
-  /** Resolves when there is something to take, the inbox overflowed, or the signal aborted. */
-  async wait(): Promise<void> {
-    if (this.items.length > 0 || this.overflowed || this.signal.aborted) return;
-    await new Promise<void>((resolve) => {
-      this.#wake = () => {
-        this.#wake = undefined;
-        resolve();
-      };
-    });
-  }
-
-  take(): LiveItem[] {
-    const items = this.items;
-    this.items = [];
-    return items;
-  }
+  return event;
 }
 
-/**
- * The one loop behind every subscription: join the process's live feed first, then (unless
- * resuming) send the current state, then read what was missed from Postgres, then follow the feed,
- * skipping anything at or before the last position sent. Every message is `tracked` with its
- * event position, so a client resuming with it gets exactly the events after it.
- */
-export async function* watchEvents<M>(
+const endsBatch = (item: LiveItem) =>
+  item.type === "batch.status" && FINAL_BATCH_STATUSES.includes(item.data.status as BatchStatus);
+const endsRun = (item: LiveItem) =>
+  item.type === "run.status" && FINAL_RUN_STATUSES.includes(item.data.status as RunStatus);
+
+const mayNotRead = (what: string) => forbidden(`This public access token may not read ${what}`);
+
+/** One batch: its progress now, then each of its events with its progress after it, until it is final. */
+export async function watchBatch(
   deps: Deps,
-  spec: WatchSpec<M>,
-  after: Position | undefined,
+  caller: Caller,
+  input: { batchId: string; lastEventId?: string | null },
   signal: AbortSignal,
-): AsyncGenerator<TrackedEnvelope<M>, void, unknown> {
-  const { environmentId } = spec.scope;
-  const inbox = new Inbox(spec.needs, spec.match, signal);
-  const { head, leave } = await eventFeeds(deps).join(environmentId, inbox);
-  try {
-    let cursor: Position;
-    let finalAtStart = false;
-    // A fresh subscriber starts at the feed's head: the state read now includes every event up to
-    // it, and the feed hands over every event after it, so there is no backlog to read.
-    let catchUp = after !== undefined;
-    if (after === undefined) {
-      cursor = head;
-      if (spec.snapshot) {
-        const first = await spec.snapshot();
-        yield tracked(encodePosition(cursor), first.message);
-        if (first.final) return;
-      }
-    } else {
-      cursor = after;
-      finalAtStart = spec.snapshot ? (await spec.snapshot()).final : false;
-    }
+) {
+  const environmentId = caller.environment.id;
+  const after = resumeFrom(input.lastEventId);
+  const progress = async () => (await readBatchProgress(deps.db, environmentId, [input.batchId])).get(input.batchId);
+  const exists = await deps.db
+    .selectFrom("batches")
+    .select("id")
+    .where("id", "=", input.batchId)
+    .where("environment_id", "=", environmentId)
+    .executeTakeFirst();
+  if (!exists) throw notFound(`Batch ${input.batchId} not found`);
+  if (!canRead(caller, { kind: "batch", batchId: input.batchId })) throw mayNotRead(`batch ${input.batchId}`);
+  return watchEvents<BatchWatchMessage>(
+    deps,
+    {
+      name: "batch.watch",
+      scope: { environmentId, batchId: input.batchId },
+      needs: { batches: true, runs: false },
+      match: (item) => item.batchId === input.batchId && item.batch !== undefined,
+      message: (items) => ({ kind: "events", events: items.map(liveEvent), batch: items.at(-1)!.batch! }),
+      isLast: endsBatch,
+      snapshot: async () => {
+        const batch = await progress();
+        if (!batch) throw notFound(`Batch ${input.batchId} not found`);
+        return { message: { kind: "snapshot", batch }, final: batch.final };
+      },
+    },
+    after,
+    signal,
+  );
+}
 
-    for (;;) {
-      if (catchUp) {
-        // Catch up from Postgres.
-        let pending = false;
-        for (let more = true; more && !signal.aborted; ) {
-          const page = await readEvents(deps.db, spec.scope, cursor, BACKLOG_PAGE);
-          const items = page.events.length > 0 ? await enrich(deps.db, environmentId, page.events, spec.needs) : [];
-          for (const group of groups(items.filter(spec.match), spec.isLast)) {
-            yield tracked(group.at(-1)!.id, spec.message(group));
-            if (spec.isLast(group.at(-1)!)) return;
-          }
-          cursor = page.next;
-          more = page.more;
-          pending = page.pending;
-        }
-        // Resuming a subscription that had already ended, with nothing left to send.
-        if (finalAtStart && !pending) return;
-      }
-      catchUp = true;
+/** One run: its state now, then each of its events with its state after it, until it is final. */
+export async function watchRun(
+  deps: Deps,
+  caller: Caller,
+  input: { runId: string; lastEventId?: string | null },
+  signal: AbortSignal,
+) {
+  const environmentId = caller.environment.id;
+  const after = resumeFrom(input.lastEventId);
+  const state = async () => (await readRunStates(deps.db, environmentId, [input.runId])).get(input.runId);
+  const run = await state();
+  if (!run) throw notFound(`Run ${input.runId} not found`);
+  const target = {
+    kind: "run" as const,
+    runId: run.id,
+    taskIdentifier: run.taskIdentifier,
+    tags: run.tags,
+    batchId: run.batchId,
+  };
+  if (!canRead(caller, target)) throw mayNotRead(`run ${input.runId}`);
+  return watchEvents<RunWatchMessage>(
+    deps,
+    {
+      name: "run.watch",
+      scope: { environmentId, runId: input.runId },
+      needs: { batches: false, runs: true },
+      match: (item) => item.runId === input.runId,
+      message: (items) => {
+        const run = items.at(-1)!.run;
+        return { kind: "events", events: items.map(liveEvent), ...(run ? { run } : {}) };
+      },
+      isLast: endsRun,
+      snapshot: async () => {
+        const now = await state();
+        if (!now) throw notFound(`Run ${input.runId} not found`);
+        return { message: { kind: "snapshot", run: now }, final: now.final };
+      },
+    },
+    after,
+    signal,
+  );
+}
 
-      // Follow the live feed.
-      for (;;) {
-        await inbox.wait();
-        if (signal.aborted) return;
-        if (inbox.overflowed) {
-          // Fell too far behind: drop the buffer and read from Postgres again, from the cursor.
-          inbox.items = [];
-          inbox.overflowed = false;
-          break;
-        }
-        const fresh = inbox.take().filter((item) => comparePositions(item.position, cursor) > 0);
-        if (fresh.length === 0) continue;
-        cursor = fresh.at(-1)!.position;
-        for (const group of groups(fresh, spec.isLast)) {
-          yield tracked(group.at(-1)!.id, sharedMessage(spec, group));
-          if (spec.isLast(group.at(-1)!)) return;
-        }
-      }
-    }
-  } finally {
-    leave();
-  }
+/** Every batch event of the environment, with the batch's progress after it. Never ends by itself. */
+export function watchAllBatches(
+  deps: Deps,
+  caller: Caller,
+  input: { lastEventId?: string | null },
+  signal: AbortSignal,
+) {
+  const after = resumeFrom(input.lastEventId);
+  return watchEvents<AllBatchesMessage>(
+    deps,
+    {
+      name: "batch.watchAll",
+      scope: { environmentId: caller.environment.id },
+      needs: { batches: true, runs: false },
+      match: (item) => item.batchId !== null && item.batch !== undefined,
+      message: (items) => ({
+        kind: "events",
+        events: items.map(liveEvent),
+        batches: Object.fromEntries(items.map((i) => [i.batchId!, i.batch!])),
+      }),
+      isLast: () => false,
+    },
+    after,
+    signal,
+  );
 }
 
 /**
- * The feed hands the same item objects to every subscriber of a process, so subscribers of one
- * batch mostly take identical groups: the last message built for a group is reused for a group
- * of the same items (compared by identity) and the same spec name. Keyed by the group's first
- * item, so it goes when the items do.
+ * Every per-run event of the environment (events naming a run), optionally only runs of one task,
+ * with one tag, or in one batch. Summarized events that name no run (`runs.created`) are left to
+ * the batch subscriptions.
  */
-const builtMessages = new WeakMap<LiveItem, Map<string, { items: LiveItem[]; message: unknown }>>();
-function sharedMessage<M>(spec: WatchSpec<M>, group: LiveItem[]): M {
-  let byName = builtMessages.get(group[0]!);
-  const built = byName?.get(spec.name);
-  if (built && built.items.length === group.length && built.items.every((item, i) => item === group[i]))
-    return built.message as M;
-  const message = spec.message(group);
-  if (!byName) builtMessages.set(group[0]!, (byName = new Map()));
-  byName.set(spec.name, { items: group, message });
-  return message;
-}
-
-/** Consecutive runs of at most GROUP items; a group ends at a last event (nothing after it is sent). */
-function* groups(items: LiveItem[], isLast: (item: LiveItem) => boolean): Generator<LiveItem[]> {
-  let group: LiveItem[] = [];
-  for (const item of items) {
-    group.push(item);
-    if (isLast(item)) break;
-    if (group.length === GROUP) {
-      yield group;
-      group = [];
-    }
-  }
-  if (group.length > 0) yield group;
+export function watchAllRuns(
+  deps: Deps,
+  caller: Caller,
+  input: { taskIdentifier?: string; tag?: string; batchId?: string; lastEventId?: string | null },
+  signal: AbortSignal,
+) {
+  const after = resumeFrom(input.lastEventId);
+  const matches = (item: LiveItem) => {
+    if (item.runId === null) return false;
+    if (input.batchId !== undefined && item.batchId !== input.batchId) return false;
+    const task = item.run?.taskIdentifier ?? (item.data.taskIdentifier as string | undefined);
+    if (input.taskIdentifier !== undefined && task !== input.taskIdentifier) return false;
+    if (input.tag !== undefined && !(item.run?.tags ?? []).includes(input.tag)) return false;
+    return true;
+  };
+  return watchEvents<AllRunsMessage>(
+    deps,
+    {
+      name: "run.watchAll",
+      scope: {
+        environmentId: caller.environment.id,
+        ...(input.batchId !== undefined ? { batchId: input.batchId } : {}),
+      },
+      needs: { batches: false, runs: true },
+      match: matches,
+      message: (items) => ({
+        kind: "events",
+        events: items.map(liveEvent),
+        runs: Object.fromEntries(items.flatMap((i) => (i.run ? [[i.run.id, i.run]] : []))),
+      }),
+      isLast: () => false,
+    },
+    after,
+    signal,
+  );
 }

@@ -1,21 +1,21 @@
 import { randomBytes } from "node:crypto";
-import { TRPCError } from "@trpc/server";
+import type { TRPCError } from "@trpc/server";
 import { fastifyRequestHandler } from "@trpc/server/adapters/fastify";
 import Fastify, { type FastifyInstance, type FastifyRequest } from "fastify";
 import { subscriptionAuthorization } from "../auth/connection-params.js";
 import type { Deps } from "../deps.js";
-import { internalErrorMessage } from "../errors.js";
+import { DomainError, internalErrorMessage } from "../errors.js";
 import { rateLimitHeaders } from "../limits/batch-rate-limit.js";
 import { capConnections, connectionOptions } from "../limits/connection-limits.js";
-import { registerCors } from "../limits/cors.js";
-import { registerHttpGuards } from "../limits/http-guards.js";
 import { assertJsonTextDepth } from "../limits/json-depth.js";
 import { SubscriptionSlots } from "../limits/subscription-slots.js";
 import { errorBody, shouldRetryHeader } from "../rest/errors.js";
 import { registerRestRoutes } from "../rest/routes.js";
 import { authenticateContext, type Context } from "../trpc/init.js";
 import { appRouter } from "../trpc/routers/_app.js";
+import { registerCors } from "./cors.js";
 import { registerBodyDrain } from "./drain-body.js";
+import { registerHttpGuards } from "./guards.js";
 import { registerHealthRoutes } from "./health.js";
 import { loggerOptions } from "./log-redaction.js";
 import { registerShutdownHooks } from "./shutdown.js";
@@ -66,7 +66,8 @@ export function buildApp(deps: Deps, options: { logStream?: LogStream } = {}): F
       assertJsonTextDepth(text, "The request body");
       done(null, JSON.parse(text));
     } catch (err) {
-      if (err instanceof TRPCError) return done(Object.assign(new Error(err.message), { statusCode: 400 }), undefined);
+      if (err instanceof DomainError)
+        return done(Object.assign(new Error(err.message), { statusCode: 400 }), undefined);
       const error: HttpError = new Error(`Invalid JSON: ${(err as Error).message}`);
       error.statusCode = 400;
       done(error, undefined);

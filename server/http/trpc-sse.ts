@@ -1,13 +1,7 @@
-import {
-  type AnyTRPCRouter,
-  callTRPCProcedure,
-  getTRPCErrorFromUnknown,
-  getTRPCErrorShape,
-  isTrackedEnvelope,
-  TRPCError,
-} from "@trpc/server";
+import { type AnyTRPCRouter, callTRPCProcedure, getTRPCErrorShape, isTrackedEnvelope, TRPCError } from "@trpc/server";
 import { parseConnectionParamsFromString } from "@trpc/server/http";
 import type { FastifyReply, FastifyRequest } from "fastify";
+import { asTRPCError } from "../trpc/errors.js";
 
 /**
  * tRPC subscriptions over Server-Sent Events, written straight to the socket.
@@ -154,7 +148,7 @@ export async function serveSubscription(req: FastifyRequest, reply: FastifyReply
     failure = cause;
   }
   if (failure !== undefined) {
-    const error = getTRPCErrorFromUnknown(failure);
+    const error = asTRPCError(failure);
     if (error.code === "TOO_MANY_REQUESTS") {
       if (isAsyncIterable(result)) void result[Symbol.asyncIterator]().return?.();
       return reply
@@ -240,7 +234,7 @@ export async function serveSubscription(req: FastifyRequest, reply: FastifyReply
     if (shuttingDown) {
       if (!closed) await write(`retry: ${RESUME_AFTER_MS}\n\n`);
     } else if (!closed) {
-      const error = getTRPCErrorFromUnknown(cause);
+      const error = asTRPCError(cause);
       call.onError(error, path);
       const shape = getTRPCErrorShape({ config, ctx, error, input, path, type: "subscription" });
       await write(eventFrame("serialized-error", JSON.stringify(config.transformer.output.serialize(shape))));

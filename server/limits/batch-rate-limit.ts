@@ -1,8 +1,7 @@
-import { TRPCError } from "@trpc/server";
-import type { Kysely } from "kysely";
-import type { Database } from "../../db/schema.js";
+import type { TRPCError } from "@trpc/server";
 import type { BucketConfig, LimitDecision } from "../adapters/rate-limiter.js";
 import type { Deps } from "../deps.js";
+import { DomainError } from "../errors.js";
 
 /**
  * The numbers of a rejected batch, as the 429 shows them: the REST layer turns them into
@@ -61,16 +60,14 @@ export async function chargeBatchItems(deps: Deps, environmentId: string, items:
 }
 
 /** The 429 (TOO_MANY_REQUESTS) of a refused limiter decision, with its numbers for the headers. */
-export function rateLimitExceeded(what: string, decision: LimitDecision): TRPCError {
+export function rateLimitExceeded(what: string, decision: LimitDecision): DomainError {
   const cause = new RateLimitExceededError(
     decision.limit,
     Math.max(0, decision.remaining),
     Math.floor(decision.reset / 1000),
     Math.max(1, Math.ceil((decision.reset - Date.now()) / 1000)),
   );
-  return new TRPCError({
-    code: "TOO_MANY_REQUESTS",
-    message: `${what}. Limit resets at ${new Date(decision.reset).toISOString()}`,
+  return new DomainError("TOO_MANY_REQUESTS", `${what}. Limit resets at ${new Date(decision.reset).toISOString()}`, {
     cause,
   });
 }
@@ -79,49 +76,4 @@ export function rateLimitExceeded(what: string, decision: LimitDecision): TRPCEr
 export function rateLimitHeaders({ errors }: { errors: TRPCError[] }): { headers?: Record<string, string> } {
   const limited = errors.find((e) => e.cause instanceof RateLimitExceededError);
   return limited ? { headers: (limited.cause as RateLimitExceededError).headers() } : {};
-}
-
-/**
- * CLI: sets an environment's own batch rate limit, or with `null` returns it to the configured
- * default. Takes effect on the next batch request of any server. Returns false for an unknown
- * environment.
- */
-export async function setEnvironmentRateLimit(
-  db: Kysely<Database>,
-  environmentId: string,
-  bucket: BucketConfig | null,
-): Promise<boolean> {
-  const env = await db.selectFrom("environments").select("id").where("id", "=", environmentId).executeTakeFirst();
-  if (!env) return false;
-  if (bucket === null) {
-    await db.deleteFrom("environment_limits").where("environment_id", "=", environmentId).execute();
-    return true;
-  }
-  for (const [name, value] of Object.entries(bucket)) {
-    if (!Number.isSafeInteger(value) || value < 1 || value > 2_147_483_647) {
-      throw new Error(`${name} must be a whole number between 1 and 2147483647`);
-    }
-  }
-  const values = {
-    batch_rate_limit_max: bucket.maxTokens,
-    batch_rate_limit_refill: bucket.refillRate,
-    batch_rate_limit_interval_ms: bucket.intervalMs,
-    updated_at: new Date(),
-  };
-  await db
-    .insertInto("environment_limits")
-    .values({ environment_id: environmentId, ...values })
-    .onConflict((oc) => oc.column("environment_id").doUpdateSet(values))
-    .execute();
-  return true;
-}
-
-/** CLI: the limit an environment has now, and whether it is its own or the default. */
-export async function getEnvironmentRateLimit(deps: Pick<Deps, "db" | "config">, environmentId: string) {
-  const own = await deps.db
-    .selectFrom("environment_limits")
-    .select("environment_id")
-    .where("environment_id", "=", environmentId)
-    .executeTakeFirst();
-  return { ...(await bucketFor(deps, environmentId)), isDefault: !own };
 }

@@ -1,7 +1,7 @@
 import { createHash } from "node:crypto";
-import { TRPCError } from "@trpc/server";
 import type { Caller } from "../auth/authenticate.js";
 import type { Config } from "../config.js";
+import { DomainError } from "../errors.js";
 import { RateLimitExceededError } from "./batch-rate-limit.js";
 
 /** What a refused subscription tells the client to wait: slots free as other subscriptions end. */
@@ -53,12 +53,10 @@ function increment(counts: Map<string, number>, key: string, by: number) {
   else counts.delete(key);
 }
 
-function refusal(what: string, limit: number): TRPCError {
+function refusal(what: string, limit: number): DomainError {
   const retryAfter = RETRY_AFTER_SECONDS;
   const cause = new RateLimitExceededError(limit, 0, Math.floor(Date.now() / 1000) + retryAfter, retryAfter);
-  return new TRPCError({
-    code: "TOO_MANY_REQUESTS",
-    message: `Too many live subscriptions: ${what}; close one or retry later`,
+  return new DomainError("TOO_MANY_REQUESTS", `Too many live subscriptions: ${what}; close one or retry later`, {
     cause,
   });
 }

@@ -56,12 +56,10 @@ const CreatePublicTokenBody = z.object({
  * and asks the server to mint the token. Both need a secret key, never a public token.
  */
 export function registerAuthTokenRoutes(app: FastifyInstance, deps: Deps) {
-  const route = restHandler.bind(null, deps);
-
   // The SDK posts this with `Content-Type: application/json` and no body at all.
   app.post(
     "/api/v1/auth/jwt/claims",
-    route(async (_req, reply, call) => {
+    restHandler(deps, async (_req, reply, call) => {
       const caller = await call.who();
       return reply.send(publicTokenClaims(caller.environment.id));
     }),
@@ -69,7 +67,7 @@ export function registerAuthTokenRoutes(app: FastifyInstance, deps: Deps) {
 
   app.post(
     "/api/v1/auth/public-tokens",
-    route(async (req, reply, call) => {
+    restHandler(deps, async (req, reply, call) => {
       const caller = await call.who();
       if (caller.kind !== "secret") throw badRequest("A secret key is required to mint public tokens");
       const body = CreatePublicTokenBody.parse(objectBody(req));

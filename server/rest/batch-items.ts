@@ -4,9 +4,10 @@ import type { FastifyReply, FastifyRequest } from "fastify";
 import { ZodError } from "zod";
 import type { AppendItemsResult } from "../../shared/schemas.js";
 import type { Deps } from "../deps.js";
-import { ItemInputError } from "../errors.js";
+import { DomainError, ItemInputError } from "../errors.js";
 import { nextTurn } from "../next-turn.js";
-import type { RestCall } from "./context.js";
+import { toTRPCError } from "../trpc/errors.js";
+import type { RestCall, RouterInput } from "./context.js";
 import { describeZodError } from "./errors.js";
 import { readNdjson } from "./ndjson.js";
 
@@ -64,7 +65,10 @@ export async function streamBatchItems(
 
   const write = async (chunk: unknown[], chunkLines: number[], position: number) => {
     try {
-      const result = await call.trpc.batch.appendItems({ batchId, items: chunk as never });
+      const result = await call.trpc.batch.appendItems({
+        batchId,
+        items: chunk as RouterInput["batch"]["appendItems"]["items"],
+      });
       accepted += result.itemsAccepted;
       deduplicated += result.itemsDeduplicated;
       if (!last || result.sealed || (!last.sealed && result.enqueuedCount! > last.enqueuedCount!)) last = result;
@@ -130,7 +134,8 @@ export async function streamBatchItems(
 async function* emptyBody(): AsyncGenerator<Uint8Array> {}
 
 /** Rewrites an error about "the k-th item of this chunk" to name the body line it came from. */
-function withLineNumber(err: unknown, lines: number[]): unknown {
+function withLineNumber(failure: unknown, lines: number[]): unknown {
+  const err = failure instanceof DomainError ? toTRPCError(failure) : failure;
   if (!(err instanceof TRPCError)) return err;
   const cause = err.cause;
   if (cause instanceof ItemInputError) {

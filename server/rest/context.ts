@@ -1,10 +1,11 @@
-import type { FastifyReply, FastifyRequest } from "fastify";
+import type { inferRouterInputs } from "@trpc/server";
+import type { FastifyReply, FastifyRequest, RouteGenericInterface } from "fastify";
 import type { Caller } from "../auth/authenticate.js";
 import { publicAccessToken } from "../auth/jwt.js";
 import type { Deps } from "../deps.js";
 import { badRequest } from "../errors.js";
 import { authenticateContext, type Context, createCallerFactory } from "../trpc/init.js";
-import { appRouter } from "../trpc/routers/_app.js";
+import { type AppRouter, appRouter } from "../trpc/routers/_app.js";
 import { sendError } from "./errors.js";
 
 const createCaller = createCallerFactory(appRouter);
@@ -18,12 +19,19 @@ export interface RestCall {
   reader: () => Promise<Caller>;
 }
 
+/**
+ * What a procedure takes, as REST hands it over: a request body is passed on as it came, typed as
+ * the procedure's input, and the procedure's input schema is what checks it (its refusal is the
+ * answer). `RouterInput["batch"]["trigger"]` names the input of `batch.trigger`.
+ */
+export type RouterInput = inferRouterInputs<AppRouter>;
+
 /** Wraps a REST handler: one tRPC caller per request, and every failure mapped to `{error, message}`. */
-export function restHandler(
+export function restHandler<R extends RouteGenericInterface = RouteGenericInterface>(
   deps: Deps,
-  handler: (req: FastifyRequest, reply: FastifyReply, call: RestCall) => Promise<unknown>,
+  handler: (req: FastifyRequest<R>, reply: FastifyReply, call: RestCall) => Promise<unknown>,
 ) {
-  return async (req: FastifyRequest, reply: FastifyReply) => {
+  return async (req: FastifyRequest<R>, reply: FastifyReply) => {
     const ctx: Context = { deps, authorization: req.headers.authorization, requestId: req.id };
     try {
       return await handler(req, reply, {

@@ -4,8 +4,9 @@ import type { FastifyBaseLogger, FastifyReply } from "fastify";
 import { ZodError } from "zod";
 import { isTransientDbError } from "../../db/errors.js";
 import { MAX_REPORTED_ISSUES } from "../../shared/bounded-array.js";
-import { internalErrorMessage } from "../errors.js";
+import { DomainError, internalErrorMessage } from "../errors.js";
 import { RateLimitExceededError } from "../limits/batch-rate-limit.js";
+import { toTRPCError } from "../trpc/errors.js";
 
 /**
  * Zod issues as one line a person can act on: `items[0].options.tags: at most 5 tags`. At most
@@ -27,7 +28,8 @@ export function describeZodError(error: ZodError, prefix = ""): string {
 }
 
 /** The message and status of any error, as REST shows it; a server fault names only the request id. */
-export function toHttpError(err: unknown, requestId?: string): { status: number; message: string } {
+export function toHttpError(failure: unknown, requestId?: string): { status: number; message: string } {
+  const err = failure instanceof DomainError ? toTRPCError(failure) : failure;
   if (err instanceof TRPCError) {
     const status = getHTTPStatusCodeFromError(err);
     if (err.cause instanceof ZodError) return { status, message: `Invalid request: ${describeZodError(err.cause)}` };
@@ -59,7 +61,8 @@ export function errorBody(message: string) {
   return { error: message, message };
 }
 
-export function sendError(reply: FastifyReply, err: unknown, log: FastifyBaseLogger) {
+export function sendError(reply: FastifyReply, failure: unknown, log: FastifyBaseLogger) {
+  const err = failure instanceof DomainError ? toTRPCError(failure) : failure;
   const { status, message } = toHttpError(err, reply.request.id);
   if (status >= 500) log.error({ err }, "request failed");
   const retry = shouldRetryHeader(status);

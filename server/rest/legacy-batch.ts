@@ -1,7 +1,7 @@
 import type { FastifyInstance } from "fastify";
 import type { Deps } from "../deps.js";
 import { badRequest } from "../errors.js";
-import { header, objectBody, restHandler, setTokenHeaders } from "./context.js";
+import { header, objectBody, type RouterInput, restHandler, setTokenHeaders } from "./context.js";
 
 /** Trigger.dev's `MAX_BATCH_V2_TRIGGER_ITEMS` and `BATCH_TASK_PAYLOAD_MAXIMUM_SIZE` for this route. */
 const MAX_ITEMS = 500;
@@ -36,7 +36,7 @@ export function registerLegacyBatchRoute(app: FastifyInstance, deps: Deps) {
         parentRunId,
         resumeParentOnCompletion,
         requestIdempotencyKey: header(req, "x-trigger-request-idempotency-key"),
-      } as never);
+      } as RouterInput["batch"]["trigger"]);
       setTokenHeaders(deps, reply, await call.who(), `read:batch:${result.batchId}`);
       return reply.status(202).send({ id: result.batchId, isCached: false, runCount: result.runs.length });
     }),

@@ -86,13 +86,11 @@ function packetPath(req: FastifyRequest<WildcardParams>): string {
  * - `GET {presignedUrl}` → the bytes, with the Content-Type they were uploaded with.
  */
 export function registerPacketRoutes(app: FastifyInstance, deps: Deps) {
-  const route = restHandler.bind(null, deps);
-
   app.put<WildcardParams>(
     "/api/v2/packets/*",
-    route(async (req, reply, call) => {
+    restHandler<WildcardParams>(deps, async (req, reply, call) => {
       const caller = await call.who();
-      const path = packetPath(req as FastifyRequest<WildcardParams>);
+      const path = packetPath(req);
       const presignedUrl = packetUrl(deps, req, caller, "PUT", { kind: "packet", path });
       return reply.send({ presignedUrl, storagePath: path });
     }),
@@ -100,9 +98,9 @@ export function registerPacketRoutes(app: FastifyInstance, deps: Deps) {
 
   app.get<WildcardParams>(
     "/api/v1/packets/*",
-    route(async (req, reply, call) => {
+    restHandler<WildcardParams>(deps, async (req, reply, call) => {
       const caller = await call.who();
-      const path = packetPath(req as FastifyRequest<WildcardParams>);
+      const path = packetPath(req);
       if (!(await getPacket(deps.db, caller.environment.id, path))) throw notFound(`Packet ${path} not found`);
       return reply.send({ presignedUrl: packetUrl(deps, req, caller, "GET", { kind: "packet", path }) });
     }),
@@ -110,8 +108,8 @@ export function registerPacketRoutes(app: FastifyInstance, deps: Deps) {
 
   app.get<RunPacketParams>(
     "/api/v1/runs/:runId/packets/:field",
-    route(async (req, reply, call) => {
-      const { runId, field } = req.params as RunPacketParams["Params"];
+    restHandler<RunPacketParams>(deps, async (req, reply, call) => {
+      const { runId, field } = req.params;
       if (field !== "payload" && field !== "output") throw badRequest('field must be "payload" or "output"');
       const run = await call.trpc.run.get({ runId }); // checks a public token's scopes
       if (run[field] === undefined) throw notFound(`Run ${runId} has no ${field}`);

@@ -1,8 +1,8 @@
-import type { FastifyInstance } from "fastify";
+import type { FastifyInstance, RouteGenericInterface } from "fastify";
 import type { Deps } from "../deps.js";
 import { registerAuthTokenRoutes } from "./auth-tokens.js";
 import { streamBatchItems } from "./batch-items.js";
-import { header, objectBody, restHandler, setTokenHeaders } from "./context.js";
+import { header, objectBody, type RouterInput, restHandler, setTokenHeaders } from "./context.js";
 import { registerLegacyBatchRoute } from "./legacy-batch.js";
 import { registerPacketRoutes, runPacketLinks } from "./packets.js";
 import { batchResultsV1, batchV1, batchV2, runV3 } from "./present.js";
@@ -18,7 +18,9 @@ const isObject = (v: unknown): v is Record<string, unknown> => typeof v === "obj
  * the procedure as this request's caller, shape the answer as the documentation and the SDK want.
  */
 export function registerRestRoutes(app: FastifyInstance, deps: Deps) {
-  const route = restHandler.bind(null, deps);
+  const route = <R extends RouteGenericInterface = RouteGenericInterface>(
+    handler: Parameters<typeof restHandler<R>>[1],
+  ) => restHandler<R>(deps, handler);
 
   // ---- two-phase batches ----------------------------------------------------------------------
   app.post(
@@ -42,20 +44,20 @@ export function registerRestRoutes(app: FastifyInstance, deps: Deps) {
     scope.addContentTypeParser("*", (_req, payload, done) => done(null, payload));
     scope.post<BatchParams>(
       "/api/v3/batches/:batchId/items",
-      route((req, reply, call) => streamBatchItems(deps, req as never, reply, call)),
+      route<BatchParams>((req, reply, call) => streamBatchItems(deps, req, reply, call)),
     );
   });
 
   // ---- one-shot batches -----------------------------------------------------------------------
   app.post<TaskParams>(
     "/api/v1/tasks/:taskId/batch",
-    route(async (req, reply, call) => {
+    route<TaskParams>(async (req, reply, call) => {
       const { items } = objectBody(req);
-      const task = (req.params as TaskParams["Params"]).taskId;
+      const task = req.params.taskId;
       const result = await call.trpc.batch.trigger({
         items: (Array.isArray(items)
           ? items.map((item) => (isObject(item) ? { ...item, task } : item))
-          : items) as never,
+          : items) as RouterInput["batch"]["trigger"]["items"],
       });
       setTokenHeaders(deps, reply, await call.who(), `read:batch:${result.batchId}`);
       return reply.status(200).send({ batchId: result.batchId, runs: result.runs });
@@ -66,7 +68,7 @@ export function registerRestRoutes(app: FastifyInstance, deps: Deps) {
     "/api/v1/tasks/batch",
     route(async (req, reply, call) => {
       const { items } = objectBody(req);
-      const result = await call.trpc.batch.trigger({ items: items as never });
+      const result = await call.trpc.batch.trigger({ items: items as RouterInput["batch"]["trigger"]["items"] });
       setTokenHeaders(deps, reply, await call.who(), `read:batch:${result.batchId}`);
       return reply.status(200).send({ batchId: result.batchId, runs: result.runs });
     }),
@@ -78,16 +80,16 @@ export function registerRestRoutes(app: FastifyInstance, deps: Deps) {
   // ---- reading batches ------------------------------------------------------------------------
   app.get<BatchParams>(
     "/api/v1/batches/:batchId",
-    route(async (req, reply, call) => {
-      const batch = await call.trpc.batch.get({ batchId: (req.params as BatchParams["Params"]).batchId });
+    route<BatchParams>(async (req, reply, call) => {
+      const batch = await call.trpc.batch.get({ batchId: req.params.batchId });
       return reply.send(batchV1(batch));
     }),
   );
 
   app.get<BatchParams>(
     "/api/v2/batches/:batchId",
-    route(async (req, reply, call) => {
-      const batch = await call.trpc.batch.get({ batchId: (req.params as BatchParams["Params"]).batchId });
+    route<BatchParams>(async (req, reply, call) => {
+      const batch = await call.trpc.batch.get({ batchId: req.params.batchId });
       return reply.send(batchV2(batch));
     }),
   );
@@ -95,12 +97,12 @@ export function registerRestRoutes(app: FastifyInstance, deps: Deps) {
   // ---- single runs ----------------------------------------------------------------------------
   app.post<TaskParams>(
     "/api/v1/tasks/:taskId/trigger",
-    route(async (req, reply, call) => {
+    route<TaskParams>(async (req, reply, call) => {
       const body = objectBody(req);
       const result = await call.trpc.task.trigger({
-        task: (req.params as TaskParams["Params"]).taskId,
+        task: req.params.taskId,
         payload: body.payload,
-        options: body.options as never,
+        options: body.options as RouterInput["task"]["trigger"]["options"],
         requestIdempotencyKey: header(req, "x-trigger-request-idempotency-key"),
       });
       setTokenHeaders(deps, reply, await call.who(), `read:runs:${result.id}`);
@@ -110,29 +112,38 @@ export function registerRestRoutes(app: FastifyInstance, deps: Deps) {
 
   app.post<RunParams>(
     "/api/v2/runs/:runId/cancel",
-    route(async (req, reply, call) => {
-      const { id } = await call.trpc.run.cancel({ runId: (req.params as RunParams["Params"]).runId });
+    route<RunParams>(async (req, reply, call) => {
+      const { id } = await call.trpc.run.cancel({ runId: req.params.runId });
       return reply.send({ id });
     }),
   );
 
   app.get<BatchParams>(
     "/api/v1/batches/:batchId/results",
-    route(async (req, reply, call) => {
-      const results = await call.trpc.batch.results({ batchId: (req.params as BatchParams["Params"]).batchId });
+    route<BatchParams>(async (req, reply, call) => {
+      const results = await call.trpc.batch.results({ batchId: req.params.batchId });
       return reply.send(batchResultsV1(results));
     }),
   );
 
   app.get<RunParams>(
     "/api/v3/runs/:runId",
-    route(async (req, reply, call) => {
-      const run = await call.trpc.run.get({ runId: (req.params as RunParams["Params"]).runId });
+    route<RunParams>(async (req, reply, call) => {
+      const run = await call.trpc.run.get({ runId: req.params.runId });
       return reply.send(runV3(run, runPacketLinks(deps, req, await call.reader(), run)));
     }),
   );
 
-  // ---- the rest of what the published SDK calls --------------------------------------------------
+  // ---- REST-only: the routes with no procedure behind them ---------------------------------------
+  // Every other route above is one router call. These seven are not, on purpose:
+  // - packets (`PUT /api/v2/packets/*`, `GET /api/v1/packets/*`, `GET /api/v1/runs/:runId/packets/:field`,
+  //   and the signed URLs `PUT|GET /packets`): they hand out and serve URLs whose bytes are the
+  //   body itself, with the Content-Type they were uploaded with, and a signed URL is its own
+  //   credential (no Authorization header): nothing a JSON procedure carries. A run's packet URL
+  //   reads the run through `run.get`, so a public token's scopes are checked there;
+  // - public tokens (`POST /api/v1/auth/jwt/claims`, `POST /api/v1/auth/public-tokens`): the
+  //   published SDK's `auth.createPublicToken`, minting a credential from the caller's secret key
+  //   rather than acting on a run or a batch; a tRPC caller authenticates with that key itself.
   registerPacketRoutes(app, deps);
   registerAuthTokenRoutes(app, deps);
 }

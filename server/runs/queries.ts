@@ -42,7 +42,7 @@ function summarize(row: SummaryRow): RunSummary {
   };
 }
 
-export function presentRun(row: RunRow): Run {
+function presentRun(row: RunRow): Run {
   const output = row.output_type !== null ? decodePacket({ data: row.output, type: row.output_type }) : undefined;
   return {
     ...summarize(row),

@@ -4,12 +4,13 @@ import { isTransientDbError } from "../../db/errors.js";
 import { dataTransformer } from "../../shared/transformer.js";
 import { authenticate, type Caller } from "../auth/authenticate.js";
 import type { Deps } from "../deps.js";
-import { internalErrorMessage } from "../errors.js";
+import { DomainError, internalErrorMessage } from "../errors.js";
 import { RateLimitExceededError } from "../limits/batch-rate-limit.js";
-import { inputErrorFromDatabase } from "../limits/db-input-errors.js";
 import { assertValueDepth } from "../limits/json-depth.js";
 import { chargeRequest } from "../limits/request-rate-limit.js";
 import { describeZodError } from "../rest/errors.js";
+import { inputErrorFromDatabase } from "./db-input-errors.js";
+import { toTRPCError } from "./errors.js";
 
 /**
  * Every call carries the service's dependencies and the raw Authorization header; the `authed`
@@ -85,15 +86,17 @@ export const router = t.router;
 export const createCallerFactory = t.createCallerFactory;
 
 /**
- * Database failures that are not the procedure's fault, mapped once for every procedure:
+ * Failures mapped once for every procedure:
+ * - a domain refusal (`DomainError`, server/errors.ts) becomes the TRPCError of its code;
  * - input Postgres cannot store (a NUL character in any string: ids, keys, tags, metadata; JSON
  *   nested too deep...) is the client's mistake, so a 400 rather than a 500;
  * - Postgres unreachable or restarting, or this server shutting down, is a 503 worth retrying
  *   (the HTTP layer adds `x-should-retry: true`, see http/app.ts).
  */
-const databaseFailures = t.middleware(async ({ next }) => {
+const mappedFailures = t.middleware(async ({ next }) => {
   const result = await next();
   if (!result.ok) {
+    if (result.error.cause instanceof DomainError) throw toTRPCError(result.error.cause);
     const input = inputErrorFromDatabase(result.error.cause);
     if (input) throw input;
     // What the server's own retries could not get past (db/transaction.ts) or a database that is
@@ -108,7 +111,7 @@ const databaseFailures = t.middleware(async ({ next }) => {
   }
   return result;
 });
-const baseProcedure = t.procedure.use(databaseFailures);
+const baseProcedure = t.procedure.use(mappedFailures);
 
 /** Needs an environment's secret key: everything that creates or changes something. */
 export const authedProcedure = baseProcedure.use(async ({ ctx, next }) => {

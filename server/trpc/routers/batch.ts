@@ -17,7 +17,8 @@ import { createBatch } from "../../batches/create.js";
 import { getBatch, listBatches } from "../../batches/queries.js";
 import { batchResults } from "../../batches/results.js";
 import { triggerBatch } from "../../batches/trigger.js";
-import { watchAllBatches, watchBatch } from "../../events/subscriptions.js";
+import { watchAllBatches, watchBatch } from "../../events/watch.js";
+import { trackedWatch } from "../errors.js";
 import { authedProcedure, readerProcedure, router } from "../init.js";
 
 /** Resume point: tRPC fills it from Last-Event-ID when EventSource reconnects; clients may also pass it. */
@@ -65,14 +66,14 @@ export const batchRouter = router({
   /** Live progress of one batch (SSE): a snapshot, then every change until it is final. Secret key or a token that can read the batch. */
   watch: readerProcedure
     .input(z.object({ batchId: z.string().min(1), lastEventId }))
-    .subscription(({ ctx, input, signal }) =>
-      watchBatch(ctx.deps, ctx.caller, input, signal ?? new AbortController().signal),
+    .subscription(async ({ ctx, input, signal }) =>
+      trackedWatch(await watchBatch(ctx.deps, ctx.caller, input, signal ?? new AbortController().signal)),
     ),
 
   /** Every batch event of the environment (SSE). Secret key only. */
   watchAll: authedProcedure
     .input(z.object({ lastEventId }).optional())
-    .subscription(({ ctx, input, signal }) =>
-      watchAllBatches(ctx.deps, ctx.caller, input ?? {}, signal ?? new AbortController().signal),
+    .subscription(async ({ ctx, input, signal }) =>
+      trackedWatch(await watchAllBatches(ctx.deps, ctx.caller, input ?? {}, signal ?? new AbortController().signal)),
     ),
 });

@@ -1,9 +1,10 @@
 import { z } from "zod";
 import { ListRunsInputSchema, ListRunsResultSchema, RunSchema } from "../../../shared/schemas.js";
 import { assertCanRead } from "../../auth/scopes.js";
-import { watchAllRuns, watchRun } from "../../events/subscriptions.js";
+import { watchAllRuns, watchRun } from "../../events/watch.js";
 import { cancelRun } from "../../runs/cancel.js";
 import { getRun, listRuns } from "../../runs/queries.js";
+import { trackedWatch } from "../errors.js";
 import { authedProcedure, readerProcedure, router } from "../init.js";
 
 /** Resume point: tRPC fills it from Last-Event-ID when EventSource reconnects; clients may also pass it. */
@@ -38,8 +39,8 @@ export const runRouter = router({
   /** Live state of one run (SSE): a snapshot, then every change until it is final. Secret key or a token that can read the run. */
   watch: readerProcedure
     .input(z.object({ runId: z.string().min(1), lastEventId }))
-    .subscription(({ ctx, input, signal }) =>
-      watchRun(ctx.deps, ctx.caller, input, signal ?? new AbortController().signal),
+    .subscription(async ({ ctx, input, signal }) =>
+      trackedWatch(await watchRun(ctx.deps, ctx.caller, input, signal ?? new AbortController().signal)),
     ),
 
   /** Every per-run event of the environment (SSE), optionally filtered by task, tag or batch. Secret key only. */
@@ -54,7 +55,7 @@ export const runRouter = router({
         })
         .optional(),
     )
-    .subscription(({ ctx, input, signal }) =>
-      watchAllRuns(ctx.deps, ctx.caller, input ?? {}, signal ?? new AbortController().signal),
+    .subscription(async ({ ctx, input, signal }) =>
+      trackedWatch(await watchAllRuns(ctx.deps, ctx.caller, input ?? {}, signal ?? new AbortController().signal)),
     ),
 });
