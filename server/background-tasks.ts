@@ -1,7 +1,7 @@
-import { pruneUsedTokensTask } from "./auth/tokens.js";
+import { pruneUsedTokens } from "./auth/tokens.js";
 import type { BackgroundTask } from "./background.js";
 import type { Deps } from "./deps.js";
-import { pruneEventsTask } from "./events/retention.js";
+import { pruneEvents } from "./events/retention.js";
 import { expireRuns } from "./lifecycle/expire.js";
 import { abortAllUnsealedBatches } from "./lifecycle/seal-timeout.js";
 import { promoteDueRuns, reclaimLostRuns, sweep } from "./lifecycle/sweeps.js";
@@ -31,6 +31,18 @@ const expireUnsealedBatches: BackgroundTask = {
   name: "expire-unsealed-batches",
   intervalMs: (deps) => Math.min(60_000, Math.max(50, Math.floor(deps.config.limits.batchSealTimeoutMs / 4))),
   run: abortAllUnsealedBatches,
+};
+
+const pruneEventsTask: BackgroundTask = {
+  name: "prune-events",
+  intervalMs: 10 * 60_000,
+  run: async (deps) => void (await pruneEvents(deps)),
+};
+
+const pruneUsedTokensTask: BackgroundTask = {
+  name: "prune-used-tokens",
+  intervalMs: 10 * 60_000,
+  run: async (deps) => void (await pruneUsedTokens(deps.db)),
 };
 
 /** Every periodic task the server runs. Each area adds its own here. */

@@ -4,7 +4,6 @@ import type { Bus } from "./adapters/bus.js";
 import type { BatchRateLimiter } from "./adapters/rate-limiter.js";
 import type { KeyVault } from "./auth/vault.js";
 import type { Config } from "./config.js";
-import type { WorkerPresence } from "./queue/presence.js";
 
 /** What domain code needs from the outside world, passed in rather than imported. */
 export interface Deps {
@@ -21,6 +20,18 @@ export interface Deps {
    * at once (a worker's dequeue answers empty, a subscription ends with a resume hint).
    */
   closing: AbortSignal;
-  /** Workers' presence streams held open to this process. */
-  presence: WorkerPresence;
+  /**
+   * Workers' presence streams held open to this process (`WorkerPresence`, server/queue/presence.ts:
+   * the stream's close is how a dead worker is noticed). Named by its shape, so this list of
+   * dependencies imports no domain folder.
+   */
+  presence: {
+    hold(
+      db: Kysely<Database>,
+      environmentId: string,
+      workerId: string,
+      signal?: AbortSignal,
+    ): AsyncGenerator<never, void>;
+    close(): void;
+  };
 }

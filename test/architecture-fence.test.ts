@@ -12,14 +12,24 @@ const ROOT = resolve(import.meta.dirname, "..");
 const SERVER = join(ROOT, "server");
 
 /** Where an importer may not reach: a folder of `server/`, a file of it, or anything outside both lists. */
+const DOMAIN = ["server/runs", "server/batches", "server/queue", "server/lifecycle"];
+const TRANSPORT = ["server/trpc", "server/rest", "server/http"];
+
+/** Where an importer may reach (`only`) or may not (`never`): folders or files, repository-relative. */
 const RULES: { from: string; only?: string[]; never?: string[] }[] = [
   {
     from: "server/lifecycle",
     only: ["server/lifecycle", "db", "shared", "server/adapters", "server/events/outbox.ts", "server/events/notify.ts"],
   },
-  { from: "server/runs", never: ["server/batches", "server/queue", "server/limits", "server/trpc", "server/rest"] },
-  { from: "server/limits", never: ["server/runs", "server/batches", "server/queue", "server/trpc", "server/rest"] },
-  { from: "server/events", never: ["server/runs", "server/batches", "server/queue", "server/lifecycle"] },
+  { from: "server/runs", never: ["server/batches", "server/queue", "server/limits", ...TRANSPORT] },
+  { from: "server/batches", never: ["server/queue", ...TRANSPORT] },
+  { from: "server/queue", never: ["server/runs", "server/batches", ...TRANSPORT] },
+  { from: "server/events", never: [...DOMAIN, ...TRANSPORT] },
+  { from: "server/limits", never: [...DOMAIN, ...TRANSPORT] },
+  { from: "server/auth", never: [...DOMAIN, ...TRANSPORT, "server/background.ts"] },
+  { from: "server/packets", never: [...DOMAIN, ...TRANSPORT] },
+  { from: "server/deps.ts", never: [...DOMAIN, ...TRANSPORT, "server/limits"] },
+  { from: "server/trpc", never: ["server/rest", "server/http"] },
   { from: "server/adapters", only: ["server/adapters"] },
 ];
 

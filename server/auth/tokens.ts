@@ -1,7 +1,6 @@
 import { createHash, createHmac, timingSafeEqual } from "node:crypto";
 import type { Kysely } from "kysely";
 import type { Database } from "../../db/schema.js";
-import type { BackgroundTask } from "../background.js";
 import type { Config } from "../config.js";
 import { unauthorized } from "../errors.js";
 import { JWT_AUDIENCE, JWT_ISSUER } from "./jwt.js";
@@ -114,9 +113,3 @@ export async function pruneUsedTokens(db: Kysely<Database>, now = new Date()): P
   const result = await db.deleteFrom("used_tokens").where("expires_at", "<", now).executeTakeFirst();
   return Number(result.numDeletedRows);
 }
-
-export const pruneUsedTokensTask: BackgroundTask = {
-  name: "prune-used-tokens",
-  intervalMs: 10 * 60_000,
-  run: async (deps) => void (await pruneUsedTokens(deps.db)),
-};

@@ -1,4 +1,3 @@
-import type { BackgroundTask } from "../background.js";
 import type { Deps } from "../deps.js";
 
 /** Deleted per statement, so pruning a large backlog never holds long locks or one huge transaction. */
@@ -21,9 +20,3 @@ export async function pruneEvents({ db, config }: Deps, now = new Date()): Promi
     if (deleted < SLICE) return total;
   }
 }
-
-export const pruneEventsTask: BackgroundTask = {
-  name: "prune-events",
-  intervalMs: 10 * 60_000,
-  run: async (deps) => void (await pruneEvents(deps)),
-};

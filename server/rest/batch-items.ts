@@ -6,9 +6,8 @@ import type { AppendItemsResult } from "../../shared/schemas.js";
 import type { Deps } from "../deps.js";
 import { DomainError, ItemInputError } from "../errors.js";
 import { nextTurn } from "../next-turn.js";
-import { toTRPCError } from "../trpc/errors.js";
+import { describeZodError, toTRPCError } from "../trpc/errors.js";
 import type { RestCall, RouterInput } from "./context.js";
-import { describeZodError } from "./errors.js";
 import { readNdjson } from "./ndjson.js";
 
 const NDJSON_TYPE = /^application\/(x-)?ndjson\b/i;

@@ -3,29 +3,9 @@ import { getHTTPStatusCodeFromError } from "@trpc/server/http";
 import type { FastifyBaseLogger, FastifyReply } from "fastify";
 import { ZodError } from "zod";
 import { isTransientDbError } from "../../db/errors.js";
-import { MAX_REPORTED_ISSUES } from "../../shared/bounded-array.js";
 import { DomainError, internalErrorMessage } from "../errors.js";
 import { RateLimitExceededError } from "../limits/batch-rate-limit.js";
-import { toTRPCError } from "../trpc/errors.js";
-
-/**
- * Zod issues as one line a person can act on: `items[0].options.tags: at most 5 tags`. At most
- * MAX_REPORTED_ISSUES of them, so an error answer stays small whatever the input.
- */
-export function describeZodError(error: ZodError, prefix = ""): string {
-  const more = error.issues.length - MAX_REPORTED_ISSUES;
-  const shown = error.issues
-    .slice(0, MAX_REPORTED_ISSUES)
-    .map((issue) => {
-      const path = issue.path.reduce<string>(
-        (acc, part) => (typeof part === "number" ? `${acc}[${part}]` : acc ? `${acc}.${String(part)}` : String(part)),
-        prefix,
-      );
-      return path ? `${path}: ${issue.message}` : issue.message;
-    })
-    .join("; ");
-  return more > 0 ? `${shown}; and ${more} more issue${more === 1 ? "" : "s"}` : shown;
-}
+import { describeZodError, toTRPCError } from "../trpc/errors.js";
 
 /** The message and status of any error, as REST shows it; a server fault names only the request id. */
 export function toHttpError(failure: unknown, requestId?: string): { status: number; message: string } {

@@ -1,4 +1,6 @@
 import { getTRPCErrorFromUnknown, TRPCError, type TrackedEnvelope, tracked } from "@trpc/server";
+import type { ZodError } from "zod";
+import { MAX_REPORTED_ISSUES } from "../../shared/bounded-array.js";
 import { DomainError } from "../errors.js";
 import type { WatchMessage } from "../events/watch-loop.js";
 
@@ -30,4 +32,23 @@ export async function* trackedWatch<M>(
   } catch (err) {
     throw err instanceof DomainError ? toTRPCError(err) : err;
   }
+}
+
+/**
+ * Zod issues as one line a person can act on: `items[0].options.tags: at most 5 tags`. At most
+ * MAX_REPORTED_ISSUES of them, so an error answer stays small whatever the input.
+ */
+export function describeZodError(error: ZodError, prefix = ""): string {
+  const more = error.issues.length - MAX_REPORTED_ISSUES;
+  const shown = error.issues
+    .slice(0, MAX_REPORTED_ISSUES)
+    .map((issue) => {
+      const path = issue.path.reduce<string>(
+        (acc, part) => (typeof part === "number" ? `${acc}[${part}]` : acc ? `${acc}.${String(part)}` : String(part)),
+        prefix,
+      );
+      return path ? `${path}: ${issue.message}` : issue.message;
+    })
+    .join("; ");
+  return more > 0 ? `${shown}; and ${more} more issue${more === 1 ? "" : "s"}` : shown;
 }

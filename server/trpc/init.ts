@@ -8,9 +8,8 @@ import { DomainError, internalErrorMessage } from "../errors.js";
 import { RateLimitExceededError } from "../limits/batch-rate-limit.js";
 import { assertValueDepth } from "../limits/json-depth.js";
 import { chargeRequest } from "../limits/request-rate-limit.js";
-import { describeZodError } from "../rest/errors.js";
 import { inputErrorFromDatabase } from "./db-input-errors.js";
-import { toTRPCError } from "./errors.js";
+import { describeZodError, toTRPCError } from "./errors.js";
 
 /**
  * Every call carries the service's dependencies and the raw Authorization header; the `authed`
