@@ -13,7 +13,9 @@ const WITHOUT_CORS = [
   /^\/api\/v1\/tasks\/[^/]+\/batch$/,
 ];
 const ALLOWED_METHODS = "GET,HEAD,PUT,PATCH,POST,DELETE";
-const EXPOSED_HEADERS = "x-trigger-jwt,x-trigger-jwt-claims";
+/** The JWT headers, and the shape protocol's headers `@electric-sql/client` reads on realtime answers. */
+const EXPOSED_HEADERS =
+  "x-trigger-jwt,x-trigger-jwt-claims,electric-handle,electric-offset,electric-schema,electric-cursor,electric-up-to-date";
 /** Header values echoed back must be printable ASCII: anything else is simply not reflected. */
 const SAFE_VALUE = /^[\x20-\x7e]{1,4096}$/;
 
@@ -31,7 +33,7 @@ function routedPath(req: FastifyRequest): string | undefined {
   }
 }
 const hasCors = (path: string | undefined) =>
-  path?.startsWith("/api/") && !WITHOUT_CORS.some((re) => re.test(path));
+  (path?.startsWith("/api/") || path?.startsWith("/realtime/")) && !WITHOUT_CORS.some((re) => re.test(path!));
 
 function reflectOrigin(req: FastifyRequest, reply: FastifyReply) {
   const origin = req.headers.origin;
@@ -47,7 +49,7 @@ export function registerCors(app: FastifyInstance) {
     reply.header("access-control-expose-headers", EXPOSED_HEADERS);
   });
 
-  app.options("/api/*", async (req, reply) => {
+  const preflight = async (req: FastifyRequest, reply: FastifyReply) => {
     if (!hasCors(routedPath(req))) return reply.status(405).send({ error: "Method Not Allowed" });
     reflectOrigin(req, reply);
     reply.header("access-control-allow-methods", ALLOWED_METHODS);
@@ -58,5 +60,8 @@ export function registerCors(app: FastifyInstance) {
     }
     reply.header("access-control-max-age", "300");
     return reply.status(200).send({});
-  });
+  };
+  app.options("/api/*", preflight);
+  // Browsers read runs live cross-origin (the React hooks): Trigger.dev's realtime routes allow it.
+  app.options("/realtime/*", preflight);
 }
