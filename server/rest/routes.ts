@@ -7,6 +7,7 @@ import { registerLegacyBatchRoute } from "./legacy-batch.js";
 import { registerPacketRoutes, runPacketLinks } from "./packets.js";
 import { batchResultsV1, batchV1, batchV2, runV3 } from "./present.js";
 import { registerRealtimeRoutes } from "./realtime.js";
+import { registerRunRoutes } from "./runs.js";
 
 type BatchParams = { Params: { batchId: string } };
 type TaskParams = { Params: { taskId: string } };
@@ -137,4 +138,5 @@ export function registerRestRoutes(app: FastifyInstance, deps: Deps) {
   registerPacketRoutes(app, deps);
   registerAuthTokenRoutes(app, deps);
   registerRealtimeRoutes(app, deps);
+  registerRunRoutes(app, deps);
 }
