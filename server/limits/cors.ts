@@ -13,9 +13,9 @@ const WITHOUT_CORS = [
   /^\/api\/v1\/tasks\/[^/]+\/batch$/,
 ];
 const ALLOWED_METHODS = "GET,HEAD,PUT,PATCH,POST,DELETE";
-/** The JWT headers, and the shape protocol's headers `@electric-sql/client` reads on realtime answers. */
-const EXPOSED_HEADERS =
-  "x-trigger-jwt,x-trigger-jwt-claims,electric-handle,electric-offset,electric-schema,electric-cursor,electric-up-to-date";
+const EXPOSED_HEADERS = "x-trigger-jwt,x-trigger-jwt-claims";
+/** On realtime answers: the shape protocol's headers, which `@electric-sql/client` reads. */
+const REALTIME_EXPOSED_HEADERS = "electric-handle,electric-offset,electric-schema,electric-cursor,electric-up-to-date";
 /** Header values echoed back must be printable ASCII: anything else is simply not reflected. */
 const SAFE_VALUE = /^[\x20-\x7e]{1,4096}$/;
 
@@ -43,10 +43,14 @@ function reflectOrigin(req: FastifyRequest, reply: FastifyReply) {
 
 export function registerCors(app: FastifyInstance) {
   app.addHook("onRequest", async (req, reply) => {
-    if (req.method === "OPTIONS" || !hasCors(routedPath(req))) return;
+    const path = routedPath(req);
+    if (req.method === "OPTIONS" || !hasCors(path)) return;
     if (req.headers.origin === undefined) return;
     reflectOrigin(req, reply);
-    reply.header("access-control-expose-headers", EXPOSED_HEADERS);
+    reply.header(
+      "access-control-expose-headers",
+      path!.startsWith("/realtime/") ? REALTIME_EXPOSED_HEADERS : EXPOSED_HEADERS,
+    );
   });
 
   const preflight = async (req: FastifyRequest, reply: FastifyReply) => {
