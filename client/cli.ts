@@ -44,6 +44,18 @@ class UsageError extends Error {}
 type Deps = Awaited<ReturnType<typeof loadDeps>>;
 type Db = Connection & { lib: Deps };
 
+const parseCommandLine = (args: string[]) =>
+  parseArgs({
+    args,
+    allowPositionals: true,
+    options: {
+      type: { type: "string" },
+      project: { type: "string" },
+      env: { type: "string" },
+      help: { type: "boolean", short: "h" },
+    },
+  });
+
 async function main(argv: string[], out = console.log, err = console.error): Promise<number> {
   // `batch …` commands talk to a running server over HTTP (SALVO_URL, SALVO_API_KEY), not to the database.
   if (argv[0] === "batch" && (argv[1] === "watch" || argv[1] === "trigger")) {
@@ -51,18 +63,9 @@ async function main(argv: string[], out = console.log, err = console.error): Pro
       argv[1] === "watch" ? await import("./commands/batch-watch.js") : await import("./commands/batch-trigger.js");
     return command.run(argv.slice(2));
   }
-  let parsed;
+  let parsed: ReturnType<typeof parseCommandLine>;
   try {
-    parsed = parseArgs({
-      args: argv,
-      allowPositionals: true,
-      options: {
-        type: { type: "string" },
-        project: { type: "string" },
-        env: { type: "string" },
-        help: { type: "boolean", short: "h" },
-      },
-    });
+    parsed = parseCommandLine(argv);
   } catch (e) {
     err(`${(e as Error).message}\n\n${USAGE}`);
     return 2;

@@ -64,7 +64,13 @@ describe("worker processes", () => {
     expect(executed).toHaveLength(1000);
     expect(new Set(executed)).toEqual(new Set(runs));
     // Stopped and gone before the next test, so they cannot take its runs.
-    await Promise.all(procs.map((p) => new Promise((exited) => (p.once("exit", exited), p.kill("SIGTERM")))));
+    await Promise.all(
+      procs.map((p) => {
+        const exited = new Promise((resolve) => p.once("exit", resolve));
+        p.kill("SIGTERM");
+        return exited;
+      }),
+    );
   });
 
   it("retries the run of a worker killed mid-run once its lease expires", async () => {

@@ -71,7 +71,7 @@ function listInput(query: Query) {
     throw badRequest(`filter[createdAt][period] "${period.slice(0, 64)}" is not a period such as 1h or 7d`);
   const from = instant(query, "filter[createdAt][from]");
   const since = periodSeconds === undefined ? undefined : new Date(Date.now() - periodSeconds * 1000);
-  const createdFrom = from && since ? (from > since ? from : since) : (from ?? since);
+  const createdFrom = from && since ? new Date(Math.max(from.getTime(), since.getTime())) : (from ?? since);
   const createdTo = instant(query, "filter[createdAt][to]");
   const input: ListRunsInput = {};
   if (limit !== undefined) input.limit = limit;

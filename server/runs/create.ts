@@ -41,7 +41,10 @@ export function planRuns(prepared: PreparedRun[]): RunPlan {
     if (row.idempotency_key) {
       const k = keyOf(row.task_identifier, row.idempotency_key);
       const earlier = firstByKey.get(k);
-      if (earlier !== undefined) return void aliasOf.set(i, earlier);
+      if (earlier !== undefined) {
+        aliasOf.set(i, earlier);
+        return;
+      }
       firstByKey.set(k, i);
     }
     first.push(i);
