@@ -17,6 +17,11 @@ export interface RestCall {
   who: () => Promise<Caller>;
   /** The same, also accepting public access tokens: for read routes, after the procedure checked scopes. */
   reader: () => Promise<Caller>;
+  /**
+   * `reader` for a live request that waits for changes (a long poll): not charged against the
+   * request limit, since a subscriber makes one per change it is told about.
+   */
+  subscriber: () => Promise<Caller>;
 }
 
 /**
@@ -38,6 +43,7 @@ export function restHandler<R extends RouteGenericInterface = RouteGenericInterf
         trpc: createCaller(ctx),
         who: () => authenticateContext(ctx),
         reader: () => authenticateContext(ctx, { allowPublicTokens: true }),
+        subscriber: () => authenticateContext(ctx, { allowPublicTokens: true, charge: false }),
       });
     } catch (err) {
       return sendError(reply, err, req.log);

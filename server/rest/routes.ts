@@ -6,6 +6,8 @@ import { header, objectBody, type RouterInput, restHandler, setTokenHeaders } fr
 import { registerLegacyBatchRoute } from "./legacy-batch.js";
 import { registerPacketRoutes, runPacketLinks } from "./packets.js";
 import { batchResultsV1, batchV1, batchV2, runV3 } from "./present.js";
+import { registerRealtimeRoutes } from "./realtime.js";
+import { registerRunRoutes } from "./runs.js";
 
 type BatchParams = { Params: { batchId: string } };
 type TaskParams = { Params: { taskId: string } };
@@ -134,8 +136,11 @@ export function registerRestRoutes(app: FastifyInstance, deps: Deps) {
     }),
   );
 
+  // Run management (`runs.list`, `runs.replay`, `runs.reschedule`), each a `run.*` procedure.
+  registerRunRoutes(app, deps);
+
   // ---- REST-only: the routes with no procedure behind them ---------------------------------------
-  // Every other route above is one router call. These seven are not, on purpose:
+  // Every other route is one router call. These are not, on purpose:
   // - packets (`PUT /api/v2/packets/*`, `GET /api/v1/packets/*`, `GET /api/v1/runs/:runId/packets/:field`,
   //   and the signed URLs `PUT|GET /packets`): they hand out and serve URLs whose bytes are the
   //   body itself, with the Content-Type they were uploaded with, and a signed URL is its own
@@ -143,7 +148,12 @@ export function registerRestRoutes(app: FastifyInstance, deps: Deps) {
   //   reads the run through `run.get`, so a public token's scopes are checked there;
   // - public tokens (`POST /api/v1/auth/jwt/claims`, `POST /api/v1/auth/public-tokens`): the
   //   published SDK's `auth.createPublicToken`, minting a credential from the caller's secret key
-  //   rather than acting on a run or a batch; a tRPC caller authenticates with that key itself.
+  //   rather than acting on a run or a batch; a tRPC caller authenticates with that key itself;
+  // - realtime (`GET /realtime/v1/batches/:batchId`, `/realtime/v1/runs/:runId`, `/realtime/v1/runs`):
+  //   Electric's shape protocol, long polls whose rows and `electric-*` headers `@electric-sql/client`
+  //   reads, which a tRPC subscription's SSE framing cannot be; tRPC callers watch the same events
+  //   through `batch.watch` and `run.watch`.
   registerPacketRoutes(app, deps);
   registerAuthTokenRoutes(app, deps);
+  registerRealtimeRoutes(app, deps);
 }
