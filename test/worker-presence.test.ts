@@ -35,7 +35,7 @@ async function environment() {
 function spawnWorker(file: string, key = salvo.key): ChildProcess {
   const child = spawn(
     process.execPath,
-    ["--import", "tsx", "client/worker-cli.ts", "test/fixtures/recording-tasks.ts"],
+    ["bin/salvo.js", "worker", "test/fixtures/recording-tasks.ts"],
     {
       env: {
         ...process.env,

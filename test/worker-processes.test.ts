@@ -21,11 +21,11 @@ afterAll(async () => {
   await salvo?.close();
 });
 
-/** `npm run worker -- test/fixtures/recording-tasks.ts` as its own process, recording into `file`. */
+/** `salvo worker test/fixtures/recording-tasks.ts` as its own process, recording into `file`. */
 function spawnWorker(file: string): ChildProcess {
   const child = spawn(
     process.execPath,
-    ["--import", "tsx", "client/worker-cli.ts", "test/fixtures/recording-tasks.ts"],
+    ["bin/salvo.js", "worker", "test/fixtures/recording-tasks.ts"],
     {
       env: {
         ...process.env,
