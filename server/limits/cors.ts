@@ -30,8 +30,7 @@ function routedPath(req: FastifyRequest): string | undefined {
     return undefined;
   }
 }
-const hasCors = (path: string | undefined) =>
-  path?.startsWith("/api/") && !WITHOUT_CORS.some((re) => re.test(path));
+const hasCors = (path: string | undefined) => path?.startsWith("/api/") && !WITHOUT_CORS.some((re) => re.test(path));
 
 function reflectOrigin(req: FastifyRequest, reply: FastifyReply) {
   const origin = req.headers.origin;
