@@ -19,11 +19,21 @@ export async function watch(batchId: string): Promise<number> {
     throw new CommandError(describeFailure(err, conn.url), EXIT.usage);
   }
   const bar = new ProgressLine();
+  const said = new Set<string>();
   try {
     for await (const { message } of watchBatch(client, batchId)) {
       const b = message.batch;
       const failures = b.runs.failed + (b.failedRunCount ?? 0);
-      bar.update(b.runs.finished, b.runCount, `runs done, ${failures} failed · ${b.status}`, b.final);
+      // A task nobody serves is said once, on a line of its own, and stays in the bar while it lasts.
+      for (const u of b.unserved ?? []) {
+        if (said.has(u.task)) continue;
+        said.add(u.task);
+        console.error(
+          `no worker serves task "${u.task}": ${u.queued} run(s) queued since ${u.since.toISOString()}; start one with \`salvo worker <module>\``,
+        );
+      }
+      const unserved = b.unserved?.length ? ` · no worker for ${b.unserved.map((u) => u.task).join(", ")}` : "";
+      bar.update(b.runs.finished, b.runCount, `runs done, ${failures} failed · ${b.status}${unserved}`, b.final);
       if (b.final) {
         console.log(`${b.id} ${b.status}: ${b.runs.finished - b.runs.failed} succeeded, ${failures} failed`);
         return b.status === "COMPLETED" && failures === 0 ? EXIT.ok : EXIT.failed;

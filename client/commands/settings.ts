@@ -1,4 +1,4 @@
-import { isAbsolute, resolve } from "node:path";
+import { dirname, isAbsolute, resolve } from "node:path";
 
 /** Exit codes of every `salvo` command. */
 export const EXIT = { ok: 0, failed: 1, usage: 2 } as const;
@@ -26,10 +26,13 @@ export function serverConnection(env: NodeJS.ProcessEnv = process.env): { url: s
 
 /**
  * A path the user typed, resolved from the directory they typed it in. `npm run salvo -- …` runs
- * in the package's root, and npm keeps the caller's directory in INIT_CWD.
+ * in the package's root (where npm_package_json is) and keeps the caller's directory in INIT_CWD;
+ * a process merely started by something npm ran (and elsewhere) inherits those, so they count
+ * only when this process runs in that root.
  */
 export function callerPath(path: string, env: NodeJS.ProcessEnv = process.env): string {
   if (isAbsolute(path)) return path;
-  const from = env.npm_lifecycle_event && env.INIT_CWD ? env.INIT_CWD : process.cwd();
-  return resolve(from, path);
+  const movedByNpm =
+    env.INIT_CWD !== undefined && env.npm_package_json !== undefined && dirname(env.npm_package_json) === process.cwd();
+  return resolve(movedByNpm ? env.INIT_CWD! : process.cwd(), path);
 }

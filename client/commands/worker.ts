@@ -16,8 +16,12 @@ export async function runWorker(module: string, options: { concurrency: number }
   const conn = serverConnection();
   const path = callerPath(module);
   if (!existsSync(path)) throw new CommandError(`no such module: ${path}`, EXIT.usage);
-  // Plain node cannot load TypeScript: tsx's loader is registered for this process only when needed.
-  if (TYPESCRIPT.test(path)) (await import("tsx/esm/api")).register();
+  // Plain node cannot load TypeScript: tsx's loaders (ES modules and CommonJS, whichever the
+  // caller's package makes the module) are registered for this process only when needed.
+  if (TYPESCRIPT.test(path)) {
+    (await import("tsx/esm/api")).register();
+    (await import("tsx/cjs/api")).register();
+  }
   const mod = (await import(pathToFileURL(path).href)) as Record<string, unknown>;
   const tasks = findTasks(mod);
   if (Object.keys(tasks).length === 0)
@@ -45,7 +49,11 @@ export async function runWorker(module: string, options: { concurrency: number }
   return EXIT.ok;
 }
 
-function findTasks(mod: Record<string, unknown>): Record<string, TaskHandler> {
+function findTasks(loaded: Record<string, unknown>): Record<string, TaskHandler> {
+  // A CommonJS module (a TypeScript file in a package without "type": "module") comes back as
+  // { default: module.exports }: its exports are the default's properties.
+  const isObject = (v: unknown): v is Record<string, unknown> => typeof v === "object" && v !== null;
+  const mod = isObject(loaded.default) && "tasks" in loaded.default && !("tasks" in loaded) ? loaded.default : loaded;
   const isTaskMap = (v: unknown): v is Record<string, TaskHandler> =>
     typeof v === "object" &&
     v !== null &&
