@@ -67,7 +67,8 @@ process.once("message", (order: SubscribeOrder) => {
             seen.add(e.id);
             const ms = now - e.createdAt.getTime();
             latencies.push(ms);
-            const range = (perEvent[e.id] ??= [ms, ms]);
+            perEvent[e.id] ??= [ms, ms];
+            const range = perEvent[e.id]!;
             range[0] = Math.min(range[0], ms);
             range[1] = Math.max(range[1], ms);
           }

@@ -72,7 +72,10 @@ export class NodeEventSource {
 
   addEventListener(type: string, listener: Listener): void {
     let set = this.#listeners.get(type);
-    if (!set) this.#listeners.set(type, (set = new Set()));
+    if (!set) {
+      set = new Set();
+      this.#listeners.set(type, set);
+    }
     set.add(listener);
   }
 
@@ -187,7 +190,10 @@ export class NodeEventSource {
   }
 
   #line(line: string): void {
-    if (line === "") return this.#dispatch();
+    if (line === "") {
+      this.#dispatch();
+      return;
+    }
     if (line.charCodeAt(0) === 58 /* ":" comment */) return;
     const colon = line.indexOf(":");
     const field = colon === -1 ? line : line.slice(0, colon);

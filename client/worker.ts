@@ -21,7 +21,7 @@ export interface TaskContext {
   batchTriggerAndWait(task: string, items: Array<Omit<TaskItemInput, "task">>): Promise<BatchResultItem[]>;
 }
 
-// eslint-disable-next-line @typescript-eslint/no-explicit-any
+// biome-ignore lint/suspicious/noExplicitAny: the payload has the task's own type, which a handler declares and the worker cannot know; `unknown` would reject every handler that names its payload type.
 export type TaskHandler = (payload: any, ctx: TaskContext) => unknown;
 
 export interface WorkerOptions {
@@ -109,7 +109,8 @@ class OutcomeReporter {
   constructor(private readonly send: (report: { completed: Completed[]; failed: Failed[] }) => Promise<unknown>) {}
 
   add(outcome: Outcome): Promise<void> {
-    const report = (this.#pending ??= this.#open());
+    this.#pending ??= this.#open();
+    const report = this.#pending;
     const { kind, ...rest } = outcome;
     if (kind === "completed") report.completed.push(rest as Completed);
     else report.failed.push(rest as Failed);

@@ -32,7 +32,7 @@ export function gatedDialect(dialect: Dialect, gate: StatementGate): Dialect {
   return {
     createAdapter: () => dialect.createAdapter(),
     createDriver: () => new GatedDriver(dialect.createDriver(), gate),
-    createIntrospector: (db: Kysely<any>) => dialect.createIntrospector(db),
+    createIntrospector: (db: Kysely<unknown>) => dialect.createIntrospector(db),
     createQueryCompiler: () => dialect.createQueryCompiler(),
   };
 }

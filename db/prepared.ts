@@ -17,8 +17,7 @@ export const preparedNames = new Set<string>();
 
 /** A node-postgres client that names (so prepares) statements that start with `PREPARED`. */
 export class PreparingClient extends pg.Client {
-  // pg's overloads cannot be restated one by one; this forwards every form unchanged but one.
-  // eslint-disable-next-line @typescript-eslint/no-explicit-any
+  // biome-ignore lint/suspicious/noExplicitAny: pg's query overloads cannot be restated one by one; this forwards every form unchanged but one.
   override query(config: any, values?: any, callback?: any): any {
     if (typeof config === "string" && config.startsWith(PREPARED)) {
       // Named by its text: one text, one name, however many calls or connections.

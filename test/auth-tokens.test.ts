@@ -56,11 +56,16 @@ describe("public access tokens", () => {
       "invalid",
     );
     await expect(
-      verify(await signHs256({ sub: salvo.env.environmentId, pub: true, exp: now() + 60, iss: "someone-else" }, salvo.key)),
+      verify(
+        await signHs256({ sub: salvo.env.environmentId, pub: true, exp: now() + 60, iss: "someone-else" }, salvo.key),
+      ),
     ).rejects.toThrow("invalid");
     await expect(
       verify(
-        await signHs256({ sub: salvo.env.environmentId, pub: true, exp: now() + 60, aud: "https://elsewhere" }, salvo.key),
+        await signHs256(
+          { sub: salvo.env.environmentId, pub: true, exp: now() + 60, aud: "https://elsewhere" },
+          salvo.key,
+        ),
       ),
     ).rejects.toThrow("invalid");
   });
@@ -75,7 +80,10 @@ describe("public access tokens", () => {
 
 describe("secret-key endpoints", () => {
   it("refuse a valid public token with 401", async () => {
-    const token = await signHs256({ sub: salvo.env.environmentId, pub: true, scopes: ["admin"], exp: now() + 60 }, salvo.key);
+    const token = await signHs256(
+      { sub: salvo.env.environmentId, pub: true, scopes: ["admin"], exp: now() + 60 },
+      salvo.key,
+    );
     const res = await salvo.api("/api/v3/batches", {
       json: { runCount: 1 },
       headers: { authorization: `Bearer ${token}` },

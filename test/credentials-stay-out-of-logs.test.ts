@@ -30,7 +30,13 @@ const firstMessage = (client: ReturnType<typeof browserClient>, batchId: string)
   new Promise((resolve, reject) => {
     const s = client.batch.watch.subscribe(
       { batchId },
-      { onData: ({ data }) => (s.unsubscribe(), resolve(data)), onError: reject },
+      {
+        onData: ({ data }) => {
+          s.unsubscribe();
+          resolve(data);
+        },
+        onError: reject,
+      },
     );
   });
 const trpcUrl = (base: string, path: string, input: unknown, connectionParams: unknown) =>

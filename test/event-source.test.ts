@@ -14,7 +14,10 @@ beforeAll(async () => {
   await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
   url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/stream`;
 });
-afterAll(() => new Promise<void>((resolve) => (server.closeAllConnections(), server.close(() => resolve()))));
+afterAll(async () => {
+  server.closeAllConnections();
+  await new Promise<void>((resolve) => server.close(() => resolve()));
+});
 
 const eventStream = (res: ServerResponse) => res.writeHead(200, { "content-type": "text/event-stream" });
 
@@ -39,7 +42,11 @@ describe("NodeEventSource", () => {
       eventStream(res);
       // One character at a time: every split point, CR LF included.
       let i = 0;
-      const next = () => (i < wire.length ? (res.write(wire[i++]), setImmediate(next)) : undefined);
+      const next = () => {
+        if (i === wire.length) return;
+        res.write(wire[i++]);
+        setImmediate(next);
+      };
       next();
     };
     const source = new NodeEventSource(url);

@@ -16,7 +16,10 @@ afterAll(() => {
   for (const s of started) if (s.child.exitCode === null && s.child.signalCode === null) s.child.kill("SIGKILL");
   rmSync(dir, { recursive: true, force: true });
 });
-const track = (s: Started) => (started.push(s), s);
+const track = (s: Started) => {
+  started.push(s);
+  return s;
+};
 
 // The worker's module lives in the caller's directory and is TypeScript: `salvo worker tasks.ts`
 // run there must find it there (not in the package's directory) and load it without a build step.

@@ -33,7 +33,10 @@ const embedded = (dataDir: string, port: number) => ({
   HOST: "127.0.0.1",
   SALVO_LOG_LEVEL: "warn",
 });
-const track = (s: Started) => (started.push(s), s);
+const track = (s: Started) => {
+  started.push(s);
+  return s;
+};
 const server = (env: Record<string, string | undefined>) =>
   track(spawnBuilt(process.execPath, ["dist/server/main.js"], env));
 const KEY_LINE = /Its secret key \(shown only now\):\s+(tr_dev_\w+)/;

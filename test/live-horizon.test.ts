@@ -55,7 +55,14 @@ async function watchedBatch(n: number) {
   await until(() => received.length > 0);
   const statuses = () =>
     received.flatMap((m) => (m.kind === "events" ? m.events.filter((e) => e.type === "run.status") : []));
-  return { runs, statuses, stop: () => (stop.abort(), done) };
+  return {
+    runs,
+    statuses,
+    stop: () => {
+      stop.abort();
+      return done;
+    },
+  };
 }
 
 async function until(check: () => boolean, timeoutMs = 5000) {

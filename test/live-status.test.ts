@@ -129,7 +129,10 @@ describe("batch JWT", () => {
       new Promise((resolve, reject) => {
         const s = pub.run.watchAll.subscribe(undefined, {
           onData: resolve,
-          onError: (e) => (s.unsubscribe(), reject(e)),
+          onError: (e) => {
+            s.unsubscribe();
+            reject(e);
+          },
         });
       }),
     ).rejects.toThrow(/secret key/);
@@ -160,7 +163,13 @@ describe("subscription authentication without headers (a browser's EventSource)"
     new Promise((resolve, reject) => {
       const s = c.batch.watch.subscribe(
         { batchId },
-        { onData: ({ data }) => (s.unsubscribe(), resolve(data)), onError: reject },
+        {
+          onData: ({ data }) => {
+            s.unsubscribe();
+            resolve(data);
+          },
+          onError: reject,
+        },
       );
     });
 

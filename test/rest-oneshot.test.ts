@@ -24,7 +24,7 @@ async function multiTask(items: unknown) {
 }
 async function run(id: string, key = salvo.key) {
   const res = await salvo.api(`/api/v3/runs/${id}`, { headers: { authorization: `Bearer ${key}` } });
-  return { status: res.status, body: (await res.json()) as Record<string, any> };
+  return { status: res.status, body: (await res.json()) as Record<string, unknown> };
 }
 /** Expects a 400 whose error mentions `pattern`. */
 async function rejected(options: unknown, pattern: RegExp) {
@@ -137,11 +137,11 @@ describe("item options as documented", () => {
   it("delay: a duration or a date; garbage is refused", async () => {
     const delayed = await accepted({ delay: "1h" });
     expect(delayed.status).toBe("DELAYED");
-    expect(new Date(delayed.delayedUntil).getTime()).toBeGreaterThan(Date.now() + 59 * 60_000);
+    expect(new Date(delayed.delayedUntil as string).getTime()).toBeGreaterThan(Date.now() + 59 * 60_000);
     const at = new Date(Date.now() + 86_400_000).toISOString();
     const dated = await accepted({ delay: at });
     expect(dated.status).toBe("DELAYED");
-    expect(new Date(dated.delayedUntil).toISOString()).toBe(at);
+    expect(new Date(dated.delayedUntil as string).toISOString()).toBe(at);
     await rejected({ delay: "tomorrow-ish" }, /delay must be a duration/);
   });
 

@@ -10,9 +10,10 @@ beforeAll(async () => {
 afterAll(() => salvo?.close());
 
 const ISO = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$/;
-const get = async (path: string, key = salvo.key) => {
+/** A GET's status and JSON body; `Body` is the shape the caller expects (the test checks it). */
+const get = async <Body = Record<string, unknown>>(path: string, key = salvo.key) => {
   const res = await salvo.api(path, { headers: { authorization: `Bearer ${key}` } });
-  return { status: res.status, body: (await res.json()) as Record<string, any> };
+  return { status: res.status, body: (await res.json()) as Body };
 };
 const noNulls = (value: unknown): boolean =>
   value === null ? false : typeof value === "object" ? Object.values(value as object).every(noNulls) : true;
@@ -72,7 +73,7 @@ describe("GET /api/v1/batches/{id}", () => {
 describe("GET /api/v2/batches/{id}", () => {
   it("parses with the SDK's RetrieveBatchV2Response and leaves absent fields out", async () => {
     const id = await twoPhase(2, 2);
-    const { status, body } = await get(`/api/v2/batches/${id}`);
+    const { status, body } = await get<RetrieveBatchV2Response>(`/api/v2/batches/${id}`);
     expect(status).toBe(200);
     expect(RetrieveBatchV2Response.safeParse(body).success).toBe(true);
     expect(Object.keys(body).sort()).toEqual([
@@ -88,7 +89,7 @@ describe("GET /api/v2/batches/{id}", () => {
     expect(body.processing.completedAt).toMatch(ISO);
     expect(noNulls(body)).toBe(true);
 
-    const pending = await get(`/api/v2/batches/${await twoPhase(2, 1)}`);
+    const pending = await get<RetrieveBatchV2Response>(`/api/v2/batches/${await twoPhase(2, 1)}`);
     expect(RetrieveBatchV2Response.safeParse(pending.body).success).toBe(true);
     expect(pending.body.processing).toEqual({ errors: [] });
   });

@@ -16,7 +16,10 @@ import { isSubscriptionRequest, serveSubscription } from "../server/http/trpc-ss
 
 let serialized = 0;
 const countingSuperjson = {
-  serialize: (v: unknown) => (serialized++, superjson.serialize(v)),
+  serialize: (v: unknown) => {
+    serialized++;
+    return superjson.serialize(v);
+  },
   deserialize: superjson.deserialize,
 };
 const t = initTRPC.create({

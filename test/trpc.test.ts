@@ -1,6 +1,6 @@
 import { TRPCClientError } from "@trpc/client";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { createSalvoClient, type SalvoClient } from "../client/index.js";
+import { type AppRouter, createSalvoClient, type SalvoClient } from "../client/index.js";
 import { startTestSalvo, type TestSalvo } from "./support/salvo.js";
 
 // The typed router through createSalvoClient (superjson over /trpc).
@@ -13,12 +13,12 @@ beforeAll(async () => {
 afterAll(() => salvo?.close());
 
 /** The tRPC error code a call fails with. */
-async function codeOf(promise: Promise<unknown>): Promise<string> {
+async function codeOf(promise: Promise<unknown>): Promise<string | undefined> {
   try {
     await promise;
   } catch (err) {
     expect(err).toBeInstanceOf(TRPCClientError);
-    return (err as TRPCClientError<any>).data?.code;
+    return (err as TRPCClientError<AppRouter>).data?.code;
   }
   throw new Error("expected the call to fail");
 }

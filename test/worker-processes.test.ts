@@ -23,20 +23,16 @@ afterAll(async () => {
 
 /** `salvo worker test/fixtures/recording-tasks.ts` as its own process, recording into `file`. */
 function spawnWorker(file: string): ChildProcess {
-  const child = spawn(
-    process.execPath,
-    ["bin/salvo.js", "worker", "test/fixtures/recording-tasks.ts"],
-    {
-      env: {
-        ...process.env,
-        SALVO_URL: salvo.url,
-        SALVO_API_KEY: salvo.key,
-        SALVO_WORKER_CONCURRENCY: "20",
-        RECORD_FILE: file,
-      },
-      stdio: ["ignore", "pipe", "pipe"],
+  const child = spawn(process.execPath, ["bin/salvo.js", "worker", "test/fixtures/recording-tasks.ts"], {
+    env: {
+      ...process.env,
+      SALVO_URL: salvo.url,
+      SALVO_API_KEY: salvo.key,
+      SALVO_WORKER_CONCURRENCY: "20",
+      RECORD_FILE: file,
     },
-  );
+    stdio: ["ignore", "pipe", "pipe"],
+  });
   children.push(child);
   return child;
 }
@@ -64,7 +60,13 @@ describe("worker processes", () => {
     expect(executed).toHaveLength(1000);
     expect(new Set(executed)).toEqual(new Set(runs));
     // Stopped and gone before the next test, so they cannot take its runs.
-    await Promise.all(procs.map((p) => new Promise((exited) => (p.once("exit", exited), p.kill("SIGTERM")))));
+    await Promise.all(
+      procs.map((p) => {
+        const exited = new Promise((resolve) => p.once("exit", resolve));
+        p.kill("SIGTERM");
+        return exited;
+      }),
+    );
   });
 
   it("retries the run of a worker killed mid-run once its lease expires", async () => {

@@ -189,6 +189,9 @@ const registry = new WeakMap<Deps, EventFeeds>();
 /** This process's event feeds (one registry per running server). */
 export function eventFeeds(deps: Deps): EventFeeds {
   let feeds = registry.get(deps);
-  if (!feeds) registry.set(deps, (feeds = new EventFeeds(deps)));
+  if (!feeds) {
+    feeds = new EventFeeds(deps);
+    registry.set(deps, feeds);
+  }
   return feeds;
 }

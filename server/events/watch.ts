@@ -166,7 +166,10 @@ function sharedMessage<M>(spec: WatchSpec<M>, group: LiveItem[]): M {
   if (built && built.items.length === group.length && built.items.every((item, i) => item === group[i]))
     return built.message as M;
   const message = spec.message(group);
-  if (!byName) builtMessages.set(group[0]!, (byName = new Map()));
+  if (!byName) {
+    byName = new Map();
+    builtMessages.set(group[0]!, byName);
+  }
   byName.set(spec.name, { items: group, message });
   return message;
 }

@@ -96,8 +96,8 @@ async function reportUnserved(deps: Deps) {
   const served = await servedTasks(db, [...new Set(waiting.map((w) => w.environment_id))]);
   const unserved = waiting.filter((w) => !served.get(w.environment_id)?.has(w.task_identifier));
 
-  let reported = reportedByServer.get(deps);
-  if (!reported) reportedByServer.set(deps, (reported = new Set()));
+  const reported = reportedByServer.get(deps) ?? new Set<string>();
+  reportedByServer.set(deps, reported);
   const keyOf = (w: { environment_id: string; task_identifier: string }) => `${w.environment_id}\0${w.task_identifier}`;
   // Served again, or drained: a later wait is said again.
   const current = new Set(unserved.map(keyOf));

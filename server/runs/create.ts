@@ -41,7 +41,10 @@ export function planRuns(prepared: PreparedRun[]): RunPlan {
     if (row.idempotency_key) {
       const k = keyOf(row.task_identifier, row.idempotency_key);
       const earlier = firstByKey.get(k);
-      if (earlier !== undefined) return void aliasOf.set(i, earlier);
+      if (earlier !== undefined) {
+        aliasOf.set(i, earlier);
+        return;
+      }
       firstByKey.set(k, i);
     }
     first.push(i);
@@ -177,7 +180,10 @@ function creationEvents(environmentId: string, created: PreparedRun["row"][]): N
   for (const r of created) {
     if (r.batch_id) {
       let summary = batches.get(r.batch_id);
-      if (!summary) batches.set(r.batch_id, (summary = { count: 0, byStatus: {}, byTask: {} }));
+      if (!summary) {
+        summary = { count: 0, byStatus: {}, byTask: {} };
+        batches.set(r.batch_id, summary);
+      }
       summary.count++;
       summary.byStatus[r.status] = (summary.byStatus[r.status] ?? 0) + 1;
       summary.byTask[r.task_identifier] = (summary.byTask[r.task_identifier] ?? 0) + 1;

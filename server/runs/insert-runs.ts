@@ -72,7 +72,10 @@ function isoCache() {
     if (value === null || value === undefined) return null;
     if (!(value instanceof Date)) return String(value);
     let text = texts.get(value.getTime());
-    if (text === undefined) texts.set(value.getTime(), (text = value.toISOString()));
+    if (text === undefined) {
+      text = value.toISOString();
+      texts.set(value.getTime(), text);
+    }
     return text;
   };
 }

@@ -35,11 +35,14 @@ export async function authenticateContext(
   ctx: Context,
   { allowPublicTokens = false, charge = true } = {},
 ): Promise<Caller> {
-  const memo = (ctx.auth ??= {});
-  const caller = await (allowPublicTokens
-    ? (memo.allowingPublic ??= authenticate(ctx.deps, ctx.authorization, { allowPublicTokens: true }))
-    : (memo.secretOnly ??= authenticate(ctx.deps, ctx.authorization, { allowPublicTokens: false })));
-  if (charge) await (ctx.charged ??= chargeRequest(ctx.deps, caller.environment.id));
+  ctx.auth ??= {};
+  const memo = allowPublicTokens ? "allowingPublic" : "secretOnly";
+  ctx.auth[memo] ??= authenticate(ctx.deps, ctx.authorization, { allowPublicTokens });
+  const caller = await ctx.auth[memo];
+  if (charge) {
+    ctx.charged ??= chargeRequest(ctx.deps, caller.environment.id);
+    await ctx.charged;
+  }
   return caller;
 }
 

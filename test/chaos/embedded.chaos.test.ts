@@ -59,7 +59,10 @@ describe("embedded data directory", () => {
     const first = await start();
     const batches = [await oneShot(first.url, 50)];
     const second = await startServer({ SALVO_DATA_DIR: dir, SALVO_BOOTSTRAP_KEY: key }).then(
-      (s) => (servers.push(s), "started"),
+      (s) => {
+        servers.push(s);
+        return "started";
+      },
       (err: Error) => err.message,
     );
     expect(second).toContain(`in use by process ${first.child.pid}`);

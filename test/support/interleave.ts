@@ -47,20 +47,24 @@ export async function until(check: () => Promise<boolean> | boolean, what: strin
 
 /** A promise whose settling can be checked without awaiting it (and whose rejection is not unhandled). */
 export function track<T>(promise: Promise<T>) {
-  const state = { settled: false, result: undefined as PromiseSettledResult<T> | undefined };
+  let result: PromiseSettledResult<T> | undefined;
   const done = promise.then(
-    (value) => ((state.settled = true), (state.result = { status: "fulfilled", value })),
-    (reason: unknown) => ((state.settled = true), (state.result = { status: "rejected", reason })),
+    (value) => {
+      result = { status: "fulfilled", value };
+    },
+    (reason: unknown) => {
+      result = { status: "rejected", reason };
+    },
   );
   return {
     get settled() {
-      return state.settled;
+      return result !== undefined;
     },
     /** The value, or the rejection thrown again. */
     async value(): Promise<T> {
       await done;
-      if (state.result!.status === "rejected") throw state.result!.reason;
-      return state.result!.value;
+      if (result!.status === "rejected") throw result!.reason;
+      return result!.value;
     },
   };
 }
