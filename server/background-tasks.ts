@@ -45,6 +45,8 @@ const pruneUsedTokensTask: BackgroundTask = {
   run: async (deps) => void (await pruneUsedTokens(deps.db)),
 };
 
+import { reportUnservedRuns } from "./queue/unserved.js";
+
 /** Every periodic task the server runs. Each area adds its own here. */
 export const BACKGROUND_TASKS: BackgroundTask[] = [
   promoteDueRunsTask,
@@ -53,4 +55,5 @@ export const BACKGROUND_TASKS: BackgroundTask[] = [
   expireUnsealedBatches,
   pruneEventsTask,
   pruneUsedTokensTask,
+  reportUnservedRuns,
 ];

@@ -33,7 +33,7 @@ export function registerRestRoutes(app: FastifyInstance, deps: Deps) {
         ...(body as { runCount: number }),
         requestIdempotencyKey: header(req, "x-trigger-request-idempotency-key"),
       });
-      setTokenHeaders(deps, reply, await call.who(), `read:batch:${result.id}`);
+      await setTokenHeaders(deps, reply, await call.who(), `read:batch:${result.id}`);
       // 202 for a new batch; 200 when an idempotency key found an existing one.
       return reply.status(result.isCached ? 200 : 202).send(result);
     }),
@@ -61,7 +61,7 @@ export function registerRestRoutes(app: FastifyInstance, deps: Deps) {
           ? items.map((item) => (isObject(item) ? { ...item, task } : item))
           : items) as RouterInput["batch"]["trigger"]["items"],
       });
-      setTokenHeaders(deps, reply, await call.who(), `read:batch:${result.batchId}`);
+      await setTokenHeaders(deps, reply, await call.who(), `read:batch:${result.batchId}`);
       return reply.status(200).send({ batchId: result.batchId, runs: result.runs });
     }),
   );
@@ -71,7 +71,7 @@ export function registerRestRoutes(app: FastifyInstance, deps: Deps) {
     route(async (req, reply, call) => {
       const { items } = objectBody(req);
       const result = await call.trpc.batch.trigger({ items: items as RouterInput["batch"]["trigger"]["items"] });
-      setTokenHeaders(deps, reply, await call.who(), `read:batch:${result.batchId}`);
+      await setTokenHeaders(deps, reply, await call.who(), `read:batch:${result.batchId}`);
       return reply.status(200).send({ batchId: result.batchId, runs: result.runs });
     }),
   );
@@ -107,7 +107,7 @@ export function registerRestRoutes(app: FastifyInstance, deps: Deps) {
         options: body.options as RouterInput["task"]["trigger"]["options"],
         requestIdempotencyKey: header(req, "x-trigger-request-idempotency-key"),
       });
-      setTokenHeaders(deps, reply, await call.who(), `read:runs:${result.id}`);
+      await setTokenHeaders(deps, reply, await call.who(), `read:runs:${result.id}`);
       return reply.status(200).send({ id: result.id, isCached: result.isCached });
     }),
   );
