@@ -45,7 +45,7 @@ const pruneUsedTokensTask: BackgroundTask = {
   run: async (deps) => void (await pruneUsedTokens(deps.db)),
 };
 
-import { reportUnservedRuns } from "./queue/unserved.js";
+import { reportUnservedRuns } from "./events/unserved.js";
 
 /** Every periodic task the server runs. Each area adds its own here. */
 export const BACKGROUND_TASKS: BackgroundTask[] = [

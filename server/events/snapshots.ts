@@ -8,7 +8,7 @@ import {
   type RunState,
   type RunStatus,
 } from "../../shared/index.js";
-import { unservedOfBatches } from "../queue/unserved.js";
+import { unservedOfBatches } from "./unserved.js";
 
 /**
  * Current state of batches and runs, read after the events they accompany. One query per kind for

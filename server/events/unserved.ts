@@ -4,12 +4,12 @@ import { transaction } from "../../db/transaction.js";
 import type { UnservedTask } from "../../shared/live.js";
 import type { BackgroundTask } from "../background.js";
 import type { Deps } from "../deps.js";
-import { notifyEvents } from "../events/notify.js";
-import { appendEvents } from "../events/outbox.js";
+import { notifyEvents } from "./notify.js";
+import { appendEvents } from "./outbox.js";
 
 /**
  * Runs nobody serves: a task's runs `QUEUED` for `SALVO_UNSERVED_AFTER_MS` while no connected
- * worker (an open presence stream, see presence.ts) has registered for that task would otherwise
+ * worker (an open presence stream, see server/queue/presence.ts) has registered for that task would otherwise
  * wait in silence for ever. They are reported in the progress of their batches (`unserved`) and
  * once in the log, with a `task.unserved` event so watchers of those batches hear of it at once.
  *
