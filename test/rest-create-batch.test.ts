@@ -1,7 +1,7 @@
 import { createHmac } from "node:crypto";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createSalvoClient } from "../client/index.js";
-import { errorBody, startTestSalvo, type TestSalvo } from "./support/salvo.js";
+import { errorBody, jwtClaims, startTestSalvo, type TestSalvo } from "./support/salvo.js";
 
 // POST /api/v3/batches: phase 1 of the two-phase batch API.
 let salvo: TestSalvo;
@@ -91,7 +91,11 @@ describe("POST /api/v3/batches", () => {
       isCached: true,
       idempotencyKey: "nightly-2026-11-23",
     });
-    expect(again.res.headers.get("x-trigger-jwt")).toBeTruthy();
+    // The cached answer carries a token for the batch it names.
+    expect(jwtClaims(again.res.headers.get("x-trigger-jwt"))).toMatchObject({
+      sub: salvo.env.environmentId,
+      scopes: [`read:batch:${first.body.id}`],
+    });
 
     // Keys are per environment: another environment gets its own batch.
     const other = await salvo.newEnvironment();
