@@ -162,7 +162,8 @@ describe("workers execute runs", () => {
     await untilBatchCompleted(keyed.batchId);
     expect([...maxPerKey.values()].sort()).toEqual([2, 2, 2]);
     expect(maxRunning).toBeLessThanOrEqual(6);
-  });
+    // 270 runs at most 3 (then 6) at a time: close to a minute on a busy 2-core machine.
+  }, 180_000);
 
   it("honors a limit set through the router, and holds a paused queue", async () => {
     expect(await client.queue.update.mutate({ name: "task/solo", concurrencyLimit: 1 })).toEqual({

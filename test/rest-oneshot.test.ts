@@ -88,10 +88,14 @@ describe("sizes", () => {
   });
 
   it("items missing or not an array → 400", async () => {
-    for (const items of [undefined, "x", { a: 1 }]) {
+    for (const [items, received] of [
+      [undefined, "undefined"],
+      ["x", "string"],
+      [{ a: 1 }, "object"],
+    ]) {
       const r = await oneTask("t", items);
       expect(r.res.status).toBe(400);
-      expect(typeof r.body.error).toBe("string");
+      expect(r.body.error).toBe(`Invalid request: items: Invalid input: expected array, received ${received}`);
     }
   });
 });
