@@ -15,6 +15,11 @@ export interface SubscribeOrder {
   count: number;
   /** `run.status` events each subscriber must receive, each exactly once. */
   events: number;
+  /**
+   * `trpc`: `batch.watch` (SSE); `shape`: the realtime route the SDK's `runs.subscribeToBatch`
+   * reads (Electric's long polls, made here with plain fetch: the server's side is what is timed).
+   */
+  protocol: "trpc" | "shape";
 }
 
 export type SubscriberReport =
@@ -30,7 +35,15 @@ export type SubscriberReport =
 
 const send = (report: SubscriberReport, then?: () => void) => process.send!(report, undefined, {}, then);
 
+/** Keeps the lowest and highest latency seen for one event. */
+function widen(perEvent: Record<string, [number, number]>, id: string, ms: number) {
+  const range = perEvent[id];
+  if (range) perEvent[id] = [Math.min(range[0], ms), Math.max(range[1], ms)];
+  else perEvent[id] = [ms, ms];
+}
+
 process.once("message", (order: SubscribeOrder) => {
+  if (order.protocol === "shape") return shapeSubscribers(order);
   const client = createSalvoClient({ url: order.url, apiKey: order.apiKey });
   const latencies: number[] = [];
   /** Per event id, the lowest and highest latency among this process's subscribers. */
@@ -67,10 +80,7 @@ process.once("message", (order: SubscribeOrder) => {
             seen.add(e.id);
             const ms = now - e.createdAt.getTime();
             latencies.push(ms);
-            perEvent[e.id] ??= [ms, ms];
-            const range = perEvent[e.id]!;
-            range[0] = Math.min(range[0], ms);
-            range[1] = Math.max(range[1], ms);
+            widen(perEvent, e.id, ms);
           }
         },
         onComplete: () => {
@@ -85,3 +95,54 @@ process.once("message", (order: SubscribeOrder) => {
     );
   }
 });
+
+/**
+ * Long-poll subscribers of `GET /realtime/v1/batches/{id}`: the initial rows, then live requests
+ * until each has seen every run COMPLETED, once. Latency: arrival minus the row's `updatedAt`
+ * (set by the transition, just before its transaction).
+ */
+function shapeSubscribers(order: SubscribeOrder) {
+  const latencies: number[] = [];
+  const perEvent: Record<string, [number, number]> = {};
+  const errors: string[] = [];
+  const headers = { authorization: `Bearer ${order.apiKey}` };
+  const base = `${order.url}/realtime/v1/batches/${order.batchId}`;
+  let started = 0;
+  let cpuAtReady = process.cpuUsage();
+  const subscriber = async (i: number) => {
+    const first = await fetch(`${base}?offset=-1`, { headers });
+    let handle = first.headers.get("electric-handle")!;
+    let offset = first.headers.get("electric-offset")!;
+    await first.arrayBuffer();
+    if (++started === order.count) {
+      cpuAtReady = process.cpuUsage();
+      send({ kind: "ready" });
+    }
+    const seen = new Set<string>();
+    while (seen.size < order.events) {
+      const res = await fetch(`${base}?${new URLSearchParams({ offset, handle, live: "true" })}`, { headers });
+      const now = Date.now();
+      if (res.status !== 200) throw new Error(`subscriber ${i}: ${res.status} ${await res.text()}`);
+      handle = res.headers.get("electric-handle")!;
+      offset = res.headers.get("electric-offset")!;
+      const messages = (await res.json()) as {
+        key?: string;
+        value?: { id: string; status: string; updatedAt: string };
+      }[];
+      for (const m of messages) {
+        if (m.value?.status !== "COMPLETED_SUCCESSFULLY") continue;
+        if (seen.has(m.value.id)) errors.push(`subscriber ${i} got run ${m.value.id} completed twice`);
+        seen.add(m.value.id);
+        const ms = now - Date.parse(`${m.value.updatedAt}Z`);
+        latencies.push(ms);
+        widen(perEvent, m.value.id, ms);
+      }
+    }
+  };
+  void Promise.all(
+    Array.from({ length: order.count }, (_, i) => subscriber(i).catch((err) => void errors.push(String(err)))),
+  ).then(() => {
+    const cpu = process.cpuUsage(cpuAtReady);
+    send({ kind: "done", latencies, errors, cpuMs: (cpu.user + cpu.system) / 1000, perEvent }, () => process.exit(0));
+  });
+}

@@ -4,6 +4,7 @@
  *   npx tsx bench/fanout.ts                 # embedded PGlite, in-process bus
  *   DATABASE_URL=… REDIS_URL=… npx tsx bench/fanout.ts --subscribers 1000 --events 20 --interval 200 [--processes 1]
  *   FANOUT_DEBUG=1 …                        # also: CPU per side, each event's first/last subscriber latency
+ *   … --shape                               # subscribers on GET /realtime/v1/batches/{id} (the SDK's subscribeToBatch)
  *
  * One server in this process; `subscribers` SSE subscriptions to `batch.watch` through the real
  * client, in `processes` other processes (bench/fanout-subscribers.ts; subscribers are other
@@ -26,6 +27,8 @@ export interface FanoutOptions {
   intervalMs?: number;
   /** Processes the subscribers are spread over. */
   processes?: number;
+  /** `trpc` (`batch.watch`, the default) or `shape` (the SDK's realtime route). */
+  protocol?: "trpc" | "shape";
 }
 
 export interface FanoutResult {
@@ -80,7 +83,16 @@ export async function runFanoutBench(opts: FanoutOptions = {}): Promise<FanoutRe
     const t0 = Date.now();
     for (let p = 0; p < processes; p++) {
       const count = Math.floor(subscribers / processes) + (p < subscribers % processes ? 1 : 0);
-      children.push(startSubscribers({ url: salvo.url, apiKey: salvo.key, batchId, count, events }));
+      children.push(
+        startSubscribers({
+          url: salvo.url,
+          apiKey: salvo.key,
+          batchId,
+          count,
+          events,
+          protocol: opts.protocol ?? "trpc",
+        }),
+      );
     }
     await Promise.all(children.map((c) => c.ready));
     if (process.env.FANOUT_DEBUG) console.log(`${subscribers} subscribed in ${Date.now() - t0} ms`);
@@ -133,6 +145,7 @@ if (import.meta.url === pathToFileURL(process.argv[1] ?? "").href) {
     events: arg("events"),
     intervalMs: arg("interval"),
     processes: arg("processes"),
+    protocol: process.argv.includes("--shape") ? "shape" : "trpc",
   });
   const where = `${process.env.DATABASE_URL ? "Postgres" : "PGlite"} + ${process.env.REDIS_URL ? "Redis" : "in-process bus"}`;
   console.log(`fan-out (${where})`);

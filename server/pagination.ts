@@ -29,3 +29,8 @@ export function afterCursor(table: "batches" | "runs", environmentId: string, cu
   // row at all, an empty page, so a cursor tells nothing about other tenants.
   return sql<boolean>`(created_at, id) < (select b.created_at, b.id from ${sql.table(table)} as b where b.id = ${cursor.id} and b.environment_id = ${environmentId})`;
 }
+
+/** The keyset condition "comes before the cursor's row" (newer), as `afterCursor` reads it. */
+export function beforeCursor(table: "batches" | "runs", environmentId: string, cursor: Cursor) {
+  return sql<boolean>`(created_at, id) > (select b.created_at, b.id from ${sql.table(table)} as b where b.id = ${cursor.id} and b.environment_id = ${environmentId})`;
+}

@@ -1,6 +1,6 @@
 import { z } from "zod";
 import { boundedArray } from "./bounded-array.js";
-import { MetadataSchema, TriggerOptionsSchema } from "./options.js";
+import { DelaySchema, MetadataSchema, TriggerOptionsSchema } from "./options.js";
 
 export const TaskIdentifierSchema = z
   .string({ error: (issue) => (issue.input === undefined ? "task is required" : "task must be a string") })
@@ -178,15 +178,53 @@ export type Run = z.infer<typeof RunSchema>;
 export const RunSummarySchema = RunSchema.omit({ payload: true, output: true });
 export type RunSummary = z.infer<typeof RunSummarySchema>;
 
+/** A filter naming one value or several (any of them matches). */
+const oneOrMany = <T extends z.ZodType<string>>(value: T) => z.union([value, z.array(value).min(1).max(100)]);
+
 export const ListRunsInputSchema = PageInputSchema.extend({
-  status: RunStatusSchema.optional(),
-  taskIdentifier: z.string().optional(),
+  status: oneOrMany(RunStatusSchema).optional(),
+  taskIdentifier: oneOrMany(z.string().max(128)).optional(),
   batchId: z.string().optional(),
-  tag: z.string().optional(),
+  /** Runs carrying any of these tags. */
+  tag: oneOrMany(z.string().max(128)).optional(),
+  queue: oneOrMany(z.string().max(128)).optional(),
+  isTest: z.boolean().optional(),
+  createdFrom: z.date().optional(),
+  createdTo: z.date().optional(),
+  /** The page of newer runs before this cursor (a `previousCursor`); `cursor` pages to older ones. */
+  before: z.string().optional(),
 });
 export const ListRunsResultSchema = z.object({
   items: z.array(RunSummarySchema),
+  /** Older runs follow: pass it as `cursor`. */
   nextCursor: z.string().optional(),
+  /** Newer runs precede this page: pass it as `before`. */
+  previousCursor: z.string().optional(),
+});
+
+/** `run.replay`: a new run of the run's task with its payload and options, any of them replaced. */
+export const ReplayRunInputSchema = TriggerOptionsSchema.pick({
+  concurrencyKey: true,
+  idempotencyKey: true,
+  idempotencyKeyTTL: true,
+  ttl: true,
+  delay: true,
+  tags: true,
+  metadata: true,
+  maxAttempts: true,
+  payloadType: true,
+}).extend({
+  runId: z.string().min(1),
+  payload: z.unknown().optional(),
+  /** A queue name (the original run's queue when absent). */
+  queue: z.string().trim().min(1).max(128).optional(),
+});
+export type ReplayRunInput = z.output<typeof ReplayRunInputSchema>;
+
+/** `run.reschedule`: a delayed run's new delay (a duration from now, or a date-time). */
+export const RescheduleRunInputSchema = z.object({
+  runId: z.string().min(1),
+  delay: DelaySchema,
 });
 
 export const TriggerTaskInputSchema = TaskItemSchema.extend({

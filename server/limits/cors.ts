@@ -14,6 +14,8 @@ const WITHOUT_CORS = [
 ];
 const ALLOWED_METHODS = "GET,HEAD,PUT,PATCH,POST,DELETE";
 const EXPOSED_HEADERS = "x-trigger-jwt,x-trigger-jwt-claims";
+/** On realtime answers: the shape protocol's headers, which `@electric-sql/client` reads. */
+const REALTIME_EXPOSED_HEADERS = "electric-handle,electric-offset,electric-schema,electric-cursor,electric-up-to-date";
 /** Header values echoed back must be printable ASCII: anything else is simply not reflected. */
 const SAFE_VALUE = /^[\x20-\x7e]{1,4096}$/;
 
@@ -30,7 +32,8 @@ function routedPath(req: FastifyRequest): string | undefined {
     return undefined;
   }
 }
-const hasCors = (path: string | undefined) => path?.startsWith("/api/") && !WITHOUT_CORS.some((re) => re.test(path));
+const hasCors = (path: string | undefined) =>
+  (path?.startsWith("/api/") || path?.startsWith("/realtime/")) && !WITHOUT_CORS.some((re) => re.test(path!));
 
 function reflectOrigin(req: FastifyRequest, reply: FastifyReply) {
   const origin = req.headers.origin;
@@ -40,13 +43,17 @@ function reflectOrigin(req: FastifyRequest, reply: FastifyReply) {
 
 export function registerCors(app: FastifyInstance) {
   app.addHook("onRequest", async (req, reply) => {
-    if (req.method === "OPTIONS" || !hasCors(routedPath(req))) return;
+    const path = routedPath(req);
+    if (req.method === "OPTIONS" || !hasCors(path)) return;
     if (req.headers.origin === undefined) return;
     reflectOrigin(req, reply);
-    reply.header("access-control-expose-headers", EXPOSED_HEADERS);
+    reply.header(
+      "access-control-expose-headers",
+      path!.startsWith("/realtime/") ? REALTIME_EXPOSED_HEADERS : EXPOSED_HEADERS,
+    );
   });
 
-  app.options("/api/*", async (req, reply) => {
+  const preflight = async (req: FastifyRequest, reply: FastifyReply) => {
     if (!hasCors(routedPath(req))) return reply.status(405).send({ error: "Method Not Allowed" });
     reflectOrigin(req, reply);
     reply.header("access-control-allow-methods", ALLOWED_METHODS);
@@ -57,5 +64,8 @@ export function registerCors(app: FastifyInstance) {
     }
     reply.header("access-control-max-age", "300");
     return reply.status(200).send({});
-  });
+  };
+  app.options("/api/*", preflight);
+  // Browsers read runs live cross-origin (the React hooks): Trigger.dev's realtime routes allow it.
+  app.options("/realtime/*", preflight);
 }

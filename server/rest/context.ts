@@ -16,6 +16,11 @@ export interface RestCall {
   who: () => Promise<Caller>;
   /** The same, also accepting public access tokens: for read routes, after the procedure checked scopes. */
   reader: () => Promise<Caller>;
+  /**
+   * `reader` for a live request that waits for changes (a long poll): not charged against the
+   * request limit, since a subscriber makes one per change it is told about.
+   */
+  subscriber: () => Promise<Caller>;
 }
 
 /** Wraps a REST handler: one tRPC caller per request, and every failure mapped to `{error, message}`. */
@@ -30,6 +35,7 @@ export function restHandler(
         trpc: createCaller(ctx),
         who: () => authenticateContext(ctx),
         reader: () => authenticateContext(ctx, { allowPublicTokens: true }),
+        subscriber: () => authenticateContext(ctx, { allowPublicTokens: true, charge: false }),
       });
     } catch (err) {
       return sendError(reply, err, req.log);

@@ -1,4 +1,4 @@
-import type { Batch, Run, RunStatus } from "../../shared/schemas.js";
+import type { Batch, Run, RunStatus, RunSummary } from "../../shared/schemas.js";
 import { FINAL_RUN_STATUSES } from "../../shared/schemas.js";
 import type { BatchResultItem } from "../../shared/worker.js";
 import { STORE_TYPE, superJsonText, toJsonForm } from "../runs/packets.js";
@@ -48,15 +48,8 @@ export function batchV2(batch: Batch) {
 const QUEUED: RunStatus[] = ["QUEUED", "DELAYED", "REATTEMPTING"];
 const FAILED: RunStatus[] = ["FAILED", "CRASHED", "SYSTEM_FAILURE", "EXPIRED", "TIMED_OUT"];
 
-/**
- * `GET /api/v3/runs/{id}`, what the SDK's `runs.retrieve` parses (`RetrieveRunResponse`).
- * `payload`/`output` are the decoded values in plain JSON, as Trigger.dev gives them; an offloaded
- * payload is only a `payloadPresignedUrl` (see `runPacketLinks` in rest/packets.ts).
- */
-export function runV3(run: Run, links: { payloadPresignedUrl?: string; outputPresignedUrl?: string } = {}) {
-  const payload =
-    run.payload !== undefined && run.payloadType !== STORE_TYPE ? toJsonForm(run.payload).json : undefined;
-  const output = run.output !== undefined ? toJsonForm(run.output).json : undefined;
+/** The fields every run answer shares (Trigger.dev's `CommonRunFields`). */
+function commonRunFields(run: RunSummary) {
   const finished = FINAL_RUN_STATUSES.includes(run.status);
   return {
     id: run.id,
@@ -84,6 +77,20 @@ export function runV3(run: Run, links: { payloadPresignedUrl?: string; outputPre
     baseCostInCents: 0,
     durationMs: run.startedAt && run.finishedAt ? run.finishedAt.getTime() - run.startedAt.getTime() : 0,
     ...(run.metadata !== undefined ? { metadata: run.metadata } : {}),
+  };
+}
+
+/**
+ * `GET /api/v3/runs/{id}`, what the SDK's `runs.retrieve` parses (`RetrieveRunResponse`).
+ * `payload`/`output` are the decoded values in plain JSON, as Trigger.dev gives them; an offloaded
+ * payload is only a `payloadPresignedUrl` (see `runPacketLinks` in rest/packets.ts).
+ */
+export function runV3(run: Run, links: { payloadPresignedUrl?: string; outputPresignedUrl?: string } = {}) {
+  const payload =
+    run.payload !== undefined && run.payloadType !== STORE_TYPE ? toJsonForm(run.payload).json : undefined;
+  const output = run.output !== undefined ? toJsonForm(run.output).json : undefined;
+  return {
+    ...commonRunFields(run),
     depth: run.parentRunId !== undefined ? 1 : 0,
     triggerFunction: run.triggerFunction,
     ...(run.batchId !== undefined ? { batchId: run.batchId } : {}),
@@ -95,6 +102,11 @@ export function runV3(run: Run, links: { payloadPresignedUrl?: string; outputPre
     relatedRuns: {},
     attemptCount: run.attemptCount,
   };
+}
+
+/** One run of `GET /api/v1/runs`, what the SDK's `runs.list` parses (`ListRunResponseItem`). */
+export function runListItemV1(run: RunSummary, environment: { id: string; type: string }) {
+  return { ...commonRunFields(run), env: { id: environment.id, name: environment.type } };
 }
 
 /**

@@ -6,6 +6,8 @@ import { header, objectBody, restHandler, setTokenHeaders } from "./context.js";
 import { registerLegacyBatchRoute } from "./legacy-batch.js";
 import { registerPacketRoutes, runPacketLinks } from "./packets.js";
 import { batchResultsV1, batchV1, batchV2, runV3 } from "./present.js";
+import { registerRealtimeRoutes } from "./realtime.js";
+import { registerRunRoutes } from "./runs.js";
 
 type BatchParams = { Params: { batchId: string } };
 type TaskParams = { Params: { taskId: string } };
@@ -135,4 +137,6 @@ export function registerRestRoutes(app: FastifyInstance, deps: Deps) {
   // ---- the rest of what the published SDK calls --------------------------------------------------
   registerPacketRoutes(app, deps);
   registerAuthTokenRoutes(app, deps);
+  registerRealtimeRoutes(app, deps);
+  registerRunRoutes(app, deps);
 }

@@ -168,23 +168,33 @@ async function resolveSkipped(
 /**
  * Runs of a batch are announced per call with one `runs.created` event carrying exact counts
  * (`count`, `byStatus`, `byTask`), so a chunk of 5,000 items writes one event row, not 5,000;
- * summing `count` over a batch's `runs.created` events gives its number of runs. A run outside
+ * summing `count` over a batch's `runs.created` events gives its number of runs. The range of
+ * their batch indexes (`firstIndex`..`lastIndex`) lets the realtime shapes find the new runs. A run outside
  * any batch gets its own `run.created` event, so watchers of a single run see its creation.
  */
 function creationEvents(environmentId: string, created: PreparedRun["row"][]): NewEvent[] {
   const events: NewEvent[] = [];
   const batches = new Map<
     string,
-    { count: number; byStatus: Record<string, number>; byTask: Record<string, number> }
+    {
+      count: number;
+      byStatus: Record<string, number>;
+      byTask: Record<string, number>;
+      firstIndex: number;
+      lastIndex: number;
+    }
   >();
   for (const r of created) {
     if (r.batch_id) {
+      const index = r.batch_index ?? 0;
       let summary = batches.get(r.batch_id);
       if (!summary) {
-        summary = { count: 0, byStatus: {}, byTask: {} };
+        summary = { count: 0, byStatus: {}, byTask: {}, firstIndex: index, lastIndex: index };
         batches.set(r.batch_id, summary);
       }
       summary.count++;
+      summary.firstIndex = Math.min(summary.firstIndex, index);
+      summary.lastIndex = Math.max(summary.lastIndex, index);
       summary.byStatus[r.status] = (summary.byStatus[r.status] ?? 0) + 1;
       summary.byTask[r.task_identifier] = (summary.byTask[r.task_identifier] ?? 0) + 1;
     } else {

@@ -23,7 +23,7 @@ export interface PreparedRun {
 
 export const defaultQueueName = (task: string) => `task/${task}`;
 
-function delayUntil(delay: string | undefined, now: Date): Date | null {
+export function delayUntil(delay: string | undefined, now: Date): Date | null {
   if (delay === undefined) return null;
   const seconds = parseDurationSeconds(delay);
   const at = seconds !== undefined ? new Date(now.getTime() + seconds * 1000) : new Date(delay);

@@ -1,3 +1,4 @@
+import { sql } from "kysely";
 import type { z } from "zod";
 import type { RunRow } from "../../db/schema.js";
 import { formatDuration } from "../../shared/durations.js";
@@ -5,8 +6,8 @@ import type { ListRunsInputSchema, Run, RunStatus, RunSummary } from "../../shar
 import type { AuthenticatedEnvironment } from "../auth/authenticate.js";
 import { ownRunIds } from "../batches/own-runs.js";
 import type { Deps } from "../deps.js";
-import { notFound } from "../errors.js";
-import { afterCursor, decodeCursor, encodeCursor } from "../pagination.js";
+import { badRequest, notFound } from "../errors.js";
+import { afterCursor, beforeCursor, decodeCursor, encodeCursor } from "../pagination.js";
 import { decodePacket, resolvePacket, STORE_TYPE } from "./packets.js";
 
 type SummaryRow = Omit<RunRow, "payload" | "output" | "request_idempotency_key" | "claim_id">;
@@ -112,25 +113,44 @@ export async function listRuns(
       "expired_at",
     ])
     .where("environment_id", "=", environment.id);
-  if (input.status) query = query.where("status", "=", input.status);
-  if (input.taskIdentifier) query = query.where("task_identifier", "=", input.taskIdentifier);
+  const many = <T>(value: T | T[] | undefined) =>
+    value === undefined ? undefined : Array.isArray(value) ? value : [value];
+  const statuses = many(input.status);
+  const tasks = many(input.taskIdentifier);
+  const tags = many(input.tag);
+  const queues = many(input.queue);
+  if (statuses) query = query.where("status", "in", statuses);
+  if (tasks) query = query.where("task_identifier", "in", tasks);
   if (input.batchId) query = query.where("id", "in", ownRunIds(db, input.batchId));
-  if (input.tag) query = query.where((eb) => eb(eb.val(input.tag!), "=", eb.fn.any("tags")));
-  if (input.cursor) {
-    const c = decodeCursor(input.cursor);
-    query = query.where(afterCursor("runs", environment.id, c));
-  }
+  if (tags) query = query.where(sql<boolean>`tags && ${sql.val(tags)}::text[]`);
+  if (queues) query = query.where("queue", "in", queues);
+  if (input.isTest !== undefined) query = query.where("is_test", "=", input.isTest);
+  if (input.createdFrom) query = query.where("created_at", ">=", input.createdFrom);
+  if (input.createdTo) query = query.where("created_at", "<=", input.createdTo);
+  if (input.cursor && input.before)
+    throw badRequest("Pass either a cursor (older runs) or before (newer runs), not both");
+  // Newest first. A page before a cursor is read oldest first from it, then turned around.
+  const backwards = input.before !== undefined;
+  if (input.cursor) query = query.where(afterCursor("runs", environment.id, decodeCursor(input.cursor)));
+  if (input.before) query = query.where(beforeCursor("runs", environment.id, decodeCursor(input.before)));
+  const order = backwards ? "asc" : "desc";
   const rows = await query
-    .orderBy("created_at", "desc")
-    .orderBy("id", "desc")
+    .orderBy("created_at", order)
+    .orderBy("id", order)
     .limit(input.limit + 1)
     .execute();
+  const more = rows.length > input.limit;
   const page = rows.slice(0, input.limit);
-  const last = page.at(-1);
+  if (backwards) page.reverse();
+  const cursorOf = (row: { created_at: Date; id: string } | undefined) =>
+    row ? encodeCursor({ createdAt: row.created_at, id: row.id }) : undefined;
+  // Older runs follow when this page stopped short of them, or when it was read backwards from one.
+  const next = backwards || more ? cursorOf(page.at(-1)) : undefined;
+  // Newer runs precede when the page was read after a cursor, or read backwards and stopped short.
+  const previous = (backwards && more) || input.cursor ? cursorOf(page[0]) : undefined;
   return {
     items: page.map(summarize),
-    ...(rows.length > input.limit && last
-      ? { nextCursor: encodeCursor({ createdAt: last.created_at, id: last.id }) }
-      : {}),
+    ...(next ? { nextCursor: next } : {}),
+    ...(previous ? { previousCursor: previous } : {}),
   };
 }

@@ -15,6 +15,7 @@ import { appendItems } from "../../batches/append-items.js";
 import { createBatch } from "../../batches/create.js";
 import { getBatch, listBatches } from "../../batches/queries.js";
 import { batchResults } from "../../batches/results.js";
+import { retryFailedRuns } from "../../batches/retry-failed.js";
 import { triggerBatch } from "../../batches/trigger.js";
 import { watchAllBatches, watchBatch } from "../../events/subscriptions.js";
 import { cancelBatch } from "../../runs/cancel.js";
@@ -61,6 +62,11 @@ export const batchRouter = router({
   cancel: authedProcedure
     .input(z.object({ batchId: z.string().min(1) }))
     .mutation(({ ctx, input }) => cancelBatch(ctx.deps, ctx.environment, input.batchId)),
+
+  /** Replays every run of the batch that failed (see `run.replay`); answers each failed run's replay. */
+  retryFailed: authedProcedure
+    .input(z.object({ batchId: z.string().min(1) }))
+    .mutation(({ ctx, input }) => retryFailedRuns(ctx.deps, ctx.environment, input.batchId)),
 
   /** Live progress of one batch (SSE): a snapshot, then every change until it is final. Secret key or a token that can read the batch. */
   watch: readerProcedure

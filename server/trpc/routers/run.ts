@@ -1,9 +1,18 @@
 import { z } from "zod";
-import { ListRunsInputSchema, ListRunsResultSchema, RunSchema } from "../../../shared/schemas.js";
+import {
+  ListRunsInputSchema,
+  ListRunsResultSchema,
+  ReplayRunInputSchema,
+  RescheduleRunInputSchema,
+  RunSchema,
+  TriggerTaskResultSchema,
+} from "../../../shared/schemas.js";
 import { assertCanRead } from "../../auth/scopes.js";
 import { watchAllRuns, watchRun } from "../../events/subscriptions.js";
 import { cancelRun } from "../../runs/cancel.js";
 import { getRun, listRuns } from "../../runs/queries.js";
+import { replayRun } from "../../runs/replay.js";
+import { rescheduleRun } from "../../runs/reschedule.js";
 import { authedProcedure, readerProcedure, router } from "../init.js";
 
 /** Resume point: tRPC fills it from Last-Event-ID when EventSource reconnects; clients may also pass it. */
@@ -34,6 +43,17 @@ export const runRouter = router({
   cancel: authedProcedure
     .input(z.object({ runId: z.string().min(1) }))
     .mutation(({ ctx, input }) => cancelRun(ctx.deps, ctx.environment, input.runId)),
+
+  /** A new run of the run's task with its payload and options (any of them replaced by the input). */
+  replay: authedProcedure
+    .input(ReplayRunInputSchema)
+    .output(TriggerTaskResultSchema)
+    .mutation(({ ctx, input }) => replayRun(ctx.deps, ctx.environment, input)),
+
+  /** A DELAYED run's new start: a delay from now ("1h") or a date-time. */
+  reschedule: authedProcedure
+    .input(RescheduleRunInputSchema)
+    .mutation(({ ctx, input }) => rescheduleRun(ctx.deps, ctx.environment, input)),
 
   /** Live state of one run (SSE): a snapshot, then every change until it is final. Secret key or a token that can read the run. */
   watch: readerProcedure
