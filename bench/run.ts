@@ -7,7 +7,7 @@ import { writeFileSync } from "node:fs";
 import os, { availableParallelism } from "node:os";
 import pg from "pg";
 import { benchConfig as cfg } from "./config.js";
-import { freshDatabase } from "./databases.js";
+import { ensureDatabase, freshDatabase } from "./databases.js";
 import { runFanoutBench } from "./fanout.js";
 import { BullPeer } from "./peers/bullmq.js";
 import { CopyFloor } from "./peers/copy-floor.js";
@@ -34,6 +34,7 @@ async function postgresVersion(url: string): Promise<string> {
 }
 
 async function main() {
+  await ensureDatabase(cfg.databaseUrl);
   log(`fresh databases next to ${new URL(cfg.databaseUrl).pathname.slice(1)}${cfg.quick ? " (BENCH_QUICK)" : ""}`);
   const [salvoDb, bossDb, graphileDb, copyDb] = await Promise.all(
     ["salvo", "pgboss", "graphile", "copy"].map((s) => freshDatabase(cfg.databaseUrl, s)),

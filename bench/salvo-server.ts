@@ -26,9 +26,8 @@ function procStatusKb(pid: number, field: "VmHWM" | "VmRSS"): number {
 }
 
 /**
- * Salvo as its own process, as it is deployed, so its memory is its own: `node --import tsx
- * server/main.ts` (what the `tsx` command runs, without tsx's wrapper process in between, whose
- * pid would hide the server's RSS).
+ * Salvo as its own process, as it is deployed, so its memory is its own: `node
+ * dist/server/main.js`, the build `npm start` runs (`npm run bench` builds first).
  */
 export async function startSalvoProcess(opts: {
   databaseUrl: string;
@@ -37,7 +36,7 @@ export async function startSalvoProcess(opts: {
   env?: Record<string, string>;
   nodeArgs?: string[];
 }): Promise<SalvoProcess> {
-  const child: ChildProcess = spawn(process.execPath, [...(opts.nodeArgs ?? []), "--import", "tsx", "server/main.ts"], {
+  const child: ChildProcess = spawn(process.execPath, [...(opts.nodeArgs ?? []), "dist/server/main.js"], {
     cwd: ROOT,
     env: {
       ...process.env,

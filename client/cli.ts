@@ -1,194 +1,148 @@
-import { parseArgs } from "node:util";
-import type { Connection } from "../db/connect.js";
+/**
+ * `salvo`: the command line. `env …` and `key …` open the database directly (no server needed);
+ * `batch …`, `runs …` and `worker` talk to a running server (SALVO_URL, SALVO_API_KEY).
+ * Exit codes: 0 ok, 1 failure, 2 bad usage or no server to talk to. Errors are one line on stderr.
+ * Each command's module loads only when it runs, so help and usage errors answer at once.
+ */
+import { readFileSync } from "node:fs";
+import { Command, CommanderError, InvalidArgumentError, Option } from "commander";
 import type { EnvironmentType } from "../db/schema.js";
+import { RUN_STATUSES } from "../shared/schemas.js";
+import { CommandError, EXIT } from "./commands/settings.js";
+import { oneLine } from "./errors.js";
 
-// The database and auth modules (Kysely, pg, PGlite) load only once the arguments are valid, so
-// usage errors and --help answer at once.
-const loadDeps = async () => {
-  const [{ openMigratedDatabase }, environments, { hashSecretKey }, { openVault }] = await Promise.all([
-    import("../db/open.js"),
-    import("../server/auth/environments.js"),
-    import("../server/auth/keys.js"),
-    import("../server/auth/vault.js"),
-  ]);
-  return { openMigratedDatabase, ...environments, hashSecretKey, openVault };
+const ENVIRONMENT_TYPES: readonly EnvironmentType[] = ["dev", "staging", "prod", "preview"];
+const out = (line: string) => console.log(line);
+
+const positiveInt = (value: string) => {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 1) throw new InvalidArgumentError("must be a positive whole number");
+  return n;
 };
 
-/**
- * `salvo` (also `npm run salvo -- …`): manages environments and API keys by opening the database
- * directly, so it needs no running server and no key of its own. Exit codes: 0 ok, 1 failure,
- * 2 bad usage.
- */
-const USAGE = `usage: salvo <command>
+const version = (
+  JSON.parse(readFileSync(new URL("../../package.json", import.meta.url), "utf8")) as { version: string }
+).version;
 
-  env create --type dev|staging|prod|preview [--project <name>]
-                             create an environment; prints its secret key (shown only once)
-  env list                   environments and their keys (prefixes only)
-  key create --env <envId>   add a secret key to an environment; prints it (shown only once)
-  key list                   every key: id, environment, prefix, revoked or not
-  key revoke <keyId>         revoke a key: requests with it get 401 from then on
-  batch watch <batchId>      live progress bar of a batch until it is final (SALVO_URL, SALVO_API_KEY)
-  batch trigger <task> --file items.ndjson
-                             stream a file of items through the two-phase API with a progress bar
+export function buildProgram(setExitCode: (code: number) => void): Command {
+  const program = new Command("salvo")
+    .description("Salvo: environments, keys, batches, runs and workers")
+    .version(version)
+    .exitOverride()
+    .showSuggestionAfterError()
+    .addHelpText(
+      "after",
+      `
+Database (env, key): DATABASE_URL, else the embedded database in SALVO_DATA_DIR (default ./.salvo),
+which must already exist (the server's first start, or \`npm run migrate\`, creates it). An embedded
+database is locked by the process using it: stop the server first. SALVO_SECRET must match the
+server's when it sets one.
+Server (batch, runs, worker): SALVO_URL (default http://127.0.0.1:3030), SALVO_API_KEY.`,
+    );
+  const done = (code: number) => setExitCode(code);
 
-Database: DATABASE_URL, else embedded PGlite in SALVO_DATA_DIR (default ./.salvo), which
-must already hold a database (\`npm run migrate\` creates one).
-PGlite's directory cannot be opened while a server uses it: stop the server first.
-SALVO_SECRET must match the server's when it sets one (keys are encrypted with it).`;
+  const env = program.command("env").description("environments (opens the database)");
+  env
+    .command("create")
+    .description("create an environment; prints its secret key (shown only once)")
+    .addOption(new Option("--type <type>", "environment type").choices(ENVIRONMENT_TYPES).makeOptionMandatory())
+    .option("--project <name>", "project name")
+    .action(async (o: { type: EnvironmentType; project?: string }) =>
+      done(await (await import("./commands/keys.js")).envCreate(o, out)),
+    );
+  env
+    .command("list")
+    .description("environments and how many active keys each has")
+    .action(async () => done(await (await import("./commands/keys.js")).envList(out)));
 
-/** The CLI speaks the names people use; the database stores the key prefixes' short forms. */
-const TYPES: Record<string, EnvironmentType> = { dev: "dev", staging: "staging", prod: "prod", preview: "preview" };
+  const key = program.command("key").description("secret keys (opens the database)");
+  key
+    .command("create")
+    .description("add a secret key to an environment; prints it (shown only once)")
+    .requiredOption("--env <envId>", "the environment (see `salvo env list`)")
+    .action(async (o: { env: string }) => done(await (await import("./commands/keys.js")).keyCreate(o.env, out)));
+  key
+    .command("list")
+    .description("every key: id, environment, prefix, active or revoked")
+    .action(async () => done(await (await import("./commands/keys.js")).keyList(out)));
+  key
+    .command("revoke")
+    .description("revoke a key: requests with it get 401 from then on")
+    .argument("<keyId>", "a key id (see `salvo key list`)")
+    .action(async (keyId: string) => done(await (await import("./commands/keys.js")).keyRevoke(keyId, out)));
 
-class UsageError extends Error {}
+  const batch = program.command("batch").description("batches (talks to the server)");
+  batch
+    .command("watch")
+    .description("live progress of a batch until it is final: exit 0 all succeeded, 1 failures or aborted")
+    .argument("<batchId>")
+    .action(async (batchId: string) => done(await (await import("./commands/batch-watch.js")).watch(batchId)));
+  batch
+    .command("trigger")
+    .description("one run of <task> per line of an NDJSON file, sent through the two-phase API")
+    .argument("<task>", "task id")
+    .requiredOption("--file <path>", "NDJSON items: a payload per line, or {payload, options}")
+    .option("--chunk <n>", "items per request", positiveInt, 500)
+    .action(async (task: string, o: { file: string; chunk: number }) =>
+      done(await (await import("./commands/batch-trigger.js")).trigger(task, o)),
+    );
 
-type Deps = Awaited<ReturnType<typeof loadDeps>>;
-type Db = Connection & { lib: Deps };
+  const runs = program.command("runs").description("runs (talks to the server)");
+  runs
+    .command("list")
+    .description("runs, newest first")
+    .option("--batch <batchId>", "runs of one batch")
+    .addOption(new Option("--status <status>", "runs in one status").choices(RUN_STATUSES))
+    .option("--task <task>", "runs of one task")
+    .option("--tag <tag>", "runs with this tag")
+    .option("--limit <n>", "runs per page (at most 100)", positiveInt, 25)
+    .option("--cursor <cursor>", "the next page, as the previous one said")
+    .action(async (o) => done(await (await import("./commands/runs.js")).list(o, out)));
+  runs
+    .command("cancel")
+    .description("cancel a run that has not finished")
+    .argument("<runId>")
+    .action(async (runId: string) => done(await (await import("./commands/runs.js")).cancel(runId, out)));
 
-const parseCommandLine = (args: string[]) =>
-  parseArgs({
-    args,
-    allowPositionals: true,
-    options: {
-      type: { type: "string" },
-      project: { type: "string" },
-      env: { type: "string" },
-      help: { type: "boolean", short: "h" },
-    },
-  });
+  program
+    .command("worker")
+    .description("run a worker for the tasks a module exports (resolved from the current directory)")
+    .argument("<module>", 'e.g. tasks.ts, exporting `tasks = { "task-id": async (payload, ctx) => … }`')
+    .option(
+      "--concurrency <n>",
+      "runs executed at once",
+      positiveInt,
+      Number(process.env.SALVO_WORKER_CONCURRENCY ?? 10),
+    )
+    .action(async (module: string, o: { concurrency: number }) =>
+      done(await (await import("./commands/worker.js")).runWorker(module, o)),
+    );
 
-async function main(argv: string[], out = console.log, err = console.error): Promise<number> {
-  // `batch …` commands talk to a running server over HTTP (SALVO_URL, SALVO_API_KEY), not to the database.
-  if (argv[0] === "batch" && (argv[1] === "watch" || argv[1] === "trigger")) {
-    const command =
-      argv[1] === "watch" ? await import("./commands/batch-watch.js") : await import("./commands/batch-trigger.js");
-    return command.run(argv.slice(2));
-  }
-  let parsed: ReturnType<typeof parseCommandLine>;
-  try {
-    parsed = parseCommandLine(argv);
-  } catch (e) {
-    err(`${(e as Error).message}\n\n${USAGE}`);
-    return 2;
-  }
-  const { values, positionals } = parsed;
-  if (values.help) {
-    out(USAGE);
-    return 0;
-  }
-  const [noun, verb, ...rest] = positionals;
-  let command: (conn: Db) => Promise<void>;
-  try {
-    command = pickCommand(noun, verb, rest, values, out);
-  } catch (e) {
-    if (!(e instanceof UsageError)) throw e;
-    err(`${e.message}\n\n${USAGE}`);
-    return 2;
-  }
-
-  const lib = await loadDeps();
-  let connection: Db;
-  try {
-    connection = { ...(await lib.openMigratedDatabase()), lib };
-  } catch (e) {
-    err(`salvo: ${(e as Error).message}`);
-    return 1;
-  }
-  try {
-    await command(connection);
-    return 0;
-  } catch (e) {
-    err(`salvo: ${(e as Error).message}`);
-    return 1;
-  } finally {
-    await connection.close();
-  }
-}
-
-/** Validates the arguments before anything touches the database, so bad usage never opens it. */
-function pickCommand(
-  noun: string | undefined,
-  verb: string | undefined,
-  rest: string[],
-  values: { type?: string; project?: string; env?: string },
-  out: (line: string) => void,
-): (conn: Db) => Promise<void> {
-  const command = `${noun ?? ""} ${verb ?? ""}`.trim();
-  const noExtra = () => {
-    if (rest.length > 0) throw new UsageError(`unexpected argument: ${rest.join(" ")}`);
+  // Every command's errors: one line, with where to read its usage.
+  const hintAll = (command: Command, name: string) => {
+    command.configureOutput({
+      outputError: (text, write) => write(`salvo: ${text.replace(/^error: /, "").trim()} (see \`${name} --help\`)\n`),
+    });
+    for (const sub of command.commands) hintAll(sub, `${name} ${sub.name()}`);
   };
-  switch (command) {
-    case "env create": {
-      noExtra();
-      const type = values.type !== undefined ? TYPES[values.type] : undefined;
-      if (!type) throw new UsageError("env create needs --type dev|staging|prod|preview");
-      if (values.project === "") throw new UsageError("--project must not be empty");
-      return async ({ db, lib }) => {
-        const env = await lib.createEnvironment(
-          { db, vault: await lib.openVault(db, process.env.SALVO_SECRET) },
-          { type, project: values.project },
-        );
-        out(`environment ${env.environmentId} (${env.type}, project ${env.project})`);
-        out(`secret key: ${env.secretKey}`);
-        out("Store this key now: it is not shown again.");
-      };
-    }
-    case "env list":
-      noExtra();
-      return async ({ db, lib }) => {
-        const rows = await lib.listEnvironments(db);
-        const seen = new Set<string>();
-        for (const row of rows) {
-          if (seen.has(row.id)) continue;
-          seen.add(row.id);
-          const keys = rows.filter((r) => r.id === row.id && r.key_id !== null);
-          const active = keys.filter((k) => k.revoked_at === null).length;
-          out(
-            `${row.id}\t${row.type}\t${row.project}\t${active} active key(s)\t${new Date(row.created_at).toISOString()}`,
-          );
-        }
-        if (seen.size === 0) out("no environments");
-      };
-    case "key create":
-      noExtra();
-      if (!values.env) throw new UsageError("key create needs --env <envId>");
-      return async ({ db, lib }) => {
-        const key = await lib.createApiKey(
-          { db, vault: await lib.openVault(db, process.env.SALVO_SECRET) },
-          values.env!,
-        );
-        // Its id is what `key revoke` takes; keys are stored by digest, so look it up that way.
-        const row = await db
-          .selectFrom("api_keys")
-          .select("id")
-          .where("key_hash", "=", lib.hashSecretKey(key))
-          .executeTakeFirstOrThrow();
-        out(`key ${row.id} for ${values.env}`);
-        out(`secret key: ${key}`);
-        out("Store this key now: it is not shown again.");
-      };
-    case "key list":
-      noExtra();
-      return async ({ db, lib }) => {
-        const keys = (await lib.listEnvironments(db)).filter((r) => r.key_id !== null);
-        for (const k of keys)
-          out(`${k.key_id}\t${k.id}\t${k.type}\t${k.key_prefix}\t${k.revoked_at ? "revoked" : "active"}`);
-        if (keys.length === 0) out("no keys");
-      };
-    case "key revoke": {
-      const [keyId, ...extra] = rest;
-      if (!keyId) throw new UsageError("key revoke needs a key id (see key list)");
-      if (extra.length > 0) throw new UsageError(`unexpected argument: ${extra.join(" ")}`);
-      return async ({ db, lib }) => {
-        if (!(await lib.revokeApiKey(db, keyId))) throw new Error(`no active key ${keyId}`);
-        out(`revoked ${keyId}`);
-      };
-    }
-    default:
-      throw new UsageError(command ? `unknown command: ${command}` : "missing command");
-  }
+  hintAll(program, "salvo");
+  return program;
 }
 
-// Interrupted: exit through process.exit, so the embedded database's lock is released.
-process.once("SIGINT", () => process.exit(130));
-process.once("SIGTERM", () => process.exit(143));
-process.exitCode = await main(process.argv.slice(2));
+export async function main(argv: string[]): Promise<number> {
+  let code: number = EXIT.ok;
+  const program = buildProgram((c) => (code = c));
+  try {
+    await program.parseAsync(argv, { from: "user" });
+    return code;
+  } catch (err) {
+    // Help and --version exit 0; every usage error exits 2 (commander said what it was already).
+    if (err instanceof CommanderError) return err.exitCode === 0 ? EXIT.ok : EXIT.usage;
+    if (err instanceof CommandError) {
+      console.error(`salvo: ${err.message}`);
+      return err.exitCode;
+    }
+    console.error(`salvo: ${oneLine(err)}`);
+    return EXIT.failed;
+  }
+}

@@ -1,6 +1,7 @@
 import { randomBytes } from "node:crypto";
 import type { TaskItemInput } from "../shared/schemas.js";
 import type { BatchResultItem, ClaimedRun } from "../shared/worker.js";
+import { isUnreachable, networkCode, oneLine } from "./errors.js";
 import { createWorkerTransport } from "./links.js";
 
 /** What a handler learns about the run it executes. */
@@ -32,12 +33,20 @@ export interface WorkerOptions {
   workerId?: string;
   /** How long one dequeue waits for work before asking again (default 10 s). */
   pollWaitMs?: number;
+  /**
+   * Called with every error. Default: one line on stderr per error, and a server that cannot be
+   * reached said once when it is lost and once when it answers again (the worker retries with
+   * back-off meanwhile, and waits for it at start).
+   */
   onError?: (error: unknown) => void;
 }
 
 export interface Worker {
   readonly id: string;
-  /** Resolves once the worker has registered its tasks with the server. */
+  /**
+   * Resolves once the worker has registered its tasks with the server (waiting for an unreachable
+   * server); rejects if the server refuses (a bad key).
+   */
   readonly ready: Promise<void>;
   /** Runs being executed right now. */
   readonly activeRuns: number;
@@ -150,19 +159,22 @@ class OutcomeReporter {
   }
 }
 
-/** Resolves after `ms`, or at once when `signal` aborts. */
+/**
+ * Resolves after `ms`, or at once when `signal` aborts. The abort listener goes when the timer
+ * fires: the worker's signals live as long as it does, and sleeps (heartbeats, back-offs) never end.
+ */
 const sleep = (ms: number, signal?: AbortSignal) =>
   new Promise<void>((resolve) => {
     if (signal?.aborted) return resolve();
-    const timer = setTimeout(resolve, ms);
-    signal?.addEventListener(
-      "abort",
-      () => {
-        clearTimeout(timer);
-        resolve();
-      },
-      { once: true },
-    );
+    const onAbort = () => {
+      clearTimeout(timer);
+      resolve();
+    };
+    const timer = setTimeout(() => {
+      signal?.removeEventListener("abort", onAbort);
+      resolve();
+    }, ms);
+    signal?.addEventListener("abort", onAbort, { once: true });
   });
 
 /**
@@ -177,6 +189,34 @@ async function withRetries<T>(send: () => Promise<T>, signal: AbortSignal, attem
       if (attempt >= attempts) throw err;
       await sleep(100 * 2 ** attempt, attempt > 2 ? signal : undefined);
     }
+  }
+}
+
+/** The wait before the next try after `failures` failed ones in a row: 250 ms doubling to 10 s. */
+const backoff = (failures: number) => Math.min(10_000, 250 * 2 ** Math.min(failures, 6));
+
+/**
+ * The default error report: one line per error, except a server that cannot be reached, which
+ * is said once when lost and once when back (every loop of the worker retries meanwhile).
+ */
+class ServerWatch {
+  #lost = false;
+  constructor(
+    private readonly url: string,
+    private readonly log: (line: string) => void = (line) => console.error(line),
+  ) {}
+
+  failed = (err: unknown) => {
+    if (!isUnreachable(err)) return this.log(`salvo worker: ${oneLine(err)}`);
+    if (this.#lost) return;
+    this.#lost = true;
+    this.log(`salvo worker: cannot reach the server at ${this.url} (${networkCode(err)}); retrying with back-off`);
+  };
+
+  answered() {
+    if (!this.#lost) return;
+    this.#lost = false;
+    this.log(`salvo worker: the server at ${this.url} answers again`);
   }
 }
 
@@ -197,7 +237,8 @@ export function createWorker(options: WorkerOptions): Worker {
   const tasks = Object.keys(options.tasks);
   const concurrency = options.concurrency ?? 10;
   const pollWaitMs = options.pollWaitMs ?? 10_000;
-  const onError = options.onError ?? ((err: unknown) => console.error("salvo worker:", err));
+  const watch = new ServerWatch(options.url);
+  const onError = options.onError ?? watch.failed;
   /**
    * Claims this worker holds (executing, or finished but not yet acknowledged), by claim id:
    * heartbeated. Not by run id: after a lost lease the same run can be claimed again here while
@@ -215,9 +256,22 @@ export function createWorker(options: WorkerOptions): Worker {
   let slotFreed: (() => void) | undefined;
   let leaseMs = 30_000;
 
-  const ready = client.worker.register.mutate({ workerId: id, tasks }).then((r) => {
-    leaseMs = r.leaseMs;
-  });
+  /** Registers, waiting out an unreachable server; a refusal (bad key, bad input) is final. */
+  async function register() {
+    for (let failures = 0; ; failures++) {
+      try {
+        leaseMs = (await client.worker.register.mutate({ workerId: id, tasks })).leaseMs;
+        watch.answered();
+        return;
+      } catch (err) {
+        if (!isUnreachable(err) || stopping.signal.aborted) throw err;
+        onError(err);
+        await sleep(backoff(failures), stopping.signal);
+        if (stopping.signal.aborted) throw err;
+      }
+    }
+  }
+  const ready = register();
 
   async function execute(run: ClaimedRun) {
     const state: ActiveRun = { runId: run.id, controller: new AbortController(), lost: false };
@@ -312,6 +366,11 @@ export function createWorker(options: WorkerOptions): Worker {
       // Outcomes ride along: a dequeue carrying them does not wait for work, so they are
       // acknowledged at once and the next dequeue waits instead.
       const outcomes = reporter.take();
+      // A signal of this call's own: tRPC leaves its abort listener on the signal it is given, so
+      // the worker's long-lived one would gather one per dequeue (MaxListenersExceededWarning).
+      const call = new AbortController();
+      const abortCall = () => call.abort();
+      stopping.signal.addEventListener("abort", abortCall, { once: true });
       const dequeued = client.worker.dequeue.mutate(
         {
           workerId: id,
@@ -321,17 +380,20 @@ export function createWorker(options: WorkerOptions): Worker {
           completed: outcomes?.completed ?? [],
           failed: outcomes?.failed ?? [],
         },
-        { signal: stopping.signal },
+        { signal: call.signal },
       );
       if (outcomes) void reporter.settle(outcomes, dequeued);
       try {
         const runs = await dequeued;
         failures = 0;
+        watch.answered();
         for (const run of runs) void execute(run);
       } catch (err) {
         if (stopping.signal.aborted) break;
         onError(err);
-        await sleep(Math.min(10_000, 250 * 2 ** Math.min(failures++, 6)), stopping.signal);
+        await sleep(backoff(failures++), stopping.signal);
+      } finally {
+        stopping.signal.removeEventListener("abort", abortCall);
       }
     }
   }
@@ -346,15 +408,19 @@ export function createWorker(options: WorkerOptions): Worker {
     const gone = leaving.signal;
     return new Promise<void>((done) => {
       let subscription: { unsubscribe(): void } | undefined;
+      let failures = 0;
       const open = () => {
         if (gone.aborted) return done();
         subscription = client.worker.presence.subscribe(
           { workerId: id },
           {
+            onStarted: () => {
+              failures = 0;
+            },
             onComplete: () => void sleep(250, gone).then(open),
             onError: (err) => {
               onError(err);
-              void sleep(1000, gone).then(open);
+              void sleep(backoff(failures++), gone).then(open);
             },
           },
         );

@@ -1,9 +1,8 @@
 import { mkdirSync } from "node:fs";
-import { Kysely, PostgresDialect } from "kysely";
+import { Kysely, PGliteDialect, PostgresDialect } from "kysely";
 import pg from "pg";
 import { lockDataDir } from "./data-dir-lock.js";
 import { gatedDialect, StatementGate } from "./gate.js";
-import { PGliteDialect } from "./pglite-dialect.js";
 import { PreparingClient } from "./prepared.js";
 import type { Database } from "./schema.js";
 
@@ -69,7 +68,8 @@ export async function connect(options: ConnectOptions): Promise<Connection> {
   try {
     // int8 as text, as node-postgres returns it, so both drivers give the same shapes.
     const client = await PGlite.create(dataDir, { parsers: { [INT8_OID]: (value: string) => value } });
-    const db = new Kysely<Database>({ dialect: gatedDialect(new PGliteDialect(client), gate) });
+    // Kysely's PGlite dialect: one connection, handed to one transaction or statement at a time.
+    const db = new Kysely<Database>({ dialect: gatedDialect(new PGliteDialect({ pglite: client }), gate) });
     return {
       db,
       kind: "pglite",

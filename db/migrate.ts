@@ -45,10 +45,17 @@ class StaticMigrationProvider implements MigrationProvider {
   }
 }
 
+const migrator = <DB>(db: Kysely<DB>) =>
+  new Migrator({ db, provider: new StaticMigrationProvider(), allowUnorderedMigrations: true });
+
+/** Names of this build's migrations the database has not applied (empty: the schema is current). */
+export async function pendingMigrations<DB>(db: Kysely<DB>): Promise<string[]> {
+  return (await migrator(db).getMigrations()).filter((m) => m.executedAt === undefined).map((m) => m.name);
+}
+
 /** Brings the schema up to date. Safe to call from several processes at once (Kysely takes a lock). */
 export async function migrateToLatest<DB>(db: Kysely<DB>): Promise<string[]> {
-  const migrator = new Migrator({ db, provider: new StaticMigrationProvider(), allowUnorderedMigrations: true });
-  const { error, results } = await migrator.migrateToLatest();
+  const { error, results } = await migrator(db).migrateToLatest();
   if (error) throw error instanceof Error ? error : new Error(String(error));
   return (results ?? []).filter((r) => r.status === "Success").map((r) => r.migrationName);
 }

@@ -50,6 +50,6 @@ function describeOpenFailure(err: unknown, databaseUrl: string | undefined, data
   if (databaseUrl) return `cannot open the database at DATABASE_URL: ${reason}`;
   // PGlite is single-process: the directory's lock names who holds it (a server, usually).
   if (err instanceof DataDirLockedError)
-    return `${reason}\n(to manage keys of a running embedded server, stop it first)`;
+    return `${reason} (to manage keys of a running embedded server, stop it first)`;
   return `cannot open the embedded database in ${resolve(dataDir)}: ${reason}`;
 }

@@ -3,6 +3,7 @@ import type { BackgroundTask } from "./background.js";
 import { pruneEventsTask } from "./events/retention.js";
 import { expireUnsealedBatches } from "./limits/seal-timeout.js";
 import { EXECUTION_TASKS } from "./queue/sweeps.js";
+import { reportUnservedRuns } from "./queue/unserved.js";
 
 /** Every periodic task the server runs. Each area adds its own here. */
 export const BACKGROUND_TASKS: BackgroundTask[] = [
@@ -10,4 +11,5 @@ export const BACKGROUND_TASKS: BackgroundTask[] = [
   expireUnsealedBatches,
   pruneEventsTask,
   pruneUsedTokensTask,
+  reportUnservedRuns,
 ];

@@ -58,6 +58,7 @@ const ConfigSchema = z.object({
   SALVO_SWEEP_INTERVAL_MS: intFrom("SALVO_SWEEP_INTERVAL_MS", 500, 10),
   SALVO_DEQUEUE_MAX_WAIT_MS: intFrom("SALVO_DEQUEUE_MAX_WAIT_MS", 20_000, 0),
   SALVO_WORKER_DISCONNECT_GRACE_MS: intFrom("SALVO_WORKER_DISCONNECT_GRACE_MS", 1_000, 0),
+  SALVO_UNSERVED_AFTER_MS: intFrom("SALVO_UNSERVED_AFTER_MS", 60_000, 100),
   SALVO_BATCH_RATE_LIMIT_MAX: intFrom("SALVO_BATCH_RATE_LIMIT_MAX", 1_200),
   SALVO_BATCH_RATE_LIMIT_REFILL: intFrom("SALVO_BATCH_RATE_LIMIT_REFILL", 100),
   SALVO_BATCH_RATE_LIMIT_INTERVAL_MS: intFrom("SALVO_BATCH_RATE_LIMIT_INTERVAL_MS", 10_000),
@@ -140,6 +141,8 @@ export interface Config {
     dequeueMaxWaitMs: number;
     /** Runs of a worker whose presence stream closed are reclaimed this long after (unless it reconnects). */
     disconnectGraceMs: number;
+    /** Runs of a task queued this long with no connected worker serving it are reported (progress, log). */
+    unservedAfterMs: number;
   };
   events: {
     /** Events older than this are pruned; a subscriber resuming from before it misses them. */
@@ -238,6 +241,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       sweepIntervalMs: c.SALVO_SWEEP_INTERVAL_MS,
       dequeueMaxWaitMs: c.SALVO_DEQUEUE_MAX_WAIT_MS,
       disconnectGraceMs: c.SALVO_WORKER_DISCONNECT_GRACE_MS,
+      unservedAfterMs: c.SALVO_UNSERVED_AFTER_MS,
     },
     events: { retentionHours: c.SALVO_EVENT_RETENTION_HOURS, pollMs: c.SALVO_EVENT_POLL_MS },
     connections: {

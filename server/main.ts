@@ -1,6 +1,7 @@
 import { DataDirLockedError } from "../db/data-dir-lock.js";
 import { ConfigError, loadConfig } from "./config.js";
 import { startSalvo } from "./start.js";
+import { StartError } from "./start-errors.js";
 
 async function main() {
   const config = loadConfig();
@@ -36,7 +37,8 @@ async function main() {
 
 main().catch((err) => {
   if (err instanceof ConfigError) console.error(err.message);
-  else if (err instanceof DataDirLockedError) console.error(`salvo failed to start: ${err.message}`);
+  else if (err instanceof DataDirLockedError || err instanceof StartError)
+    console.error(`salvo failed to start: ${err.message}`);
   else console.error("salvo failed to start:", err);
   process.exit(1);
 });

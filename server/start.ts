@@ -1,4 +1,5 @@
 import { type Connection, connect } from "../db/connect.js";
+import { DataDirLockedError } from "../db/data-dir-lock.js";
 import { migrateToLatest } from "../db/migrate.js";
 import { createBus } from "./adapters/bus.js";
 import { bootstrapEnvironment, type CreatedEnvironment } from "./auth/environments.js";
@@ -10,34 +11,33 @@ import type { Deps } from "./deps.js";
 import { buildApp, type LogStream } from "./http/app.js";
 import { createRateLimiter } from "./limits/rate-limiter.js";
 import { WorkerPresence } from "./queue/presence.js";
+import { databaseStartError, listenStartError } from "./start-errors.js";
 
 export interface RunningSalvo {
   url: string;
   deps: Deps;
-  /** Set when this start created an environment (first start, or a new bootstrap key). */
+  /**
+   * Set when this start created an environment (first start, or a new bootstrap key). Created only
+   * once the server listens: a start that fails earlier (the port in use) leaves the database
+   * without one, so the next start creates it and prints its key.
+   */
   bootstrapped?: CreatedEnvironment;
   /** Shuts down gracefully (see `close` below); resolves once everything is closed. */
   close(): Promise<void>;
 }
 
 /**
- * Composition root: connect, migrate, provision, then serve. Nothing listens before the schema
- * is current, so `/healthz` answering means the service is ready.
+ * Composition root: connect, migrate, serve, then provision the first environment. Nothing
+ * listens before the schema is current. A database that cannot be used, or an address in use,
+ * fails with a StartError naming the setting.
  */
 export async function startSalvo(
   config: Config,
   options: { connection?: Connection; logStream?: LogStream } = {},
 ): Promise<RunningSalvo> {
-  const connection =
-    options.connection ??
-    (await connect({
-      databaseUrl: config.databaseUrl,
-      dataDir: config.dataDir,
-      connectTimeoutMs: config.dbConnectTimeoutMs,
-    }));
-  await migrateToLatest(connection.db);
+  const connection = options.connection ?? (await connectAndMigrate(config));
+  if (options.connection) await migrateToLatest(connection.db);
   const vault = await openVault(connection.db, config.secret);
-  const bootstrapped = await bootstrapEnvironment({ db: connection.db, vault }, config.bootstrapKey);
   const closing = new AbortController();
   const deps: Deps = {
     db: connection.db,
@@ -49,9 +49,20 @@ export async function startSalvo(
     presence: new WorkerPresence(),
   };
   const app = buildApp(deps, { logStream: options.logStream });
+  let address: string;
+  try {
+    address = await app.listen({ port: config.port, host: config.host });
+  } catch (err) {
+    await Promise.all([app.close(), deps.bus.close(), deps.rateLimiter.close()]);
+    if (!options.connection) await connection.close();
+    throw listenStartError(err, config.host, config.port);
+  }
   const stopBackground = startBackgroundTasks(deps, BACKGROUND_TASKS);
-  const address = await app.listen({ port: config.port, host: config.host });
   const url = address.replace("[::1]", "127.0.0.1");
+  if (config.redisUrl && (await deps.bus.redisStatus()) === "down")
+    app.log.warn(
+      "Redis at REDIS_URL does not answer: serving without it until it does (rate limits fail open, live status polls)",
+    );
 
   /**
    * A graceful shutdown: stop accepting connections; end what waits on its own (subscriptions end
@@ -78,12 +89,38 @@ export async function startSalvo(
     await deps.rateLimiter.close();
     if (!options.connection) await connection.close();
   };
-  return {
-    url,
-    deps,
-    bootstrapped,
-    close: () => (closed ??= close()),
-  };
+  const closeOnce = () => (closed ??= close());
+  let bootstrapped: CreatedEnvironment | undefined;
+  try {
+    bootstrapped = await bootstrapEnvironment({ db: connection.db, vault }, config.bootstrapKey);
+  } catch (err) {
+    await closeOnce();
+    throw err;
+  }
+  return { url, deps, bootstrapped, close: closeOnce };
+}
+
+/** The configured database with its schema current; a failure names DATABASE_URL or SALVO_DATA_DIR. */
+async function connectAndMigrate(config: Config): Promise<Connection> {
+  let connection: Connection;
+  try {
+    connection = await connect({
+      databaseUrl: config.databaseUrl,
+      dataDir: config.dataDir,
+      connectTimeoutMs: config.dbConnectTimeoutMs,
+    });
+  } catch (err) {
+    // A locked embedded directory says who holds it already.
+    if (err instanceof DataDirLockedError) throw err;
+    throw databaseStartError(err, config.databaseUrl, config.dataDir);
+  }
+  try {
+    await migrateToLatest(connection.db);
+    return connection;
+  } catch (err) {
+    await connection.close().catch(() => {});
+    throw databaseStartError(err, config.databaseUrl, config.dataDir);
+  }
 }
 
 /** Whether `promise` settles within `ms`. */

@@ -20,6 +20,18 @@ export interface LiveEvent {
 }
 
 /**
+ * Runs of one task that have waited in `QUEUED` longer than the server's `SALVO_UNSERVED_AFTER_MS`
+ * while no connected worker serves that task: start a worker that exports it.
+ */
+export interface UnservedTask {
+  task: string;
+  /** Of this batch's runs, how many are queued for that task (and have waited that long). */
+  queued: number;
+  /** When the longest-waiting of them was queued. */
+  since: Date;
+}
+
+/**
  * A batch as read right after the event it accompanies: always at least as new as the event, so
  * the last progress a subscriber received is exact, whatever events were summarized.
  */
@@ -45,6 +57,8 @@ export interface BatchProgress {
   };
   /** COMPLETED or ABORTED: nothing more will happen to this batch. */
   final: boolean;
+  /** Tasks of this batch whose queued runs no worker serves (see `UnservedTask`); absent when none. */
+  unserved?: UnservedTask[];
   updatedAt: Date;
 }
 

@@ -25,7 +25,7 @@ describe("public access tokens", () => {
   });
 
   it("verifies a token the SDK signs itself with the secret key", async () => {
-    const token = signHs256(
+    const token = await signHs256(
       { sub: salvo.env.environmentId, pub: true, scopes: ["read:runs:run_x"], exp: now() + 60 },
       salvo.key,
     );
@@ -36,7 +36,7 @@ describe("public access tokens", () => {
   });
 
   it("refuses a tampered, expired, foreign-signed or non-public token", async () => {
-    const good = signHs256(
+    const good = await signHs256(
       { sub: salvo.env.environmentId, pub: true, scopes: ["read:batch:a"], exp: now() + 60 },
       salvo.key,
     );
@@ -46,21 +46,26 @@ describe("public access tokens", () => {
     ).toString("base64url");
     await expect(verify(`${h}.${widened}.${s}`)).rejects.toThrow("Public Access Token is invalid");
     await expect(
-      verify(signHs256({ sub: salvo.env.environmentId, pub: true, exp: now() - 1 }, salvo.key)),
+      verify(await signHs256({ sub: salvo.env.environmentId, pub: true, exp: now() - 1 }, salvo.key)),
     ).rejects.toThrow("expired");
     const other = await salvo.newEnvironment();
     await expect(
-      verify(signHs256({ sub: salvo.env.environmentId, pub: true, exp: now() + 60 }, other.secretKey)),
+      verify(await signHs256({ sub: salvo.env.environmentId, pub: true, exp: now() + 60 }, other.secretKey)),
     ).rejects.toThrow("invalid");
-    await expect(verify(signHs256({ sub: salvo.env.environmentId, exp: now() + 60 }, salvo.key))).rejects.toThrow(
+    await expect(verify(await signHs256({ sub: salvo.env.environmentId, exp: now() + 60 }, salvo.key))).rejects.toThrow(
       "invalid",
     );
     await expect(
-      verify(signHs256({ sub: salvo.env.environmentId, pub: true, exp: now() + 60, iss: "someone-else" }, salvo.key)),
+      verify(
+        await signHs256({ sub: salvo.env.environmentId, pub: true, exp: now() + 60, iss: "someone-else" }, salvo.key),
+      ),
     ).rejects.toThrow("invalid");
     await expect(
       verify(
-        signHs256({ sub: salvo.env.environmentId, pub: true, exp: now() + 60, aud: "https://elsewhere" }, salvo.key),
+        await signHs256(
+          { sub: salvo.env.environmentId, pub: true, exp: now() + 60, aud: "https://elsewhere" },
+          salvo.key,
+        ),
       ),
     ).rejects.toThrow("invalid");
   });
@@ -75,7 +80,10 @@ describe("public access tokens", () => {
 
 describe("secret-key endpoints", () => {
   it("refuse a valid public token with 401", async () => {
-    const token = signHs256({ sub: salvo.env.environmentId, pub: true, scopes: ["admin"], exp: now() + 60 }, salvo.key);
+    const token = await signHs256(
+      { sub: salvo.env.environmentId, pub: true, scopes: ["admin"], exp: now() + 60 },
+      salvo.key,
+    );
     const res = await salvo.api("/api/v3/batches", {
       json: { runCount: 1 },
       headers: { authorization: `Bearer ${token}` },

@@ -15,9 +15,9 @@ beforeAll(async () => {
 });
 afterAll(() => salvo?.close());
 
-/** Runs a command module with tsx, as the CLI will; `onStderr` sees its progress output as it comes. */
-function runCommand(module: string, args: string[], env: Record<string, string>, onStderr?: (text: string) => void) {
-  const child = spawn(`${ROOT}/node_modules/.bin/tsx`, [`client/commands/${module}.ts`, ...args], {
+/** Runs `salvo <args>` (the built CLI); `onStderr` sees its progress output as it comes. */
+function runCommand(args: string[], env: Record<string, string>, onStderr?: (text: string) => void) {
+  const child = spawn(process.execPath, ["bin/salvo.js", ...args], {
     cwd: ROOT,
     env: { ...process.env, ...env },
     stdio: ["ignore", "pipe", "pipe"],
@@ -44,7 +44,7 @@ describe("salvo batch trigger / batch watch", () => {
     );
     const env = { SALVO_URL: salvo.url, SALVO_API_KEY: salvo.key };
 
-    const triggered = await runCommand("batch-trigger", ["email", "--file", file, "--chunk", "2"], env);
+    const triggered = await runCommand(["batch", "trigger", "email", "--file", file, "--chunk", "2"], env);
     expect(triggered.stderr).toContain("5/5 items sent");
     expect(triggered.code).toBe(0);
     const batchId = triggered.stdout.trim();
@@ -55,7 +55,7 @@ describe("salvo batch trigger / batch watch", () => {
     expect(second).toMatchObject({ taskIdentifier: "email", payload: { n: 2 }, tags: ["cli"] });
 
     let finishing: Promise<void> | undefined;
-    const watched = await runCommand("batch-watch", [batchId], env, (stderr) => {
+    const watched = await runCommand(["batch", "watch", batchId], env, (stderr) => {
       // Once the bar is drawn, the runs finish (two of them failing).
       if (!finishing && stderr.includes("0/5")) {
         finishing = (async () => {
@@ -71,13 +71,15 @@ describe("salvo batch trigger / batch watch", () => {
   }, 60_000);
 
   it("explains what is missing with exit code 2", async () => {
-    const noKey = await runCommand("batch-watch", ["batch_x"], { SALVO_URL: salvo.url, SALVO_API_KEY: "" });
+    const noKey = await runCommand(["batch", "watch", "batch_x"], { SALVO_URL: salvo.url, SALVO_API_KEY: "" });
     expect(noKey.code).toBe(2);
     expect(noKey.stderr).toContain("SALVO_API_KEY is not set");
-    const usage = await runCommand("batch-trigger", ["email"], { SALVO_URL: salvo.url, SALVO_API_KEY: salvo.key });
+    const usage = await runCommand(["batch", "trigger", "email"], { SALVO_URL: salvo.url, SALVO_API_KEY: salvo.key });
     expect(usage.code).toBe(2);
-    expect(usage.stderr).toContain("usage: salvo batch trigger");
-    const missing = await runCommand("batch-watch", ["batch_doesnotexist"], {
+    expect(usage.stderr).toBe(
+      "salvo: required option '--file <path>' not specified (see `salvo batch trigger --help`)\n",
+    );
+    const missing = await runCommand(["batch", "watch", "batch_doesnotexist"], {
       SALVO_URL: salvo.url,
       SALVO_API_KEY: salvo.key,
     });

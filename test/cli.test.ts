@@ -6,6 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { connect } from "../db/connect.js";
 import { loadConfig } from "../server/config.js";
 import { type RunningSalvo, startSalvo } from "../server/start.js";
+import { RUN_STATUSES } from "../shared/schemas.js";
 import { errorBody } from "./support/salvo.js";
 
 // The `salvo` CLI, spawned as a user would run it: against DATABASE_URL when set, else against
@@ -57,35 +58,61 @@ const createBatchWith = (server: RunningSalvo, key: string) =>
   });
 
 describe("usage", () => {
-  it("exits 2 with the usage text on bad usage, 0 for --help", async () => {
-    const bad = [
-      [],
-      ["bogus"],
-      ["env", "create"],
-      ["env", "create", "--type", "qa"],
-      ["key", "create"],
-      ["key", "revoke"],
-      ["env", "list", "extra"],
-      ["--nope"],
+  it("bad usage: one line naming the problem and where help is, exit 2, before any database is opened", async () => {
+    const bad: Array<[string[], string]> = [
+      [["bogus"], "salvo: unknown command 'bogus' (see `salvo --help`)"],
+      [["env", "create"], "salvo: required option '--type <type>' not specified (see `salvo env create --help`)"],
+      [
+        ["env", "create", "--type", "qa"],
+        "salvo: option '--type <type>' argument 'qa' is invalid. Allowed choices are dev, staging, prod, preview. (see `salvo env create --help`)",
+      ],
+      [["key", "create"], "salvo: required option '--env <envId>' not specified (see `salvo key create --help`)"],
+      [["key", "revoke"], "salvo: missing required argument 'keyId' (see `salvo key revoke --help`)"],
+      [
+        ["env", "list", "extra"],
+        "salvo: too many arguments for 'list'. Expected 0 arguments but got 1. (see `salvo env list --help`)",
+      ],
+      [["--nope"], "salvo: unknown option '--nope' (see `salvo --help`)"],
+      [
+        ["runs", "list", "--status", "DONE"],
+        `salvo: option '--status <status>' argument 'DONE' is invalid. Allowed choices are ${RUN_STATUSES.join(", ")}. (see \`salvo runs list --help\`)`,
+      ],
     ];
     // Bad usage is refused before the database is opened, so these can run side by side.
-    const results = await Promise.all(bad.map((args) => salvo(...args)));
+    const results = await Promise.all(bad.map(([args]) => salvo(...args)));
     for (const [i, r] of results.entries()) {
-      expect(r.code, bad[i]!.join(" ")).toBe(2);
-      expect(r.stderr).toContain("usage: salvo <command>");
+      expect(r.stderr, bad[i]![0].join(" ")).toBe(`${bad[i]![1]}\n`);
+      expect(r.code, bad[i]![0].join(" ")).toBe(2);
       expect(r.stdout).toBe("");
     }
-    expect(results[3]!.stderr).toContain("env create needs --type dev|staging|prod|preview");
-    const help = await salvo("--help");
-    expect(help.code).toBe(0);
-    expect(help.stdout).toContain("env create --type dev|staging|prod|preview");
-    expect(help.stdout).toContain("cannot be opened while a server uses it");
+    // No command: the commands, on stderr, as bad usage.
+    const none = await salvo();
+    expect(none.code).toBe(2);
+    expect(none.stderr).toContain("Usage: salvo [options] [command]");
+  });
+
+  it("help for the program and for each command, exit 0", async () => {
+    const [help, helpRuns, runsList, worker] = await Promise.all([
+      salvo("--help"),
+      salvo("help", "runs"),
+      salvo("runs", "list", "--help"),
+      salvo("worker", "--help"),
+    ]);
+    for (const r of [help, helpRuns, runsList, worker]) expect(r.code, r.stderr).toBe(0);
+    for (const command of ["env", "key", "batch", "runs", "worker"])
+      expect(help.stdout).toMatch(new RegExp(`^  ${command}\\b`, "m"));
+    expect(help.stdout).toContain("An embedded\ndatabase is locked by the process using it: stop the server first.");
+    expect(helpRuns.stdout).toMatch(/^ {2}list \[options\]/m);
+    expect(helpRuns.stdout).toMatch(/^ {2}cancel <runId>/m);
+    for (const option of ["--batch <batchId>", "--status <status>", "--task <task>", "--tag <tag>"])
+      expect(runsList.stdout).toContain(option);
+    expect(worker.stdout).toContain("Usage: salvo worker [options] <module>");
   });
 
   it("npm run salvo runs the same CLI", async () => {
     const r = await run("npm", ["run", "-s", "salvo", "--", "env"]);
     expect(r.code).toBe(2);
-    expect(r.stderr).toContain("unknown command: env");
+    expect(r.stderr).toContain("Usage: salvo env [options] [command]");
   });
 });
 

@@ -44,7 +44,7 @@ describe("one-time-use public tokens", () => {
   });
 
   it("an SDK-signed token with otu: true is refused on its second use, over tRPC too; other tokens are reusable", async () => {
-    const once = token({ otu: true });
+    const once = await token({ otu: true });
     expect((await readRun(once)).status).toBe(200);
     const trpc = await fetch(
       `${salvo.url}/trpc/run.get?input=${encodeURIComponent(JSON.stringify({ json: { runId } }))}`,
@@ -54,19 +54,19 @@ describe("one-time-use public tokens", () => {
     );
     expect(trpc.status).toBe(401);
     // Two distinct one-time tokens are two uses, not one.
-    expect((await readRun(token({ otu: true, scopes: [`read:runs:${runId}`, "read:tags:x"] }))).status).toBe(200);
-    const many = token({});
+    expect((await readRun(await token({ otu: true, scopes: [`read:runs:${runId}`, "read:tags:x"] }))).status).toBe(200);
+    const many = await token({});
     for (let i = 0; i < 3; i++) expect((await readRun(many)).status).toBe(200);
   });
 });
 
 describe("nbf", () => {
   it("a token is refused before its nbf and accepted from it on", async () => {
-    const early = await readRun(token({ nbf: now() + 120 }));
+    const early = await readRun(await token({ nbf: now() + 120 }));
     expect(early.status).toBe(401);
     expect(((await early.json()) as { error: string }).error).toBe("Public Access Token is not valid yet");
-    expect((await readRun(token({ nbf: now() - 1 }))).status).toBe(200);
-    expect((await readRun(token({ nbf: "soon" }))).status).toBe(401);
+    expect((await readRun(await token({ nbf: now() - 1 }))).status).toBe(200);
+    expect((await readRun(await token({ nbf: "soon" }))).status).toBe(401);
   });
 });
 
@@ -78,13 +78,13 @@ describe("lifetime cap (SALVO_MAX_TOKEN_TTL_SECONDS)", () => {
       { iat: now() - 3600, exp: now() + 3700 },
       { iat: undefined, exp: now() + 7300 },
     ]) {
-      const res = await readRun(token(claims));
+      const res = await readRun(await token(claims));
       expect(res.status, JSON.stringify(claims)).toBe(401);
       expect(((await res.json()) as { error: string }).error).toContain(
         "lifetime is longer than this server allows (7200 s)",
       );
     }
-    expect((await readRun(token({ exp: now() + 7100 }))).status).toBe(200);
+    expect((await readRun(await token({ exp: now() + 7100 }))).status).toBe(200);
   });
 
   it("refuses to mint past the cap, and mints up to it", async () => {

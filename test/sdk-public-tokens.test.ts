@@ -170,8 +170,8 @@ describe("bad tokens", () => {
       aud: JWT_AUDIENCE,
       iat: now - 120,
     };
-    const forged = signHs256({ ...claims, exp: now + 600 }, "tr_dev_not_the_real_key_at_all");
-    const expired = signHs256({ ...claims, exp: now - 60 }, salvo.key);
+    const forged = await signHs256({ ...claims, exp: now + 600 }, "tr_dev_not_the_real_key_at_all");
+    const expired = await signHs256({ ...claims, exp: now - 60 }, salvo.key);
     await expect(as(forged, () => runs.retrieve(run.id))).rejects.toEqual(refusedWith(401));
     await expect(as(expired, () => runs.retrieve(run.id))).rejects.toEqual(refusedWith(401));
     const res = await salvo.api(`/api/v3/runs/${run.id}`, { headers: { authorization: `Bearer ${expired}` } });

@@ -33,20 +33,16 @@ async function environment() {
 }
 
 function spawnWorker(file: string, key = salvo.key): ChildProcess {
-  const child = spawn(
-    process.execPath,
-    ["--import", "tsx", "client/worker-cli.ts", "test/fixtures/recording-tasks.ts"],
-    {
-      env: {
-        ...process.env,
-        SALVO_URL: salvo.url,
-        SALVO_API_KEY: key,
-        SALVO_WORKER_CONCURRENCY: "5",
-        RECORD_FILE: file,
-      },
-      stdio: ["ignore", "pipe", "pipe"],
+  const child = spawn(process.execPath, ["bin/salvo.js", "worker", "test/fixtures/recording-tasks.ts"], {
+    env: {
+      ...process.env,
+      SALVO_URL: salvo.url,
+      SALVO_API_KEY: key,
+      SALVO_WORKER_CONCURRENCY: "5",
+      RECORD_FILE: file,
     },
-  );
+    stdio: ["ignore", "pipe", "pipe"],
+  });
   children.push(child);
   child.stderr!.on("data", (d) => process.stderr.write(`[worker ${child.pid}] ${d}`));
   child.stdout!.on("data", (d) => process.stderr.write(`[worker ${child.pid}] ${d}`));

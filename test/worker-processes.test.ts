@@ -21,22 +21,18 @@ afterAll(async () => {
   await salvo?.close();
 });
 
-/** `npm run worker -- test/fixtures/recording-tasks.ts` as its own process, recording into `file`. */
+/** `salvo worker test/fixtures/recording-tasks.ts` as its own process, recording into `file`. */
 function spawnWorker(file: string): ChildProcess {
-  const child = spawn(
-    process.execPath,
-    ["--import", "tsx", "client/worker-cli.ts", "test/fixtures/recording-tasks.ts"],
-    {
-      env: {
-        ...process.env,
-        SALVO_URL: salvo.url,
-        SALVO_API_KEY: salvo.key,
-        SALVO_WORKER_CONCURRENCY: "20",
-        RECORD_FILE: file,
-      },
-      stdio: ["ignore", "pipe", "pipe"],
+  const child = spawn(process.execPath, ["bin/salvo.js", "worker", "test/fixtures/recording-tasks.ts"], {
+    env: {
+      ...process.env,
+      SALVO_URL: salvo.url,
+      SALVO_API_KEY: salvo.key,
+      SALVO_WORKER_CONCURRENCY: "20",
+      RECORD_FILE: file,
     },
-  );
+    stdio: ["ignore", "pipe", "pipe"],
+  });
   children.push(child);
   return child;
 }

@@ -27,14 +27,3 @@ export class ProgressLine {
     }
   }
 }
-
-/** SALVO_URL and SALVO_API_KEY, or a message saying which is missing. */
-export function connection(env: NodeJS.ProcessEnv = process.env): { url: string; apiKey: string } | { error: string } {
-  const apiKey = env.SALVO_API_KEY;
-  if (!apiKey)
-    return { error: "SALVO_API_KEY is not set: export an environment secret key (tr_dev_…) or a public access token" };
-  return { url: env.SALVO_URL || "http://127.0.0.1:3030", apiKey };
-}
-
-/** The message of an error thrown by the client, without a stack trace. */
-export const errorMessage = (err: unknown) => (err instanceof Error ? err.message : String(err));

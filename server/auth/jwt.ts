@@ -1,16 +1,14 @@
-import { createHmac } from "node:crypto";
+import { SignJWT } from "jose";
 
 export const JWT_ISSUER = "https://id.trigger.dev";
 export const JWT_AUDIENCE = "https://api.trigger.dev";
 
-const base64url = (data: string | Buffer) => Buffer.from(data).toString("base64url");
+/** The HMAC key of a secret: its UTF-8 bytes, as the SDK (jose) keys the tokens it signs. */
+export const hmacKey = (secret: string) => new TextEncoder().encode(secret);
 
-/** An HS256 JWT, the form Trigger.dev's public access tokens take. */
-export function signHs256(claims: Record<string, unknown>, secret: string): string {
-  const header = base64url(JSON.stringify({ alg: "HS256", typ: "JWT" }));
-  const body = base64url(JSON.stringify(claims));
-  const signature = createHmac("sha256", secret).update(`${header}.${body}`).digest("base64url");
-  return `${header}.${body}.${signature}`;
+/** An HS256 JWT, the form Trigger.dev's public access tokens take. The claims are signed as given. */
+export function signHs256(claims: Record<string, unknown>, secret: string): Promise<string> {
+  return new SignJWT(claims).setProtectedHeader({ alg: "HS256", typ: "JWT" }).sign(hmacKey(secret));
 }
 
 /**
@@ -25,7 +23,7 @@ export function signPublicToken(options: {
   /** Unix seconds. */
   expiresAt: number;
   extraClaims?: Record<string, unknown>;
-}): string {
+}): Promise<string> {
   const iat = Math.floor(Date.now() / 1000);
   return signHs256(
     {
@@ -49,13 +47,13 @@ export const publicTokenClaims = (environmentId: string) => ({ sub: environmentI
  * that one resource, valid for `ttlSeconds` (an hour by default). Signed with the caller's own secret key, which is the
  * environment's secret (keys are only stored hashed, so the request is where the secret is).
  */
-export function publicAccessToken(options: {
+export async function publicAccessToken(options: {
   environmentId: string;
   secretKey: string;
   scopes: string[];
   ttlSeconds?: number;
 }) {
-  const token = signPublicToken({
+  const token = await signPublicToken({
     environmentId: options.environmentId,
     secretKey: options.secretKey,
     scopes: options.scopes,

@@ -1,10 +1,11 @@
-import { createHash, createHmac, timingSafeEqual } from "node:crypto";
+import { createHash } from "node:crypto";
 import { TRPCError } from "@trpc/server";
+import { compactVerify, decodeJwt, decodeProtectedHeader } from "jose";
 import type { Kysely } from "kysely";
 import type { Database } from "../../db/schema.js";
 import type { BackgroundTask } from "../background.js";
 import type { Config } from "../config.js";
-import { JWT_AUDIENCE, JWT_ISSUER } from "./jwt.js";
+import { hmacKey, JWT_AUDIENCE, JWT_ISSUER } from "./jwt.js";
 import type { KeyVault } from "./vault.js";
 
 export interface PublicTokenClaims {
@@ -25,14 +26,13 @@ const invalid = (message = "Public Access Token is invalid") => new TRPCError({ 
 /** True when the bearer value has the shape of a JWT (three base64url parts). */
 export const looksLikeJwt = (token: string) => /^[\w-]+\.[\w-]+\.[\w-]+$/.test(token);
 
-function decodePart(part: string): Record<string, unknown> {
+/** The header and claims of a compact JWT, unverified; malformed ones are refused as invalid. */
+function decode(token: string): { header: Record<string, unknown>; claims: Record<string, unknown> } {
   try {
-    const value: unknown = JSON.parse(Buffer.from(part, "base64url").toString("utf8"));
-    if (typeof value === "object" && value !== null && !Array.isArray(value)) return value as Record<string, unknown>;
+    return { header: decodeProtectedHeader(token), claims: decodeJwt(token) };
   } catch {
-    // fall through
+    throw invalid();
   }
-  throw invalid();
 }
 
 /**
@@ -44,11 +44,8 @@ function decodePart(part: string): Record<string, unknown> {
  */
 export async function verifyPublicToken(deps: TokenDeps, token: string): Promise<PublicTokenClaims> {
   const { db, vault } = deps;
-  const [headerPart, payloadPart, signaturePart] = token.split(".");
-  if (!headerPart || !payloadPart || !signaturePart) throw invalid();
-  const header = decodePart(headerPart);
+  const { header, claims } = decode(token);
   if (header.alg !== "HS256") throw invalid("Public Access Token must be signed with HS256");
-  const claims = decodePart(payloadPart);
   if (claims.pub !== true || typeof claims.sub !== "string") throw invalid();
   checkValidityWindow(claims, deps.config.tokens.maxTtlSeconds);
   // Issuer and audience as Trigger.dev (and the SDK, when it signs) set them: a token minted for
@@ -64,18 +61,23 @@ export async function verifyPublicToken(deps: TokenDeps, token: string): Promise
     .where("revoked_at", "is", null)
     .where("key_ciphertext", "is not", null)
     .execute();
-  const signature = Buffer.from(signaturePart, "base64url");
-  const signed = `${headerPart}.${payloadPart}`;
   for (const { id, key_ciphertext } of keys) {
     const secret = vault.decrypt(key_ciphertext!);
-    if (secret === undefined) continue;
-    const expected = createHmac("sha256", secret).update(signed).digest();
-    if (expected.length === signature.length && timingSafeEqual(expected, signature)) {
-      if (claims.otu === true) await useOnce(db, token, claims.exp as number);
-      return { environmentId: claims.sub, scopes, keyId: id };
-    }
+    if (secret === undefined || !(await signedWith(token, secret))) continue;
+    if (claims.otu === true) await useOnce(db, token, claims.exp as number);
+    return { environmentId: claims.sub, scopes, keyId: id };
   }
   throw invalid();
+}
+
+/** Whether `token` carries a valid HS256 signature made with `secret` (jose compares in constant time). */
+async function signedWith(token: string, secret: string): Promise<boolean> {
+  try {
+    await compactVerify(token, hmacKey(secret), { algorithms: ["HS256"] });
+    return true;
+  } catch {
+    return false;
+  }
 }
 
 /**

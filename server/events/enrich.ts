@@ -21,6 +21,7 @@ export async function enrich(
   environmentId: string,
   events: StoredEvent[],
   needs: Needs,
+  unservedAfterMs?: number,
 ): Promise<LiveItem[]> {
   const distinct = (pick: (e: StoredEvent) => string | null) => [
     ...new Set(events.map(pick).filter((v): v is string => v !== null)),
@@ -31,6 +32,7 @@ export async function enrich(
           db,
           environmentId,
           distinct((e) => e.batchId),
+          unservedAfterMs,
         )
       : undefined,
     needs.runs

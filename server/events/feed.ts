@@ -104,7 +104,13 @@ class EnvironmentFeed {
               needs.batches ||= l.needs.batches;
               needs.runs ||= l.needs.runs;
             }
-            const items = await enrich(this.deps.db, this.environmentId, page.events, needs);
+            const items = await enrich(
+              this.deps.db,
+              this.environmentId,
+              page.events,
+              needs,
+              this.deps.config.execution.unservedAfterMs,
+            );
             for (const l of this.listeners) l.deliver(items);
           }
           this.#head = page.next;

@@ -8,15 +8,18 @@ import {
   type RunState,
   type RunStatus,
 } from "../../shared/index.js";
+import { unservedOfBatches } from "../queue/unserved.js";
 
 /**
  * Current state of batches and runs, read after the events they accompany. One query per kind for
- * a whole page of events, however many subscribers will receive them.
+ * a whole page of events, however many subscribers will receive them (and one more, for batches
+ * with queued runs, naming tasks no worker serves when `unservedAfterMs` is given).
  */
 export async function readBatchProgress(
   db: Kysely<Database>,
   environmentId: string,
   batchIds: string[],
+  unservedAfterMs?: number,
 ): Promise<Map<string, BatchProgress>> {
   const result = new Map<string, BatchProgress>();
   if (batchIds.length === 0) return result;
@@ -62,6 +65,11 @@ export async function readBatchProgress(
       runs.finished += c.n;
       if (status !== "COMPLETED") runs.failed += c.n;
     }
+  }
+  const queued = [...result.values()].filter((b) => (b.runs.byStatus.QUEUED ?? 0) > 0).map((b) => b.id);
+  if (unservedAfterMs !== undefined && queued.length > 0) {
+    for (const [batchId, unserved] of await unservedOfBatches(db, environmentId, queued, unservedAfterMs))
+      result.get(batchId)!.unserved = unserved;
   }
   return result;
 }

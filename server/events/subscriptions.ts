@@ -64,7 +64,10 @@ export async function watchBatch(
 ) {
   const environmentId = caller.environment.id;
   const after = resumeFrom(input.lastEventId);
-  const progress = async () => (await readBatchProgress(deps.db, environmentId, [input.batchId])).get(input.batchId);
+  const progress = async () =>
+    (await readBatchProgress(deps.db, environmentId, [input.batchId], deps.config.execution.unservedAfterMs)).get(
+      input.batchId,
+    );
   const exists = await deps.db
     .selectFrom("batches")
     .select("id")

@@ -112,7 +112,10 @@ export async function* watchEvents<M>(
         let pending = false;
         for (let more = true; more && !signal.aborted; ) {
           const page = await readEvents(deps.db, spec.scope, cursor, BACKLOG_PAGE);
-          const items = page.events.length > 0 ? await enrich(deps.db, environmentId, page.events, spec.needs) : [];
+          const items =
+            page.events.length > 0
+              ? await enrich(deps.db, environmentId, page.events, spec.needs, deps.config.execution.unservedAfterMs)
+              : [];
           for (const group of groups(items.filter(spec.match), spec.isLast)) {
             yield tracked(group.at(-1)!.id, spec.message(group));
             if (spec.isLast(group.at(-1)!)) return;

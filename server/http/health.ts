@@ -1,5 +1,5 @@
 import type { FastifyInstance } from "fastify";
-import { sql } from "kysely";
+import { pendingMigrations } from "../../db/migrate.js";
 import type { RedisStatus } from "../adapters/redis-breaker.js";
 import type { Deps } from "../deps.js";
 
@@ -9,9 +9,10 @@ const DATABASE_CHECK_MS = 1_000;
 /**
  * `/healthz`: liveness, the process answers (whatever the database does: restarting the process
  * would not bring Postgres back). `/readyz`: readiness, 503 while this server cannot serve (its
- * database does not answer, or it is shutting down), with what is wrong. Redis down is reported
- * but still 200: Salvo runs on without it (the rate limit fails open, wake-ups fall back to polls).
- * Migrations need no check: a server listens only once its schema is current.
+ * database does not answer, a migration this build needs is not applied, or it is shutting
+ * down), with what is wrong. Redis down is reported but still 200: Salvo serves every request
+ * without it (the rate limit fails open, wake-ups fall back to polls), so taking every server out
+ * of a load balancer because Redis is down would turn a degraded service into none.
  */
 export function registerHealthRoutes(app: FastifyInstance, deps: Deps) {
   app.get("/healthz", async () => ({ status: "ok" }));
@@ -19,24 +20,32 @@ export function registerHealthRoutes(app: FastifyInstance, deps: Deps) {
   app.get("/readyz", async (_req, reply) => {
     const [database, redis] = await Promise.all([databaseStatus(deps), redisStatus(deps)]);
     const closing = deps.closing.aborted;
-    const ready = database === "up" && !closing;
+    const migrations = database.up ? (database.pending.length === 0 ? "current" : "pending") : "unknown";
+    const ready = database.up && migrations === "current" && !closing;
     return reply
       .status(ready ? 200 : 503)
       .header("cache-control", "no-store")
-      .send({ status: ready ? "ready" : closing ? "shutting down" : "unavailable", database, redis });
+      .send({
+        status: ready ? "ready" : closing ? "shutting down" : "unavailable",
+        database: database.up ? "up" : "down",
+        migrations,
+        ...(database.pending.length > 0 ? { pendingMigrations: database.pending } : {}),
+        redis,
+      });
   });
 }
 
-async function databaseStatus({ db }: Deps): Promise<"up" | "down"> {
+/** Whether the database answers, and which of this build's migrations it lacks (one query). */
+async function databaseStatus({ db }: Deps): Promise<{ up: boolean; pending: string[] }> {
   let timer: NodeJS.Timeout | undefined;
   try {
-    await Promise.race([
-      sql`select 1`.execute(db),
-      new Promise((_, reject) => (timer = setTimeout(() => reject(new Error("timeout")), DATABASE_CHECK_MS))),
+    const pending = await Promise.race([
+      pendingMigrations(db),
+      new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error("timeout")), DATABASE_CHECK_MS))),
     ]);
-    return "up";
+    return { up: true, pending };
   } catch {
-    return "down";
+    return { up: false, pending: [] };
   } finally {
     clearTimeout(timer);
   }

@@ -82,7 +82,7 @@ export function registerAuthTokenRoutes(app: FastifyInstance, deps: Deps) {
           `expirationTime is more than ${maxTtl} s away: this server's SALVO_MAX_TOKEN_TTL_SECONDS does not allow longer-lived tokens`,
         );
       }
-      const token = signPublicToken({
+      const token = await signPublicToken({
         environmentId: caller.environment.id,
         secretKey: caller.secretKey,
         scopes: body.scopes,

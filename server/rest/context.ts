@@ -64,9 +64,9 @@ const RESOURCE_TOKEN_TTL_SECONDS = 3600;
  * `x-trigger-jwt` (a public token scoped to what was just created) and `x-trigger-jwt-claims`.
  * The SDK uses the first as the handle's `publicAccessToken`.
  */
-export function setTokenHeaders(deps: Deps, reply: FastifyReply, caller: Caller, scope: string) {
+export async function setTokenHeaders(deps: Deps, reply: FastifyReply, caller: Caller, scope: string) {
   if (caller.kind !== "secret") return;
-  const { token, claims } = publicAccessToken({
+  const { token, claims } = await publicAccessToken({
     environmentId: caller.environment.id,
     secretKey: caller.secretKey,
     scopes: [scope],

@@ -37,7 +37,7 @@ export function registerLegacyBatchRoute(app: FastifyInstance, deps: Deps) {
         resumeParentOnCompletion,
         requestIdempotencyKey: header(req, "x-trigger-request-idempotency-key"),
       } as never);
-      setTokenHeaders(deps, reply, await call.who(), `read:batch:${result.batchId}`);
+      await setTokenHeaders(deps, reply, await call.who(), `read:batch:${result.batchId}`);
       return reply.status(202).send({ id: result.batchId, isCached: false, runCount: result.runs.length });
     }),
   );

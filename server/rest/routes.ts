@@ -31,7 +31,7 @@ export function registerRestRoutes(app: FastifyInstance, deps: Deps) {
         ...(body as { runCount: number }),
         requestIdempotencyKey: header(req, "x-trigger-request-idempotency-key"),
       });
-      setTokenHeaders(deps, reply, await call.who(), `read:batch:${result.id}`);
+      await setTokenHeaders(deps, reply, await call.who(), `read:batch:${result.id}`);
       // 202 for a new batch; 200 when an idempotency key found an existing one.
       return reply.status(result.isCached ? 200 : 202).send(result);
     }),
@@ -59,7 +59,7 @@ export function registerRestRoutes(app: FastifyInstance, deps: Deps) {
           ? items.map((item) => (isObject(item) ? { ...item, task } : item))
           : items) as never,
       });
-      setTokenHeaders(deps, reply, await call.who(), `read:batch:${result.batchId}`);
+      await setTokenHeaders(deps, reply, await call.who(), `read:batch:${result.batchId}`);
       return reply.status(200).send({ batchId: result.batchId, runs: result.runs });
     }),
   );
@@ -69,7 +69,7 @@ export function registerRestRoutes(app: FastifyInstance, deps: Deps) {
     route(async (req, reply, call) => {
       const { items } = objectBody(req);
       const result = await call.trpc.batch.trigger({ items: items as never });
-      setTokenHeaders(deps, reply, await call.who(), `read:batch:${result.batchId}`);
+      await setTokenHeaders(deps, reply, await call.who(), `read:batch:${result.batchId}`);
       return reply.status(200).send({ batchId: result.batchId, runs: result.runs });
     }),
   );
@@ -105,7 +105,7 @@ export function registerRestRoutes(app: FastifyInstance, deps: Deps) {
         options: body.options as never,
         requestIdempotencyKey: header(req, "x-trigger-request-idempotency-key"),
       });
-      setTokenHeaders(deps, reply, await call.who(), `read:runs:${result.id}`);
+      await setTokenHeaders(deps, reply, await call.who(), `read:runs:${result.id}`);
       return reply.status(200).send({ id: result.id, isCached: result.isCached });
     }),
   );

@@ -25,7 +25,7 @@ const cli = (args: string[]) =>
   new Promise<{ code: number; stderr: string }>((resolve) => {
     const env: NodeJS.ProcessEnv = { ...process.env, SALVO_DATA_DIR: dir };
     delete env.DATABASE_URL;
-    execFile(process.execPath, ["--import", "tsx", "client/cli.ts", ...args], { cwd: ROOT, env }, (err, _out, stderr) =>
+    execFile(process.execPath, ["bin/salvo.js", ...args], { cwd: ROOT, env }, (err, _out, stderr) =>
       resolve({ code: err ? ((err as { code?: number }).code ?? 1) : 0, stderr }),
     );
   });

@@ -81,7 +81,7 @@ export async function startServer(env: Record<string, string | undefined>, port?
 
 /** A worker process serving test/fixtures/recording-tasks.ts, recording each execution to `file`. */
 export function startWorker(url: string, key: string, file: string, concurrency = 20): ChildProcess {
-  return spawn(process.execPath, ["--import", "tsx", "client/worker-cli.ts", "test/fixtures/recording-tasks.ts"], {
+  return spawn(process.execPath, ["bin/salvo.js", "worker", "test/fixtures/recording-tasks.ts"], {
     cwd: ROOT,
     env: {
       ...process.env,

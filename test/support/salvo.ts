@@ -28,6 +28,9 @@ export async function startTestSalvo(
     SALVO_BATCH_RATE_LIMIT_MAX: "100000000",
     // Likewise the general request limit (test/request-rate-limit.test.ts sets its own).
     SALVO_RATE_LIMIT_MAX: "100000000",
+    // Suites share one Postgres: each server would report every other suite's runs that no
+    // worker serves (test/first-hour-worker.test.ts is where that is tested).
+    SALVO_UNSERVED_AFTER_MS: "3600000",
     ...process.env,
     PORT: "0",
     HOST: "127.0.0.1",
