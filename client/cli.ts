@@ -103,6 +103,11 @@ Server (batch, runs, worker): SALVO_URL (default http://127.0.0.1:3030), SALVO_A
     .description("cancel a run that has not finished")
     .argument("<runId>")
     .action(async (runId: string) => done(await (await import("./commands/runs.js")).cancel(runId, out)));
+  runs
+    .command("replay")
+    .description("run a run again: a new run of its task with its payload; prints the new run's id")
+    .argument("<runId>")
+    .action(async (runId: string) => done(await (await import("./commands/runs.js")).replay(runId, out)));
 
   program
     .command("worker")

@@ -15,7 +15,7 @@ export type BulkColumn = readonly [name: string, type: string];
  * Why: JSON.stringify is native and fast, where the driver's per-element escaping of array
  * parameters (or tens of thousands of VALUES parameters) costs more than the insert itself; and
  * Postgres spends most of a recordset's parse on per-row field conversion, so a timestamp shared
- * by 1,000 rows is converted once instead of 1,000 times (measured: a 1,000-run insert 31 -> 25 ms).
+ * by 1,000 rows is converted once instead of 1,000 times.
  * Values must already be JSON-ready (dates as ISO text); arrays and objects always travel per row.
  */
 export function bulkRows(

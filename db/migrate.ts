@@ -18,7 +18,8 @@ import * as workerPresence from "./migrations/0016_worker_presence.js";
 
 /**
  * Migrations are listed here (not read from disk) so they ship inside any bundle of the server.
- * Name new ones `NNNN_topic`; unordered application is allowed so branches can add theirs.
+ * Name new ones `NNNN_<verb>_<object>` and never rename an applied one (docs/MIGRATIONS.md);
+ * unordered application is allowed so branches can add theirs.
  */
 const MIGRATIONS: Record<string, Migration> = {
   "0001_initial": initial,

@@ -104,6 +104,7 @@ describe("usage", () => {
     expect(help.stdout).toContain("An embedded\ndatabase is locked by the process using it: stop the server first.");
     expect(helpRuns.stdout).toMatch(/^ {2}list \[options\]/m);
     expect(helpRuns.stdout).toMatch(/^ {2}cancel <runId>/m);
+    expect(helpRuns.stdout).toMatch(/^ {2}replay <runId>/m);
     for (const option of ["--batch <batchId>", "--status <status>", "--task <task>", "--tag <tag>"])
       expect(runsList.stdout).toContain(option);
     expect(worker.stdout).toContain("Usage: salvo worker [options] <module>");

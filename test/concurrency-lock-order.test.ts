@@ -6,10 +6,10 @@ import { blockedBy, lockHolder, track, until } from "./support/interleave.js";
 import { ndjson, startTestSalvo, type TestSalvo } from "./support/salvo.js";
 
 /**
- * Issue 21's lock-order deadlocks, each forced deterministically: a second connection holds a
- * row so that one request stops at the point where, on the old lock order, it held one lock and
- * was about to ask for the other; the competing request is then sent, and the row released. With
- * one lock order neither request fails, and every counter ends exact.
+ * The deadlocks two requests could reach by taking the same two locks in opposite orders, each
+ * forced deterministically: a second connection holds a row so that one request stops between
+ * its two locks; the competing request is then sent, and the row released. With one lock order
+ * (docs/ARCHITECTURE.md) neither request fails, and every counter ends exact.
  */
 const databaseUrl = process.env.DATABASE_URL;
 let salvo: TestSalvo;

@@ -7,7 +7,7 @@ import { ndjson, startTestSalvo, type TestSalvo } from "./support/salvo.js";
 /**
  * A batch whose items resolve to runs that already exist (idempotency keys) counts each such run
  * once it is final, whenever it finishes: before, during or after the transaction that adds the
- * reference (issue 20; issue 21 finding 6 for a batch reusing its own runs). "During" is forced
+ * reference, including a batch that reuses its own runs. "During" is forced
  * with the ingest test hook: the batch's transaction waits there holding the runs its items
  * resolved to, while a worker's report for one of them starts and waits for it.
  */

@@ -6,7 +6,8 @@ import { until } from "./support/interleave.js";
 import { ndjson, startTestSalvo, type TestSalvo } from "./support/salvo.js";
 
 /**
- * The interleavings of issues 20 and 21, many times each, against a real Postgres with a worker
+ * The interleavings of the lock-order and shared-run tests (concurrency-lock-order,
+ * concurrency-shared-runs), many times each, unforced, against a real Postgres with a worker
  * fleet executing as they go: every request succeeds, every batch completes with exact counters,
  * and no transaction of the server lost a deadlock or serialization race (`lostRaces`: what the
  * retries in db/transaction.ts would otherwise hide). About a minute in all.

@@ -1,6 +1,6 @@
 import { createServer } from "node:http";
 import type { AddressInfo } from "node:net";
-import { createTRPCClient, httpSubscriptionLink } from "@trpc/client";
+import { createTRPCClient, httpSubscriptionLink, TRPCClientError } from "@trpc/client";
 import superjson from "superjson";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { NodeEventSource } from "../client/event-source.js";
@@ -60,10 +60,11 @@ describe("where credentials are accepted", () => {
     const url = `http://127.0.0.1:${(recorder.address() as AddressInfo).port}`;
     try {
       const client = createSalvoClient({ url, apiKey: salvo.key });
-      await expect(client.batch.get.query({ batchId: "batch_x" })).rejects.toBeDefined();
-      await expect(client.batch.create.mutate({ runCount: 1 })).rejects.toBeDefined();
+      // The recorder's 401 reaches the caller as the client's error for each kind of call.
+      await expect(client.batch.get.query({ batchId: "batch_x" })).rejects.toBeInstanceOf(TRPCClientError);
+      await expect(client.batch.create.mutate({ runCount: 1 })).rejects.toBeInstanceOf(TRPCClientError);
       const subscription = watchBatch(client, "batch_x")[Symbol.asyncIterator]();
-      await expect(subscription.next()).rejects.toBeDefined();
+      await expect(subscription.next()).rejects.toBeInstanceOf(TRPCClientError);
       expect(seen.map((s) => s.url.split("?")[0])).toEqual([
         "/trpc/batch.get",
         "/trpc/batch.create",
@@ -151,7 +152,7 @@ describe("the log", () => {
     ).toBe(401);
     await expect(
       firstMessage(browserClient(child.url, { authorization: `Bearer ${child.key}` }), id),
-    ).rejects.toBeDefined();
+    ).rejects.toMatchObject({ data: { code: "UNAUTHORIZED" } });
     // Public token: as a header, and in an SSE subscription's connectionParams.
     expect(
       (await fetch(`${child.url}/api/v1/batches/${id}`, { headers: { authorization: `Bearer ${jwt}` } })).status,

@@ -130,6 +130,23 @@ describe("the first hour of a worker", () => {
     const [run] = (await client.run.list.query({ batchId: servedBatch })).items;
     expect(await client.run.get.query({ runId: run!.id })).toMatchObject({ output: { n: 7, attempt: 1 } });
 
+    // `salvo runs replay`: a new run of the same task and payload, served like the first.
+    const replayed = cli(["runs", "replay", run!.id]);
+    expect(await replayed.exited, replayed.output()).toBe(0);
+    const replayId = replayed.output().trim();
+    expect(replayId).toMatch(/^run_\w+$/);
+    expect(replayId).not.toBe(run!.id);
+    for (let i = 0; i < 200 && (await client.run.get.query({ runId: replayId })).status !== "COMPLETED"; i++)
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    expect(await client.run.get.query({ runId: replayId })).toMatchObject({
+      taskIdentifier: "orphan",
+      status: "COMPLETED",
+      output: { n: 7, attempt: 1 },
+    });
+    const unknown = cli(["runs", "replay", "run_doesnotexist"]);
+    expect(await unknown.exited).toBe(1);
+    expect(unknown.output()).toMatch(/^salvo: .*not found.*\n$/i);
+
     // `salvo runs list` with filters.
     const listed = cli(["runs", "list", "--batch", batchId, "--status", "CANCELED", "--task", "stray"]);
     expect(await listed.exited).toBe(0);

@@ -88,10 +88,14 @@ describe("sizes", () => {
   });
 
   it("items missing or not an array → 400", async () => {
-    for (const items of [undefined, "x", { a: 1 }]) {
+    for (const [items, received] of [
+      [undefined, "undefined"],
+      ["x", "string"],
+      [{ a: 1 }, "object"],
+    ]) {
       const r = await oneTask("t", items);
       expect(r.res.status).toBe(400);
-      expect(typeof r.body.error).toBe("string");
+      expect(r.body.error).toBe(`Invalid request: items: Invalid input: expected array, received ${received}`);
     }
   });
 });
@@ -125,11 +129,24 @@ describe("item options as documented", () => {
     await accepted({ queue: { name: "q2", concurrencyLimit: 1000 } });
     await rejected({ queue: { name: "q", concurrencyLimit: 1001 } }, /concurrencyLimit/);
     await rejected({ queue: { name: "q", concurrencyLimit: -1 } }, /concurrencyLimit/);
+    // The accepted limits are the queues' limits; the refused ones changed nothing.
+    const queues = await salvo.deps.db
+      .selectFrom("queues")
+      .select(["name", "concurrency_limit"])
+      .where("environment_id", "=", salvo.env.environmentId)
+      .where("name", "in", ["q", "q2"])
+      .orderBy("name")
+      .execute();
+    expect(queues).toEqual([
+      { name: "q", concurrency_limit: 0 },
+      { name: "q2", concurrency_limit: 1000 },
+    ]);
   });
 
   it("ttl: a duration string or seconds ≥ 1", async () => {
     expect((await accepted({ ttl: "1h42m" })).ttl).toBe("1h42m");
-    expect((await accepted({ ttl: 60 })).ttl).toBeDefined();
+    expect((await accepted({ ttl: 60 })).ttl).toBe("1m");
+    expect((await accepted({ ttl: 3661 })).ttl).toBe("1h1m1s");
     await rejected({ ttl: 0 }, /ttl/);
     await rejected({ ttl: "soon" }, /ttl/);
   });

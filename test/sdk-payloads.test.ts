@@ -155,7 +155,8 @@ describe("output", () => {
   it("a SuperJSON output comes back exactly through runs.retrieve, and as plain JSON inline", async () => {
     const handle = await tasks.trigger("with-output", { n: 1 });
     const output = { doneAt: new Date("2026-03-04T05:06:07.000Z"), counts: new Map([["ok", 3]]) };
-    // Execution belongs to workers (issue 3); here the finished state is written directly.
+    // Executing is the workers' job (worker tests); this test is about the output's encoding, so the
+    // finished state is written directly.
     await salvo.deps.db
       .updateTable("runs")
       .set({

@@ -7,7 +7,7 @@ import { until } from "./support/interleave.js";
 import { startTestSalvo, type TestSalvo } from "./support/salvo.js";
 
 /**
- * Issue 21 finding 2: a claim is identified. When attempt 1's lease is lost and the same worker
+ * A claim is identified, not just its run: when attempt 1's lease is lost and the same worker
  * claims the run again as attempt 2, attempt 1's late report must not land on attempt 2, and the
  * worker's bookkeeping of attempt 1 must not end attempt 2's heartbeats.
  */

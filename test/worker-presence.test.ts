@@ -91,7 +91,8 @@ describe("worker presence", () => {
     await rescuer.stop();
 
     expect(run.status).toBe("COMPLETED");
-    expect(recoveryMs).toBeLessThan(5000);
+    // Well under the 30 s lease, which is what would recover it without the presence rule.
+    expect(recoveryMs).toBeLessThan(15_000);
     // A crash uses an attempt, as a handler that threw does.
     expect(records(file)).toEqual([[id, "1"]]);
     expect(attempts).toEqual([2]);

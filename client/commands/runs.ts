@@ -1,4 +1,4 @@
-/** `salvo runs list|cancel`: runs of the key's environment, over the tRPC router. */
+/** `salvo runs list|cancel|replay`: runs of the key's environment, over the tRPC router. */
 import { describeFailure } from "../errors.js";
 import { createSalvoClient, type RunStatus } from "../index.js";
 import { CommandError, EXIT, serverConnection } from "./settings.js";
@@ -56,5 +56,12 @@ export async function list(options: ListOptions, out: Out): Promise<number> {
 export async function cancel(runId: string, out: Out): Promise<number> {
   const result = await call((client) => client.run.cancel.mutate({ runId }));
   out(result.canceled ? `canceled ${runId}` : `${runId} was already finished: nothing to cancel`);
+  return EXIT.ok;
+}
+
+/** A new run of the same task with the same payload (and options); prints its id. */
+export async function replay(runId: string, out: Out): Promise<number> {
+  const result = await call((client) => client.run.replay.mutate({ runId }));
+  out(result.id);
   return EXIT.ok;
 }

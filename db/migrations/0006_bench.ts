@@ -3,14 +3,13 @@ import { type Kysely, sql } from "kysely";
 /**
  * Drops the foreign keys that are checked once per row on the bulk write path: runs.batch_id,
  * batch_items.batch_id and batch_items.run_id. Each check locks the referenced row (FOR KEY
- * SHARE), which writes to it; together they were ~40% of the time to insert 1,000 runs and their
- * batch items (measured: batch_items 12.0 ms per 1,000 rows with both keys, 2.5 ms without; runs
- * 30.9 ms with its keys, 22.8 ms without).
+ * SHARE), which writes to it: a query and a lock per inserted row, a large part of the cost of
+ * inserting a batch's runs and items.
  *
  * What they guaranteed still holds by construction: batch items and the runs of a batch are
  * only written by `ingestItems`, in the transaction that created or row-locked the batch, with
- * run ids it has just inserted or read; nothing deletes batches or runs. `runs.environment_id`
- * keeps its foreign key (cheap: one row, locked once per transaction).
+ * run ids it has just inserted or read; nothing deletes batches or runs. (`runs.environment_id`
+ * kept its foreign key here; 0011_run_environment_fk drops it too.)
  */
 export async function up(db: Kysely<any>): Promise<void> {
   await sql`alter table runs drop constraint if exists runs_batch_id_fkey`.execute(db);

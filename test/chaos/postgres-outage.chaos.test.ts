@@ -2,8 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type PrivatePostgres, startPrivatePostgres } from "../support/private-services.js";
 import { api, newKey, query, type ServerProcess, sleep, startServer } from "./support.js";
 
-// Defect 1 of issue 11 (the reliability fix): a Postgres restarted or stopped under load must not
-// kill the server. During the outage every request gets a quick 503 with x-should-retry: true;
+// A Postgres restarted or stopped under load (a failover, an upgrade) must not kill the server. During the outage every request gets a quick 503 with x-should-retry: true;
 // the same process serves again once Postgres is back; a request that failed left nothing behind.
 let pg: PrivatePostgres;
 let server: ServerProcess;

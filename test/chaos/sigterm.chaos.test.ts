@@ -3,7 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type PrivatePostgres, startPrivatePostgres } from "../support/private-services.js";
 import { newKey, query, type ServerProcess, sleep, startServer } from "./support.js";
 
-// Defect 4 of issue 11 (the reliability fix): SIGTERM under load stops taking connections, lets
+// SIGTERM (every deploy sends one) under load: the server stops taking connections, lets
 // the requests in flight finish, and exits 0; a request answered 202 committed, one refused
 // (connection refused or reset before it was read, or 503 with x-should-retry: true) did not.
 let pg: PrivatePostgres;

@@ -77,7 +77,8 @@ describe("worker killed with kill -9 mid-batch", () => {
       await sleep(50);
     }
     console.log(`chaos: ${held.length} runs of a killed worker running again after ${recoveredMs} ms`);
-    expect(recoveredMs).toBeLessThan(5000);
+    // Well under the 30 s lease, which is what would recover them without the presence rule.
+    expect(recoveredMs).toBeLessThan(15_000);
 
     for (;;) {
       const [b] = await query<{ status: string }>(pg.url, "select status from batches where id = $1", [batchId]);

@@ -69,5 +69,9 @@ export async function startTestSalvo(
 /** NDJSON text for items: one JSON object per line. */
 export const ndjson = (items: unknown[]) => `${items.map((i) => JSON.stringify(i)).join("\n")}\n`;
 
+/** The claims of a JWT (read, not verified: test/auth-tokens.test.ts verifies them). */
+export const jwtClaims = (jwt: string | null): Record<string, unknown> =>
+  JSON.parse(Buffer.from(String(jwt).split(".")[1] ?? "", "base64url").toString());
+
 /** The error body every REST error has: `error` (what the SDK reads) and `message` (the seeds' v3 shape). */
 export const errorBody = (message: unknown) => ({ error: message, message });
