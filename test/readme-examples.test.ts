@@ -23,7 +23,7 @@ afterAll(async () => {
 
 describe("README", () => {
   it("shows every example file verbatim", () => {
-    expect(examples.sort()).toEqual(["tasks.ts", "trigger-and-watch.ts"]);
+    expect(examples.sort()).toEqual(["realtime-sdk.ts", "tasks.ts", "trigger-and-watch.ts"]);
     for (const file of examples) {
       const text = readFileSync(join(ROOT, "examples", file), "utf8");
       expect(readme, file).toContain(`\`\`\`ts\n${text}\`\`\``);
@@ -64,5 +64,42 @@ describe("README", () => {
 
     worker.child.kill("SIGTERM");
     expect(await worker.exited).toBe(0);
+  }, 120_000);
+
+  it("the SDK realtime example follows its batch to the end, then lists and replays its runs", async () => {
+    const env = { SALVO_URL: salvo.url, SALVO_API_KEY: salvo.key };
+    const workDir = mkdtempSync(join(tmpdir(), "salvo-examples-sdk-"));
+    const worker = spawnBuilt(
+      "sh",
+      ["-c", `cd "${workDir}" && exec node "${ROOT}/bin/salvo.js" worker "${ROOT}/examples/tasks.ts"`],
+      env,
+    );
+    started.push(worker);
+    try {
+      await waitForOutput(worker, /serving send-email/);
+      const client = spawnBuilt(process.execPath, ["--import", "tsx", "examples/realtime-sdk.ts"], env);
+      started.push(client);
+      expect(await client.exited, client.output()).toBe(0);
+      const lines = client.output().trim().split("\n");
+      const listed = lines.filter((l) => l.includes(" replayed as "));
+      expect(lines.at(-3)).toBe("COMPLETED COMPLETED");
+      expect(listed).toHaveLength(2);
+      for (const line of listed) expect(line).toMatch(/^run_\w+ COMPLETED replayed as run_\w+$/);
+      // Each replay is a run of its own with the original's payload.
+      for (const line of listed) {
+        const [original, , , , replayId] = line.split(" ");
+        const [a, b] = await Promise.all(
+          [original!, replayId!].map(
+            async (id) => (await (await salvo.api(`/api/v3/runs/${id}`)).json()) as { payload: unknown },
+          ),
+        );
+        expect(replayId).not.toBe(original);
+        expect(b!.payload).toEqual(a!.payload);
+      }
+      worker.child.kill("SIGTERM");
+      expect(await worker.exited).toBe(0);
+    } finally {
+      rmSync(workDir, { recursive: true, force: true });
+    }
   }, 120_000);
 });
