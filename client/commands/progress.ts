@@ -5,6 +5,7 @@
 export class ProgressLine {
   #last = 0;
   #lastText = "";
+  #pending: NodeJS.Timeout | undefined;
   constructor(
     private readonly out: NodeJS.WriteStream = process.stderr,
     private readonly everyMs = 1000,
@@ -19,11 +20,23 @@ export class ProgressLine {
       this.out.write(`\r\x1b[2K${text}${final ? "\n" : ""}`);
       return;
     }
-    const now = Date.now();
-    if (text !== this.#lastText && (final || now - this.#last >= this.everyMs)) {
-      this.out.write(`${text}\n`);
-      this.#last = now;
-      this.#lastText = text;
+    clearTimeout(this.#pending);
+    this.#pending = undefined;
+    if (text === this.#lastText) return;
+    const wait = this.everyMs - (Date.now() - this.#last);
+    if (final || wait <= 0) {
+      this.#print(text);
+      return;
     }
+    // Too soon for another line: print this state when the interval is over unless a newer one
+    // comes first, so the last state before a quiet spell is never swallowed by the throttle.
+    this.#pending = setTimeout(() => this.#print(text), wait);
+    this.#pending.unref();
+  }
+
+  #print(text: string): void {
+    this.out.write(`${text}\n`);
+    this.#last = Date.now();
+    this.#lastText = text;
   }
 }
