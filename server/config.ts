@@ -51,6 +51,7 @@ const ConfigSchema = z.object({
   SALVO_MAX_PACKET_BYTES: intFrom("SALVO_MAX_PACKET_BYTES", 10 * 1024 * 1024),
   SALVO_PACKET_URL_TTL_SECONDS: intFrom("SALVO_PACKET_URL_TTL_SECONDS", 3600),
   SALVO_MAX_TOKEN_TTL_SECONDS: intFrom("SALVO_MAX_TOKEN_TTL_SECONDS", 86_400, 60),
+  SALVO_AUTH_CACHE_MS: intFrom("SALVO_AUTH_CACHE_MS", 1_000, 0),
   SALVO_LEASE_MS: intFrom("SALVO_LEASE_MS", 30_000, 100),
   SALVO_DEFAULT_MAX_ATTEMPTS: intFrom("SALVO_DEFAULT_MAX_ATTEMPTS", 3),
   SALVO_RETRY_BASE_MS: intFrom("SALVO_RETRY_BASE_MS", 1_000, 0),
@@ -165,6 +166,11 @@ export interface Config {
   tokens: {
     /** Longest lifetime (exp − iat) of a public access token, minted here or presented. */
     maxTtlSeconds: number;
+    /**
+     * How long an accepted secret key is trusted without asking the database again: the bound on
+     * how late a revocation whose announcement never arrived takes effect (0: no cache).
+     */
+    keyCacheMs: number;
   };
   /** On SIGTERM, how long requests in flight get to finish before they are cut (and roll back). */
   shutdownGraceMs: number;
@@ -251,7 +257,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       maxSubscriptionsPerEnvironment: c.SALVO_MAX_SUBSCRIPTIONS_PER_ENVIRONMENT,
       maxSubscriptionsPerToken: c.SALVO_MAX_SUBSCRIPTIONS_PER_TOKEN,
     },
-    tokens: { maxTtlSeconds: c.SALVO_MAX_TOKEN_TTL_SECONDS },
+    tokens: { maxTtlSeconds: c.SALVO_MAX_TOKEN_TTL_SECONDS, keyCacheMs: c.SALVO_AUTH_CACHE_MS },
     shutdownGraceMs: c.SALVO_SHUTDOWN_GRACE_MS,
     dbConnectTimeoutMs: c.SALVO_DB_CONNECT_TIMEOUT_MS,
     logLevel: c.SALVO_LOG_LEVEL,

@@ -4,6 +4,7 @@ import { migrateToLatest } from "../db/migrate.js";
 import { createBus } from "./adapters/bus.js";
 import { createRateLimiter } from "./adapters/rate-limiter.js";
 import { bootstrapEnvironment, type CreatedEnvironment } from "./auth/environments.js";
+import { KeyCache } from "./auth/key-cache.js";
 import { openVault } from "./auth/vault.js";
 import { startBackgroundTasks } from "./background.js";
 import { BACKGROUND_TASKS } from "./background-tasks.js";
@@ -44,15 +45,18 @@ export async function startSalvo(
     config,
     bus: createBus(config.redisUrl),
     vault,
+    keyCache: new KeyCache(config.tokens.keyCacheMs),
     rateLimiter: createRateLimiter(config.redisUrl),
     closing: closing.signal,
     presence: new WorkerPresence(),
   };
+  const stopKeyCache = deps.keyCache.listen(deps.bus);
   const app = buildApp(deps, { logStream: options.logStream });
   let address: string;
   try {
     address = await app.listen({ port: config.port, host: config.host });
   } catch (err) {
+    await stopKeyCache();
     await Promise.all([app.close(), deps.bus.close(), deps.rateLimiter.close()]);
     if (!options.connection) await connection.close();
     throw listenStartError(err, config.host, config.port);
@@ -85,6 +89,7 @@ export async function startSalvo(
       app.server.closeAllConnections();
       await drained;
     }
+    await stopKeyCache();
     await deps.bus.close();
     await deps.rateLimiter.close();
     if (!options.connection) await connection.close();
