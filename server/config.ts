@@ -92,6 +92,7 @@ const ConfigSchema = z.object({
   SALVO_MAX_SUBSCRIPTIONS_PER_TOKEN: intFrom("SALVO_MAX_SUBSCRIPTIONS_PER_TOKEN", 1_000),
   SALVO_SHUTDOWN_GRACE_MS: intFrom("SALVO_SHUTDOWN_GRACE_MS", 10_000, 0),
   SALVO_DB_CONNECT_TIMEOUT_MS: intFrom("SALVO_DB_CONNECT_TIMEOUT_MS", 5_000, 100),
+  SALVO_DB_STATEMENT_TIMEOUT_MS: intFrom("SALVO_DB_STATEMENT_TIMEOUT_MS", 30_000, 0),
   SALVO_LOG_LEVEL: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).default("info"),
 });
 
@@ -188,6 +189,8 @@ export interface Config {
   shutdownGraceMs: number;
   /** Longest a request waits for a Postgres connection before it fails with a 503. */
   dbConnectTimeoutMs: number;
+  /** Longest a statement of the server's pool may run before it fails with a 503 (migrations have none); 0: none. */
+  dbStatementTimeoutMs: number;
   logLevel: string;
   /** Error answers carry stacks and internal messages (development only: they expose file paths and internals). */
   debugErrors: boolean;
@@ -276,6 +279,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     tokens: { maxTtlSeconds: c.SALVO_MAX_TOKEN_TTL_SECONDS },
     shutdownGraceMs: c.SALVO_SHUTDOWN_GRACE_MS,
     dbConnectTimeoutMs: c.SALVO_DB_CONNECT_TIMEOUT_MS,
+    dbStatementTimeoutMs: c.SALVO_DB_STATEMENT_TIMEOUT_MS,
     logLevel: c.SALVO_LOG_LEVEL,
     debugErrors: c.SALVO_DEBUG_ERRORS === "1" || c.SALVO_DEBUG_ERRORS === "true",
   };
