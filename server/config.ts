@@ -1,4 +1,5 @@
 import { z } from "zod";
+import { parseDurationSeconds } from "../shared/durations.js";
 
 const intFrom = (name: string, fallback: number, min = 1) =>
   z.coerce
@@ -71,6 +72,14 @@ const ConfigSchema = z.object({
     .int("SALVO_MAX_QUEUED_RUNS must be a whole number")
     .min(1, "SALVO_MAX_QUEUED_RUNS must be at least 1")
     .optional(),
+  SALVO_RUN_RETENTION: z
+    .string()
+    .default("30d")
+    .refine(
+      (v) => v.trim() === "0" || parseDurationSeconds(v) !== undefined,
+      "SALVO_RUN_RETENTION must be a duration like 30d, 12h, 2w or 90m (0 keeps everything)",
+    ),
+  SALVO_RETENTION_INTERVAL_MS: intFrom("SALVO_RETENTION_INTERVAL_MS", 60_000, 10),
   SALVO_EVENT_RETENTION_HOURS: intFrom("SALVO_EVENT_RETENTION_HOURS", 72),
   SALVO_EVENT_POLL_MS: intFrom("SALVO_EVENT_POLL_MS", 2000, 50),
   SALVO_DEBUG_ERRORS: z
@@ -144,6 +153,15 @@ export interface Config {
     disconnectGraceMs: number;
     /** Runs of a task queued this long with no connected worker serving it are reported (progress, log). */
     unservedAfterMs: number;
+  };
+  retention: {
+    /**
+     * Finished runs and final batches are deleted this long after they finished
+     * (`SALVO_RUN_RETENTION`); 0 keeps everything. See server/lifecycle/retention.ts.
+     */
+    runMs: number;
+    /** How often the retention task looks for what it may delete. */
+    intervalMs: number;
   };
   events: {
     /** Events older than this are pruned; a subscriber resuming from before it misses them. */
@@ -245,6 +263,10 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       dequeueMaxWaitMs: c.SALVO_DEQUEUE_MAX_WAIT_MS,
       disconnectGraceMs: c.SALVO_WORKER_DISCONNECT_GRACE_MS,
       unservedAfterMs: c.SALVO_UNSERVED_AFTER_MS,
+    },
+    retention: {
+      runMs: c.SALVO_RUN_RETENTION.trim() === "0" ? 0 : parseDurationSeconds(c.SALVO_RUN_RETENTION)! * 1000,
+      intervalMs: c.SALVO_RETENTION_INTERVAL_MS,
     },
     events: { retentionHours: c.SALVO_EVENT_RETENTION_HOURS, pollMs: c.SALVO_EVENT_POLL_MS },
     connections: {
