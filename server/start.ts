@@ -107,25 +107,37 @@ export async function startSalvo(
 
 /** The configured database with its schema current; a failure names DATABASE_URL or SALVO_DATA_DIR. */
 async function connectAndMigrate(config: Config): Promise<Connection> {
-  let connection: Connection;
-  try {
-    connection = await connect({
+  const open = (statementTimeoutMs?: number) =>
+    connect({
       databaseUrl: config.databaseUrl,
       dataDir: config.dataDir,
       connectTimeoutMs: config.dbConnectTimeoutMs,
+      statementTimeoutMs,
+    }).catch((err: unknown) => {
+      // A locked embedded directory says who holds it already.
+      if (err instanceof DataDirLockedError) throw err;
+      throw databaseStartError(err, config.databaseUrl, config.dataDir);
     });
-  } catch (err) {
-    // A locked embedded directory says who holds it already.
-    if (err instanceof DataDirLockedError) throw err;
-    throw databaseStartError(err, config.databaseUrl, config.dataDir);
-  }
-  try {
-    await migrateToLatest(connection.db);
+  const migrate = async (connection: Connection) => {
+    try {
+      await migrateToLatest(connection.db);
+    } catch (err) {
+      await connection.close().catch(() => {});
+      throw databaseStartError(err, config.databaseUrl, config.dataDir);
+    }
+  };
+  // Embedded PGlite runs in this process: it cannot freeze apart from it, and has no timeouts.
+  if (!config.databaseUrl) {
+    const connection = await open();
+    await migrate(connection);
     return connection;
-  } catch (err) {
-    await connection.close().catch(() => {});
-    throw databaseStartError(err, config.databaseUrl, config.dataDir);
   }
+  // A migration may rightly run longer than any request statement (an index on a large table):
+  // it runs on a connection of its own without the statement timeout the server's pool has.
+  const migrating = await open();
+  await migrate(migrating);
+  await migrating.close();
+  return open(config.dbStatementTimeoutMs);
 }
 
 /** Whether `promise` settles within `ms`. */
