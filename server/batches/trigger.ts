@@ -11,6 +11,7 @@ import { appendEvents } from "../events/outbox.js";
 import { parkParent, parkUntilDone } from "../lifecycle/parent.js";
 import { sealBatch } from "../lifecycle/seal.js";
 import { chargeBatchItems } from "../limits/batch-rate-limit.js";
+import { batchesCreated, batchItemsIngested } from "../observability/metrics.js";
 import { ingestItems, planIngest } from "./ingest.js";
 
 type TriggerBatchInput = z.output<typeof TriggerBatchInputSchema>;
@@ -115,6 +116,8 @@ export async function triggerBatch(
       return { batchId: batch.id, runs: runIds, isCached: false };
     });
     notifyEvents(bus, environment.id);
+    batchesCreated.inc({ api: "one_shot" });
+    batchItemsIngested.inc({ api: "one_shot" }, count);
     return result;
   } catch (err) {
     if (isUniqueViolation(err)) {
