@@ -52,6 +52,7 @@ const ConfigSchema = z.object({
   SALVO_MAX_PACKET_BYTES: intFrom("SALVO_MAX_PACKET_BYTES", 10 * 1024 * 1024),
   SALVO_PACKET_URL_TTL_SECONDS: intFrom("SALVO_PACKET_URL_TTL_SECONDS", 3600),
   SALVO_MAX_TOKEN_TTL_SECONDS: intFrom("SALVO_MAX_TOKEN_TTL_SECONDS", 86_400, 60),
+  SALVO_AUTH_CACHE_MS: intFrom("SALVO_AUTH_CACHE_MS", 1_000, 0),
   SALVO_LEASE_MS: intFrom("SALVO_LEASE_MS", 30_000, 100),
   SALVO_DEFAULT_MAX_ATTEMPTS: intFrom("SALVO_DEFAULT_MAX_ATTEMPTS", 3),
   SALVO_RETRY_BASE_MS: intFrom("SALVO_RETRY_BASE_MS", 1_000, 0),
@@ -94,6 +95,8 @@ const ConfigSchema = z.object({
   SALVO_DB_CONNECT_TIMEOUT_MS: intFrom("SALVO_DB_CONNECT_TIMEOUT_MS", 5_000, 100),
   SALVO_DB_STATEMENT_TIMEOUT_MS: intFrom("SALVO_DB_STATEMENT_TIMEOUT_MS", 30_000, 0),
   SALVO_LOG_LEVEL: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).default("info"),
+  SALVO_METRICS_TOKEN: z.string().min(16, "SALVO_METRICS_TOKEN must be at least 16 characters").optional(),
+  SALVO_METRICS_QUEUE_REFRESH_MS: intFrom("SALVO_METRICS_QUEUE_REFRESH_MS", 15_000, 0),
 });
 
 export interface Config {
@@ -184,6 +187,11 @@ export interface Config {
   tokens: {
     /** Longest lifetime (exp − iat) of a public access token, minted here or presented. */
     maxTtlSeconds: number;
+    /**
+     * How long an accepted secret key is trusted without asking the database again: the bound on
+     * how late a revocation whose announcement never arrived takes effect (0: no cache).
+     */
+    keyCacheMs: number;
   };
   /** On SIGTERM, how long requests in flight get to finish before they are cut (and roll back). */
   shutdownGraceMs: number;
@@ -192,6 +200,13 @@ export interface Config {
   /** Longest a statement of the server's pool may run before it fails with a 503 (migrations have none); 0: none. */
   dbStatementTimeoutMs: number;
   logLevel: string;
+  /** `GET /metrics` (server/http/metrics-route.ts). */
+  metrics: {
+    /** Set: every scrape needs `Authorization: Bearer <token>`. Unset: only loopback scrapers are answered. */
+    token?: string;
+    /** Per-queue gauges are counted at most this often (a scrape in between gets the last counts). */
+    queueRefreshMs: number;
+  };
   /** Error answers carry stacks and internal messages (development only: they expose file paths and internals). */
   debugErrors: boolean;
 }
@@ -276,11 +291,12 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       maxSubscriptionsPerEnvironment: c.SALVO_MAX_SUBSCRIPTIONS_PER_ENVIRONMENT,
       maxSubscriptionsPerToken: c.SALVO_MAX_SUBSCRIPTIONS_PER_TOKEN,
     },
-    tokens: { maxTtlSeconds: c.SALVO_MAX_TOKEN_TTL_SECONDS },
+    tokens: { maxTtlSeconds: c.SALVO_MAX_TOKEN_TTL_SECONDS, keyCacheMs: c.SALVO_AUTH_CACHE_MS },
     shutdownGraceMs: c.SALVO_SHUTDOWN_GRACE_MS,
     dbConnectTimeoutMs: c.SALVO_DB_CONNECT_TIMEOUT_MS,
     dbStatementTimeoutMs: c.SALVO_DB_STATEMENT_TIMEOUT_MS,
     logLevel: c.SALVO_LOG_LEVEL,
+    metrics: { token: c.SALVO_METRICS_TOKEN, queueRefreshMs: c.SALVO_METRICS_QUEUE_REFRESH_MS },
     debugErrors: c.SALVO_DEBUG_ERRORS === "1" || c.SALVO_DEBUG_ERRORS === "true",
   };
 }
