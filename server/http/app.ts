@@ -14,6 +14,7 @@ import { registerRestRoutes } from "../rest/routes.js";
 import { authenticateContext, type Context } from "../trpc/init.js";
 import { appRouter } from "../trpc/routers/_app.js";
 import { registerCors } from "./cors.js";
+import { dashboardDir, registerDashboard } from "./dashboard.js";
 import { registerBodyDrain } from "./drain-body.js";
 import { registerHttpGuards } from "./guards.js";
 import { registerHealthRoutes } from "./health.js";
@@ -31,7 +32,10 @@ interface HttpError extends Error {
   statusCode?: number;
 }
 
-/** The HTTP face of Salvo: tRPC at /trpc, Trigger.dev's REST API at /api, health at /healthz and /readyz. */
+/**
+ * The HTTP face of Salvo: tRPC at /trpc, Trigger.dev's REST API at /api, health at /healthz and
+ * /readyz, the dashboard at /dashboard (`/` redirects there).
+ */
 export function buildApp(deps: Deps, options: { logStream?: LogStream } = {}): FastifyInstance {
   const app = Fastify({
     logger: loggerOptions(deps.config.logLevel, options.logStream),
@@ -147,6 +151,7 @@ export function buildApp(deps: Deps, options: { logStream?: LogStream } = {}): F
   registerHttpGuards(app);
   registerCors(app);
   registerRestRoutes(app, deps);
+  registerDashboard(app, dashboardDir());
   return app;
 }
 
