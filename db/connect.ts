@@ -25,7 +25,16 @@ export interface ConnectOptions {
   poolSize?: number;
   /** Longest wait for a pooled connection (a new one, or a free one of a busy pool) before failing. */
   connectTimeoutMs?: number;
+  /**
+   * Longest a statement may run (Postgres's `statement_timeout`); a statement not answered
+   * within this plus `UNANSWERED_GRACE_MS` (a frozen or unreachable server) fails on the client
+   * and its connection is dropped. Absent or 0: no limit (migrations, the CLI).
+   */
+  statementTimeoutMs?: number;
 }
+
+/** How much longer than `statement_timeout` the client waits before it gives up on the server itself. */
+const UNANSWERED_GRACE_MS = 2_000;
 
 /** At most one log line per this long about lost Postgres connections: an outage loses them all at once. */
 const LOST_CONNECTION_LOG_MS = 10_000;
@@ -33,8 +42,12 @@ const LOST_CONNECTION_LOG_MS = 10_000;
 export async function connect(options: ConnectOptions): Promise<Connection> {
   const gate = new StatementGate();
   if (options.databaseUrl) {
+    const statementTimeout = options.statementTimeoutMs || undefined;
     const pool = new pg.Pool({
       connectionString: options.databaseUrl,
+      ...(statementTimeout
+        ? { statement_timeout: statementTimeout, query_timeout: statementTimeout + UNANSWERED_GRACE_MS }
+        : {}),
       max: options.poolSize ?? 20,
       Client: PreparingClient,
       // Postgres unreachable: fail the request (a 503) instead of waiting for a connection forever.

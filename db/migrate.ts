@@ -15,6 +15,7 @@ import * as runsBatchIndex from "./migrations/0013_runs_batch_index.js";
 import * as claimIds from "./migrations/0014_claim_ids.js";
 import * as usedTokens from "./migrations/0015_used_tokens.js";
 import * as workerPresence from "./migrations/0016_worker_presence.js";
+import * as retention from "./migrations/0017_retention.js";
 
 /**
  * Migrations are listed here (not read from disk) so they ship inside any bundle of the server.
@@ -37,6 +38,7 @@ const MIGRATIONS: Record<string, Migration> = {
   "0014_claim_ids": claimIds,
   "0015_used_tokens": usedTokens,
   "0016_worker_presence": workerPresence,
+  "0017_retention": retention,
 };
 
 class StaticMigrationProvider implements MigrationProvider {

@@ -23,8 +23,23 @@ export class PreparingClient extends pg.Client {
       // Named by its text: one text, one name, however many calls or connections.
       const name = `salvo_${createHash("sha1").update(config).digest("hex")}`;
       preparedNames.add(name);
-      return super.query({ name, text: config, values }, callback);
+      return this.dropIfUnanswered(super.query({ name, text: config, values }, callback));
     }
-    return super.query(config, values, callback);
+    return this.dropIfUnanswered(super.query(config, values, callback));
+  }
+
+  /**
+   * A statement that got no answer within `query_timeout` (the server is frozen or cut off; a slow
+   * statement is ended by the server's own `statement_timeout` first) leaves the connection waiting
+   * for that answer, and every later statement on it would queue behind. Its socket is closed, so
+   * the pool drops it, and Postgres rolls back whatever transaction it had open when it sees the close.
+   */
+  // biome-ignore lint/suspicious/noExplicitAny: forwards pg's untyped result (a promise, or undefined with a callback).
+  private dropIfUnanswered(result: any): any {
+    if (!(result instanceof Promise)) return result;
+    return result.catch((err: unknown) => {
+      if (err instanceof Error && err.message === "Query read timeout") this.connection.stream.destroy();
+      throw err;
+    });
   }
 }

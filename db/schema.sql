@@ -15,6 +15,13 @@ create table api_keys (
   constraint api_keys_environment_id_fkey FOREIGN KEY (environment_id) REFERENCES environments(id)
 );
 
+create table batch_deletions (
+  batch_id       text                     not null,
+  environment_id text                     not null,
+  queued_at      timestamp with time zone not null default now(),
+  constraint batch_deletions_pkey PRIMARY KEY (batch_id)
+);
+
 create table batch_items (
   batch_id        text    not null,
   batch_index     integer not null,
@@ -158,6 +165,7 @@ CREATE INDEX runs_listing ON runs USING btree (environment_id, created_at DESC, 
 CREATE INDEX runs_queued ON runs USING btree (environment_id, queue, created_at, id) WHERE (status = 'QUEUED'::text);
 CREATE INDEX runs_request_idempotency_key ON runs USING btree (environment_id, request_idempotency_key) WHERE (request_idempotency_key IS NOT NULL);
 CREATE INDEX runs_retry_due ON runs USING btree (retry_at) WHERE (status = 'REATTEMPTING'::text);
+CREATE INDEX runs_stored_payload ON runs USING btree (environment_id, payload) WHERE (payload_type = 'application/store'::text);
 CREATE INDEX runs_ttl_due ON runs USING btree (expires_at) WHERE ((status = ANY (ARRAY['QUEUED'::text, 'DELAYED'::text])) AND (expires_at IS NOT NULL));
 CREATE INDEX runs_waiting_parent ON runs USING btree (parent_run_id) WHERE (parent_run_id IS NOT NULL);
 

@@ -87,6 +87,13 @@ export interface BatchItemsTable {
   error_code: string | null;
 }
 
+/** Batches whose row retention deleted and whose ledger items and events are still being deleted. */
+export interface BatchDeletionsTable {
+  batch_id: string;
+  environment_id: string;
+  queued_at: Generated<Date>;
+}
+
 export interface RunsTable {
   id: string;
   environment_id: string;
@@ -175,6 +182,7 @@ export interface Database {
   batches: BatchesTable;
   environment_limits: EnvironmentLimitsTable;
   batch_items: BatchItemsTable;
+  batch_deletions: BatchDeletionsTable;
   runs: RunsTable;
   events: EventsTable;
   settings: SettingsTable;

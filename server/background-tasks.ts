@@ -3,6 +3,7 @@ import type { BackgroundTask } from "./background.js";
 import type { Deps } from "./deps.js";
 import { pruneEvents } from "./events/retention.js";
 import { expireRuns } from "./lifecycle/expire.js";
+import { deleteExpired } from "./lifecycle/retention.js";
 import { abortAllUnsealedBatches } from "./lifecycle/seal-timeout.js";
 import { promoteDueRuns, reclaimLostRuns, sweep } from "./lifecycle/sweeps.js";
 
@@ -39,6 +40,21 @@ const pruneEventsTask: BackgroundTask = {
   run: async (deps) => void (await pruneEvents(deps)),
 };
 
+/**
+ * Finished runs and final batches older than `SALVO_RUN_RETENTION` (server/lifecycle/retention.ts).
+ * Every server runs it; each pass works in small SKIP LOCKED transactions, so several at once
+ * share the backlog instead of waiting on each other.
+ */
+const runRetentionTask: BackgroundTask = {
+  name: "run-retention",
+  intervalMs: (deps) => deps.config.retention.intervalMs,
+  run: async (deps) => {
+    const { runMs } = deps.config.retention;
+    if (runMs === 0) return;
+    await deleteExpired(deps.db, new Date(Date.now() - runMs), { signal: deps.closing });
+  },
+};
+
 const pruneUsedTokensTask: BackgroundTask = {
   name: "prune-used-tokens",
   intervalMs: 10 * 60_000,
@@ -54,6 +70,7 @@ export const BACKGROUND_TASKS: BackgroundTask[] = [
   reclaimExpiredLeases,
   expireUnsealedBatches,
   pruneEventsTask,
+  runRetentionTask,
   pruneUsedTokensTask,
   reportUnservedRuns,
 ];

@@ -1,4 +1,5 @@
 import { z } from "zod";
+import { parseDurationSeconds } from "../shared/durations.js";
 
 const intFrom = (name: string, fallback: number, min = 1) =>
   z.coerce
@@ -51,6 +52,7 @@ const ConfigSchema = z.object({
   SALVO_MAX_PACKET_BYTES: intFrom("SALVO_MAX_PACKET_BYTES", 10 * 1024 * 1024),
   SALVO_PACKET_URL_TTL_SECONDS: intFrom("SALVO_PACKET_URL_TTL_SECONDS", 3600),
   SALVO_MAX_TOKEN_TTL_SECONDS: intFrom("SALVO_MAX_TOKEN_TTL_SECONDS", 86_400, 60),
+  SALVO_AUTH_CACHE_MS: intFrom("SALVO_AUTH_CACHE_MS", 1_000, 0),
   SALVO_LEASE_MS: intFrom("SALVO_LEASE_MS", 30_000, 100),
   SALVO_DEFAULT_MAX_ATTEMPTS: intFrom("SALVO_DEFAULT_MAX_ATTEMPTS", 3),
   SALVO_RETRY_BASE_MS: intFrom("SALVO_RETRY_BASE_MS", 1_000, 0),
@@ -71,6 +73,14 @@ const ConfigSchema = z.object({
     .int("SALVO_MAX_QUEUED_RUNS must be a whole number")
     .min(1, "SALVO_MAX_QUEUED_RUNS must be at least 1")
     .optional(),
+  SALVO_RUN_RETENTION: z
+    .string()
+    .default("30d")
+    .refine(
+      (v) => v.trim() === "0" || parseDurationSeconds(v) !== undefined,
+      "SALVO_RUN_RETENTION must be a duration like 30d, 12h, 2w or 90m (0 keeps everything)",
+    ),
+  SALVO_RETENTION_INTERVAL_MS: intFrom("SALVO_RETENTION_INTERVAL_MS", 60_000, 10),
   SALVO_EVENT_RETENTION_HOURS: intFrom("SALVO_EVENT_RETENTION_HOURS", 72),
   SALVO_EVENT_POLL_MS: intFrom("SALVO_EVENT_POLL_MS", 2000, 50),
   SALVO_DEBUG_ERRORS: z
@@ -83,6 +93,7 @@ const ConfigSchema = z.object({
   SALVO_MAX_SUBSCRIPTIONS_PER_TOKEN: intFrom("SALVO_MAX_SUBSCRIPTIONS_PER_TOKEN", 1_000),
   SALVO_SHUTDOWN_GRACE_MS: intFrom("SALVO_SHUTDOWN_GRACE_MS", 10_000, 0),
   SALVO_DB_CONNECT_TIMEOUT_MS: intFrom("SALVO_DB_CONNECT_TIMEOUT_MS", 5_000, 100),
+  SALVO_DB_STATEMENT_TIMEOUT_MS: intFrom("SALVO_DB_STATEMENT_TIMEOUT_MS", 30_000, 0),
   SALVO_LOG_LEVEL: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).default("info"),
 });
 
@@ -144,6 +155,15 @@ export interface Config {
     /** Runs of a task queued this long with no connected worker serving it are reported (progress, log). */
     unservedAfterMs: number;
   };
+  retention: {
+    /**
+     * Finished runs and final batches are deleted this long after they finished
+     * (`SALVO_RUN_RETENTION`); 0 keeps everything. See server/lifecycle/retention.ts.
+     */
+    runMs: number;
+    /** How often the retention task looks for what it may delete. */
+    intervalMs: number;
+  };
   events: {
     /** Events older than this are pruned; a subscriber resuming from before it misses them. */
     retentionHours: number;
@@ -165,11 +185,18 @@ export interface Config {
   tokens: {
     /** Longest lifetime (exp − iat) of a public access token, minted here or presented. */
     maxTtlSeconds: number;
+    /**
+     * How long an accepted secret key is trusted without asking the database again: the bound on
+     * how late a revocation whose announcement never arrived takes effect (0: no cache).
+     */
+    keyCacheMs: number;
   };
   /** On SIGTERM, how long requests in flight get to finish before they are cut (and roll back). */
   shutdownGraceMs: number;
   /** Longest a request waits for a Postgres connection before it fails with a 503. */
   dbConnectTimeoutMs: number;
+  /** Longest a statement of the server's pool may run before it fails with a 503 (migrations have none); 0: none. */
+  dbStatementTimeoutMs: number;
   logLevel: string;
   /** Error answers carry stacks and internal messages (development only: they expose file paths and internals). */
   debugErrors: boolean;
@@ -243,6 +270,10 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       disconnectGraceMs: c.SALVO_WORKER_DISCONNECT_GRACE_MS,
       unservedAfterMs: c.SALVO_UNSERVED_AFTER_MS,
     },
+    retention: {
+      runMs: c.SALVO_RUN_RETENTION.trim() === "0" ? 0 : parseDurationSeconds(c.SALVO_RUN_RETENTION)! * 1000,
+      intervalMs: c.SALVO_RETENTION_INTERVAL_MS,
+    },
     events: { retentionHours: c.SALVO_EVENT_RETENTION_HOURS, pollMs: c.SALVO_EVENT_POLL_MS },
     connections: {
       idleTimeoutMs: c.SALVO_IDLE_TIMEOUT_MS,
@@ -251,9 +282,10 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       maxSubscriptionsPerEnvironment: c.SALVO_MAX_SUBSCRIPTIONS_PER_ENVIRONMENT,
       maxSubscriptionsPerToken: c.SALVO_MAX_SUBSCRIPTIONS_PER_TOKEN,
     },
-    tokens: { maxTtlSeconds: c.SALVO_MAX_TOKEN_TTL_SECONDS },
+    tokens: { maxTtlSeconds: c.SALVO_MAX_TOKEN_TTL_SECONDS, keyCacheMs: c.SALVO_AUTH_CACHE_MS },
     shutdownGraceMs: c.SALVO_SHUTDOWN_GRACE_MS,
     dbConnectTimeoutMs: c.SALVO_DB_CONNECT_TIMEOUT_MS,
+    dbStatementTimeoutMs: c.SALVO_DB_STATEMENT_TIMEOUT_MS,
     logLevel: c.SALVO_LOG_LEVEL,
     debugErrors: c.SALVO_DEBUG_ERRORS === "1" || c.SALVO_DEBUG_ERRORS === "true",
   };

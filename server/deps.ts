@@ -2,6 +2,7 @@ import type { Kysely } from "kysely";
 import type { Database } from "../db/schema.js";
 import type { Bus } from "./adapters/bus.js";
 import type { BatchRateLimiter } from "./adapters/rate-limiter.js";
+import type { KeyCache } from "./auth/key-cache.js";
 import type { KeyVault } from "./auth/vault.js";
 import type { Config } from "./config.js";
 
@@ -13,6 +14,8 @@ export interface Deps {
   bus: Bus;
   /** Secret keys encrypted at rest, to verify the public tokens they signed. */
   vault: KeyVault;
+  /** Secret keys this process accepted lately, forgotten on revocation (server/auth/key-cache.ts). */
+  keyCache: KeyCache;
   /** Batch items per environment: Redis token buckets, or in-process without REDIS_URL. */
   rateLimiter: BatchRateLimiter;
   /**

@@ -4,6 +4,7 @@ import { migrateToLatest } from "../db/migrate.js";
 import { createBus } from "./adapters/bus.js";
 import { createRateLimiter } from "./adapters/rate-limiter.js";
 import { bootstrapEnvironment, type CreatedEnvironment } from "./auth/environments.js";
+import { KeyCache } from "./auth/key-cache.js";
 import { openVault } from "./auth/vault.js";
 import { startBackgroundTasks } from "./background.js";
 import { BACKGROUND_TASKS } from "./background-tasks.js";
@@ -44,15 +45,18 @@ export async function startSalvo(
     config,
     bus: createBus(config.redisUrl),
     vault,
+    keyCache: new KeyCache(config.tokens.keyCacheMs),
     rateLimiter: createRateLimiter(config.redisUrl),
     closing: closing.signal,
     presence: new WorkerPresence(),
   };
+  const stopKeyCache = deps.keyCache.listen(deps.bus);
   const app = buildApp(deps, { logStream: options.logStream });
   let address: string;
   try {
     address = await app.listen({ port: config.port, host: config.host });
   } catch (err) {
+    await stopKeyCache();
     await Promise.all([app.close(), deps.bus.close(), deps.rateLimiter.close()]);
     if (!options.connection) await connection.close();
     throw listenStartError(err, config.host, config.port);
@@ -85,6 +89,7 @@ export async function startSalvo(
       app.server.closeAllConnections();
       await drained;
     }
+    await stopKeyCache();
     await deps.bus.close();
     await deps.rateLimiter.close();
     if (!options.connection) await connection.close();
@@ -102,25 +107,37 @@ export async function startSalvo(
 
 /** The configured database with its schema current; a failure names DATABASE_URL or SALVO_DATA_DIR. */
 async function connectAndMigrate(config: Config): Promise<Connection> {
-  let connection: Connection;
-  try {
-    connection = await connect({
+  const open = (statementTimeoutMs?: number) =>
+    connect({
       databaseUrl: config.databaseUrl,
       dataDir: config.dataDir,
       connectTimeoutMs: config.dbConnectTimeoutMs,
+      statementTimeoutMs,
+    }).catch((err: unknown) => {
+      // A locked embedded directory says who holds it already.
+      if (err instanceof DataDirLockedError) throw err;
+      throw databaseStartError(err, config.databaseUrl, config.dataDir);
     });
-  } catch (err) {
-    // A locked embedded directory says who holds it already.
-    if (err instanceof DataDirLockedError) throw err;
-    throw databaseStartError(err, config.databaseUrl, config.dataDir);
-  }
-  try {
-    await migrateToLatest(connection.db);
+  const migrate = async (connection: Connection) => {
+    try {
+      await migrateToLatest(connection.db);
+    } catch (err) {
+      await connection.close().catch(() => {});
+      throw databaseStartError(err, config.databaseUrl, config.dataDir);
+    }
+  };
+  // Embedded PGlite runs in this process: it cannot freeze apart from it, and has no timeouts.
+  if (!config.databaseUrl) {
+    const connection = await open();
+    await migrate(connection);
     return connection;
-  } catch (err) {
-    await connection.close().catch(() => {});
-    throw databaseStartError(err, config.databaseUrl, config.dataDir);
   }
+  // A migration may rightly run longer than any request statement (an index on a large table):
+  // it runs on a connection of its own without the statement timeout the server's pool has.
+  const migrating = await open();
+  await migrate(migrating);
+  await migrating.close();
+  return open(config.dbStatementTimeoutMs);
 }
 
 /** Whether `promise` settles within `ms`. */

@@ -57,7 +57,7 @@ describe("API keys", () => {
       .select("id")
       .where("key_hash", "=", hashSecretKey(second))
       .executeTakeFirstOrThrow();
-    expect(await revokeApiKey(salvo.deps.db, id)).toBe(true);
+    expect(await revokeApiKey(salvo.deps, id)).toBe(true);
     const res = await call(second, "/api/v3/batches", { json: { runCount: 1 } });
     expect(res.status).toBe(401);
     expect(await res.json()).toEqual(errorBody("Invalid API key"));

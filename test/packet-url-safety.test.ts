@@ -111,7 +111,7 @@ describe("signed URLs die with the key that asked for them", () => {
       .select("id")
       .where("key_hash", "=", hashSecretKey(second))
       .executeTakeFirstOrThrow();
-    expect(await revokeApiKey(salvo.deps.db, row.id)).toBe(true);
+    expect(await revokeApiKey(salvo.deps, row.id)).toBe(true);
 
     for (const [url, method] of [
       [read, "GET"],
@@ -144,7 +144,7 @@ describe("signed URLs die with the key that asked for them", () => {
       .select("id")
       .where("key_hash", "=", hashSecretKey(second))
       .executeTakeFirstOrThrow();
-    await revokeApiKey(salvo.deps.db, row.id);
+    await revokeApiKey(salvo.deps, row.id);
     expect((await fetch(url)).status).toBe(403);
   });
 });

@@ -31,13 +31,14 @@ async function withDatabase(
 }
 
 async function loadLib() {
-  const [{ openMigratedDatabase }, environments, { hashSecretKey }, { openVault }] = await Promise.all([
+  const [{ openMigratedDatabase }, environments, { hashSecretKey }, { openVault }, { createBus }] = await Promise.all([
     import("../../db/open.js"),
     import("../../server/auth/environments.js"),
     import("../../server/auth/keys.js"),
     import("../../server/auth/vault.js"),
+    import("../../server/adapters/bus.js"),
   ]);
-  return { openMigratedDatabase, ...environments, hashSecretKey, openVault };
+  return { openMigratedDatabase, ...environments, hashSecretKey, openVault, createBus };
 }
 
 export function envCreate(options: { type: EnvironmentType; project?: string }, out: Out) {
@@ -93,7 +94,14 @@ export function keyList(out: Out) {
 
 export function keyRevoke(keyId: string, out: Out) {
   return withDatabase(async ({ db }, lib) => {
-    if (!(await lib.revokeApiKey(db, keyId))) throw new CommandError(`no active key ${keyId} (see \`salvo key list\`)`);
+    // Servers trust a key they accepted for SALVO_AUTH_CACHE_MS: with REDIS_URL they are told at once.
+    const bus = process.env.REDIS_URL ? lib.createBus(process.env.REDIS_URL) : undefined;
+    try {
+      if (!(await lib.revokeApiKey({ db, bus }, keyId)))
+        throw new CommandError(`no active key ${keyId} (see \`salvo key list\`)`);
+    } finally {
+      await bus?.close();
+    }
     out(`revoked ${keyId}`);
   });
 }

@@ -1,6 +1,7 @@
 import type { Kysely } from "kysely";
 import type { Database, EnvironmentType } from "../../db/schema.js";
 import { unauthorized } from "../errors.js";
+import type { KeyCache } from "./key-cache.js";
 import { digestsEqual, hashSecretKey } from "./keys.js";
 import { looksLikeJwt, type TokenDeps, verifyPublicToken } from "./tokens.js";
 import type { KeyVault } from "./vault.js";
@@ -29,7 +30,7 @@ export interface AuthDeps {
  * `allowPublicTokens` says so (read endpoints check the token's scopes themselves).
  */
 export async function authenticate(
-  deps: TokenDeps,
+  deps: TokenDeps & { keyCache?: KeyCache },
   authorization: string | undefined,
   options: { allowPublicTokens: boolean },
 ): Promise<Caller> {
@@ -59,6 +60,10 @@ export async function authenticate(
     return { kind: "public", environment, scopes: claims.scopes, keyId: claims.keyId };
   }
   const hash = hashSecretKey(token);
+  // A key found by its digest, so the digest is the proof: the cache holds only digests the database accepted.
+  const cached = deps.keyCache?.get(hash);
+  if (cached) return { kind: "secret", environment: cached.environment, secretKey: token, keyId: cached.keyId };
+  const generation = deps.keyCache?.generation() ?? 0;
   const row = await db
     .selectFrom("api_keys as k")
     .innerJoin("environments as e", "e.id", "k.environment_id")
@@ -70,10 +75,7 @@ export async function authenticate(
   if (!row || !digestsEqual(row.key_hash, hash)) {
     throw unauthorized("Invalid API key");
   }
-  return {
-    kind: "secret",
-    environment: { id: row.id, project: row.project, type: row.type },
-    secretKey: token,
-    keyId: row.key_id,
-  };
+  const environment = { id: row.id, project: row.project, type: row.type };
+  deps.keyCache?.set(hash, { keyId: row.key_id, environment }, generation);
+  return { kind: "secret", environment, secretKey: token, keyId: row.key_id };
 }

@@ -2,7 +2,9 @@ import type { Kysely } from "kysely";
 import type { Database, EnvironmentType } from "../../db/schema.js";
 import { transaction } from "../../db/transaction.js";
 import { friendlyId } from "../../shared/ids.js";
+import type { Bus } from "../adapters/bus.js";
 import type { AuthDeps } from "./authenticate.js";
+import { announceRevocation, type KeyCache } from "./key-cache.js";
 import { displayPrefix, environmentTypeOfKey, generateSecretKey, hashSecretKey } from "./keys.js";
 import type { KeyVault } from "./vault.js";
 
@@ -54,14 +56,25 @@ export async function createApiKey({ db, vault }: AuthDeps, environmentId: strin
   return secretKey;
 }
 
-export async function revokeApiKey(db: Kysely<Database>, keyId: string): Promise<boolean> {
+/**
+ * Revokes a key. Servers cache the keys they accepted (`KeyCache`): this process forgets it at
+ * once, and other processes when the announcement on `bus` reaches them, or at the latest when
+ * their cache entry expires (SALVO_AUTH_CACHE_MS) if it never does (no bus, Redis down).
+ */
+export async function revokeApiKey(
+  { db, bus, keyCache }: { db: Kysely<Database>; bus?: Bus; keyCache?: KeyCache },
+  keyId: string,
+): Promise<boolean> {
   const r = await db
     .updateTable("api_keys")
     .set({ revoked_at: new Date() })
     .where("id", "=", keyId)
     .where("revoked_at", "is", null)
     .executeTakeFirst();
-  return r.numUpdatedRows > 0n;
+  if (r.numUpdatedRows === 0n) return false;
+  keyCache?.forgetKey(keyId);
+  if (bus) await announceRevocation(bus, keyId);
+  return true;
 }
 
 export async function listEnvironments(db: Kysely<Database>) {

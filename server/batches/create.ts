@@ -10,6 +10,7 @@ import { badRequest } from "../errors.js";
 import { notifyEvents } from "../events/notify.js";
 import { appendEvents } from "../events/outbox.js";
 import { parkParent } from "../lifecycle/parent.js";
+import { batchStatusEvent } from "../lifecycle/record.js";
 import { chargeBatchItems } from "../limits/batch-rate-limit.js";
 
 type CreateBatchInput = z.output<typeof CreateBatchInputSchema>;
@@ -80,15 +81,7 @@ export async function createBatch(
         })
         .returningAll()
         .executeTakeFirstOrThrow();
-      await appendEvents(trx, [
-        {
-          environment_id: environment.id,
-          batch_id: id,
-          run_id: null,
-          type: "batch.status",
-          data: JSON.stringify({ status: "PENDING" }),
-        },
-      ]);
+      await appendEvents(trx, [batchStatusEvent(row, "PENDING")]);
       if (input.parentRunId && input.resumeParentOnCompletion) {
         await parkParent(trx, environment.id, input.parentRunId, id, row.created_at);
       }

@@ -1,5 +1,6 @@
+import type { Kysely } from "kysely";
 import type { z } from "zod";
-import type { BatchRow } from "../../db/schema.js";
+import type { BatchRow, Database } from "../../db/schema.js";
 import type {
   Batch,
   BatchStatus,
@@ -29,6 +30,24 @@ function summarize(row: BatchRow): BatchSummary {
     resumeParentOnCompletion: row.resume_parent_on_completion,
     finishedItemCount: row.finished_item_count,
   };
+}
+
+/**
+ * Refuses a batch id the caller's environment does not have, with the same 404 as an unknown id
+ * (another environment's batch must not be told apart from a missing one).
+ */
+export async function assertBatchOfEnvironment(
+  db: Kysely<Database>,
+  environment: AuthenticatedEnvironment,
+  batchId: string,
+): Promise<void> {
+  const batch = await db
+    .selectFrom("batches")
+    .select("id")
+    .where("id", "=", batchId)
+    .where("environment_id", "=", environment.id)
+    .executeTakeFirst();
+  if (!batch) throw notFound(`Batch ${batchId} not found`);
 }
 
 async function readBatchRow({ db }: Deps, environment: AuthenticatedEnvironment, batchId: string): Promise<BatchRow> {

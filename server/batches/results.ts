@@ -1,8 +1,8 @@
 import { FINAL_RUN_STATUSES, type RunStatus } from "../../shared/schemas.js";
 import type { AuthenticatedEnvironment } from "../auth/authenticate.js";
 import type { Deps } from "../deps.js";
-import { notFound } from "../errors.js";
 import { decodePacket } from "../packets/codec.js";
+import { assertBatchOfEnvironment } from "./queries.js";
 
 export interface ItemResult {
   index: number;
@@ -22,13 +22,7 @@ export async function batchResults(
   env: AuthenticatedEnvironment,
   batchId: string,
 ): Promise<{ id: string; items: ItemResult[] }> {
-  const batch = await deps.db
-    .selectFrom("batches")
-    .select("id")
-    .where("id", "=", batchId)
-    .where("environment_id", "=", env.id)
-    .executeTakeFirst();
-  if (!batch) throw notFound(`Batch ${batchId} not found`);
+  await assertBatchOfEnvironment(deps.db, env, batchId);
   const rows = await deps.db
     .selectFrom("batch_items as i")
     .leftJoin("runs as r", "r.id", "i.run_id")

@@ -1,8 +1,8 @@
 import type { AuthenticatedEnvironment } from "../auth/authenticate.js";
 import type { Deps } from "../deps.js";
-import { notFound } from "../errors.js";
 import { ownRunIds } from "../runs/own-runs.js";
 import { replayRun } from "../runs/replay.js";
+import { assertBatchOfEnvironment } from "./queries.js";
 
 /** The statuses a retry replays: the run ended without an output (a cancel was deliberate). */
 const RETRIED_STATUSES = ["FAILED", "CRASHED", "SYSTEM_FAILURE", "TIMED_OUT", "EXPIRED"];
@@ -16,13 +16,7 @@ export async function retryFailedRuns(
   environment: AuthenticatedEnvironment,
   batchId: string,
 ): Promise<{ id: string; replays: { runId: string; replayId: string }[] }> {
-  const batch = await deps.db
-    .selectFrom("batches")
-    .select("id")
-    .where("id", "=", batchId)
-    .where("environment_id", "=", environment.id)
-    .executeTakeFirst();
-  if (!batch) throw notFound(`Batch ${batchId} not found`);
+  await assertBatchOfEnvironment(deps.db, environment, batchId);
   const failed = await deps.db
     .selectFrom("runs")
     .select("id")

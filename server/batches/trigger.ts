@@ -9,6 +9,7 @@ import { badRequest } from "../errors.js";
 import { notifyEvents } from "../events/notify.js";
 import { appendEvents } from "../events/outbox.js";
 import { parkParent, parkUntilDone } from "../lifecycle/parent.js";
+import { batchStatusEvent } from "../lifecycle/record.js";
 import { sealBatch } from "../lifecycle/seal.js";
 import { chargeBatchItems } from "../limits/batch-rate-limit.js";
 import { ingestItems, planIngest } from "./ingest.js";
@@ -95,15 +96,7 @@ export async function triggerBatch(
         })
         .returningAll()
         .executeTakeFirstOrThrow();
-      await appendEvents(trx, [
-        {
-          environment_id: environment.id,
-          batch_id: batch.id,
-          run_id: null,
-          type: "batch.status",
-          data: JSON.stringify({ status: "PENDING" }),
-        },
-      ]);
+      await appendEvents(trx, [batchStatusEvent(batch, "PENDING")]);
       if (input.parentRunId && input.resumeParentOnCompletion) {
         await parkParent(trx, environment.id, input.parentRunId, batch.id, now);
       }

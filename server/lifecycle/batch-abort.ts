@@ -2,6 +2,7 @@ import { sql, type Transaction } from "kysely";
 import type { Database } from "../../db/schema.js";
 import { appendEvents } from "../events/outbox.js";
 import { batchEnded } from "./batch-completion.js";
+import { batchStatusEvent } from "./record.js";
 
 /** A batch to abort, locked by the caller, with its final counts and what its event says besides. */
 export interface BatchToAbort {
@@ -32,13 +33,7 @@ export async function abortBatches(trx: Transaction<Database>, batches: BatchToA
     where batches.id = v.id`.execute(trx);
   await appendEvents(
     trx,
-    batches.map((b) => ({
-      environment_id: b.environment_id,
-      batch_id: b.id,
-      run_id: null,
-      type: "batch.status",
-      data: JSON.stringify({ status: "ABORTED", ...b.event }),
-    })),
+    batches.map((b) => batchStatusEvent(b, "ABORTED", b.event)),
   );
   for (const b of batches) await batchEnded(trx, b, now);
 }

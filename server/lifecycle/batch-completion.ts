@@ -3,7 +3,7 @@ import type { Database } from "../../db/schema.js";
 import { FINAL_RUN_STATUSES, type RunStatus } from "../../shared/schemas.js";
 import { appendEvents } from "../events/outbox.js";
 import { resumeParent } from "./parent.js";
-import { recordRunStatus, type TransitionedRun } from "./record.js";
+import { batchStatusEvent, recordRunStatus, type TransitionedRun } from "./record.js";
 
 /** What a batch that just ended (COMPLETED or ABORTED) must tell its waiting parent. */
 export interface EndedBatch {
@@ -35,18 +35,10 @@ export async function completeBatchIfDone(trx: Transaction<Database>, batchId: s
     .where("processing_completed_at", "is not", null)
     .where("status", "in", ["PENDING", "PARTIAL_FAILED"])
     .where((eb) => eb("finished_item_count", ">=", eb.ref("successful_run_count")))
-    .returning(["environment_id", "parent_run_id", "resume_parent_on_completion"])
+    .returning(["id", "environment_id", "parent_run_id", "resume_parent_on_completion"])
     .executeTakeFirst();
   if (!completed) return;
-  await appendEvents(trx, [
-    {
-      environment_id: completed.environment_id,
-      batch_id: batchId,
-      run_id: null,
-      type: "batch.status",
-      data: JSON.stringify({ status: "COMPLETED" }),
-    },
-  ]);
+  await appendEvents(trx, [batchStatusEvent(completed, "COMPLETED")]);
   await batchEnded(trx, completed, now);
 }
 

@@ -33,7 +33,25 @@ export function runStatusEvent(run: TransitionedRun, extra: Record<string, unkno
 }
 
 /**
- * The same events written by SQL, for a statement that changes runs and records them in one round
+ * The `batch.status` event of a batch that changed state. `extra` carries the counts the final
+ * and processed states report (`successfulRunCount`, `failedRunCount`).
+ */
+export function batchStatusEvent(
+  batch: { id: string; environment_id: string },
+  status: string,
+  extra: Record<string, unknown> = {},
+): NewEvent {
+  return {
+    environment_id: batch.environment_id,
+    batch_id: batch.id,
+    run_id: null,
+    type: "batch.status",
+    data: JSON.stringify({ status, ...extra }),
+  };
+}
+
+/**
+ * The same `run.status` events written by SQL, for a statement that changes runs and records them in one round
  * trip: a CTE body inserting one event per row of `relation` (a CTE returning the transition columns).
  */
 export const runStatusEventsOf = (relation: string) => sql`

@@ -4,6 +4,7 @@ import type { BatchStatus } from "../../shared/schemas.js";
 import { appendEvents } from "../events/outbox.js";
 import { abortBatches } from "./batch-abort.js";
 import { completeBatchIfDone } from "./batch-completion.js";
+import { batchStatusEvent } from "./record.js";
 
 /**
  * Called once every index of a batch is present (the batch is sealed), under its stream lock:
@@ -28,13 +29,8 @@ export async function sealBatch(trx: Transaction<Database>, batch: BatchRow, now
     where batches.id = ${batch.id}
     returning counts.successful, counts.failed`.execute(trx);
   const { successful, failed } = rows[0]!;
-  const event = (status: BatchStatus) => ({
-    environment_id: batch.environment_id,
-    batch_id: batch.id,
-    run_id: null,
-    type: "batch.status",
-    data: JSON.stringify({ status, successfulRunCount: successful, failedRunCount: failed }),
-  });
+  const event = (status: BatchStatus) =>
+    batchStatusEvent(batch, status, { successfulRunCount: successful, failedRunCount: failed });
   if (successful === 0) {
     // No run will ever finish for it: it ends now, and a waiting parent must not wait forever.
     await appendEvents(trx, [event("PROCESSING")]);

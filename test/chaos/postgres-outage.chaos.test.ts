@@ -24,15 +24,15 @@ interface Answer {
   batchId?: string;
 }
 
-/** One-shot batches of 10 items of `task` from 8 clients until `loading()` is false. */
-async function load(task: string, loading: () => boolean): Promise<Answer[]> {
+/** One-shot batches of 10 items of `task` from 8 clients of `target` until `loading()` is false. */
+async function load(task: string, loading: () => boolean, target = server): Promise<Answer[]> {
   const answers: Answer[] = [];
   await Promise.all(
     Array.from({ length: 8 }, async () => {
       while (loading()) {
         const t0 = Date.now();
         try {
-          const res = await api(server.url, key, `/api/v1/tasks/${task}/batch`, {
+          const res = await api(target.url, key, `/api/v1/tasks/${task}/batch`, {
             json: { items: Array.from({ length: 10 }, (_, i) => ({ payload: { i } })) },
             signal: AbortSignal.timeout(10_000),
           });
@@ -102,5 +102,58 @@ describe("Postgres restarted and stopped under load (issue 11, defect 1)", () =>
     expect(all.filter((a) => a.status !== 200 && a.status !== 503)).toEqual([]);
     expect(all.at(-1)!.status).toBe(200);
     await expectNothingLeftBehind("pg-stop", all);
+  });
+});
+
+describe("Postgres frozen under load (SIGSTOP: connections open, nothing answers)", () => {
+  // Short limits, so the test is quick: a statement unanswered for 1 s + 2 s fails and its
+  // connection is dropped; a new connection that gets no answer fails after 2 s.
+  let frozenServer: ServerProcess;
+  beforeAll(async () => {
+    frozenServer = await startServer({
+      DATABASE_URL: pg.url,
+      SALVO_BOOTSTRAP_KEY: key,
+      SALVO_DB_STATEMENT_TIMEOUT_MS: "1000",
+      SALVO_DB_CONNECT_TIMEOUT_MS: "2000",
+    });
+  });
+  afterAll(async () => {
+    await pg.thaw();
+    if (frozenServer?.child.exitCode === null) await frozenServer.kill9();
+  });
+
+  it("requests answer 503 within the timeouts instead of hanging, and the same process serves again after", async () => {
+    let loading = true;
+    const answers = load("pg-freeze", () => loading, frozenServer);
+    await sleep(1000);
+    await pg.freeze();
+    await sleep(6000);
+    await pg.thaw();
+    await sleep(4000);
+    loading = false;
+    const all = await answers;
+    expect(frozenServer.child.exitCode).toBeNull();
+    // No request hung until the client gave up (10 s): each got an answer.
+    expect(all.filter((a) => a.status === 0)).toEqual([]);
+    const unavailable = all.filter((a) => a.status === 503);
+    expect(unavailable.length).toBeGreaterThan(0);
+    for (const a of unavailable) {
+      expect(a.retry).toBe("true");
+      expect(a.ms).toBeLessThan(6000);
+    }
+    expect(all.filter((a) => a.status !== 200 && a.status !== 503)).toEqual([]);
+    expect(all.at(-1)!.status).toBe(200);
+    // Every batch answered 200 is there whole. A request whose COMMIT reached the frozen server
+    // before the client gave up may have committed after the thaw although it was answered 503
+    // (as with any connection lost after a commit was sent): such a batch is whole as well.
+    const ok = new Set(all.filter((a) => a.status === 200).map((a) => a.batchId!));
+    const batches = await query<{ batch_id: string; runs: string }>(
+      pg.url,
+      "select batch_id, count(*) as runs from runs where task_identifier = $1 group by batch_id",
+      ["pg-freeze"],
+    );
+    for (const id of ok) expect(batches.find((b) => b.batch_id === id)?.runs).toBe("10");
+    for (const b of batches) expect(b.runs).toBe("10");
+    expect(batches.length - ok.size).toBeLessThanOrEqual(8);
   });
 });

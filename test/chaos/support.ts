@@ -5,8 +5,8 @@ import pg from "pg";
 import { freePort } from "../support/private-services.js";
 
 /**
- * Real processes for the chaos suite: servers and workers are `node --import tsx …` children (node
- * itself, so `kill -9` of the child kills the server, not a tsx wrapper around it), on a private
+ * Real processes for the chaos suite: servers and workers are `node …` children (node itself, so
+ * `kill -9` of the child kills the server, not a wrapper around it), on a private
  * Postgres and Redis (test/support/private-services.ts) or an embedded data directory.
  */
 export const ROOT = fileURLToPath(new URL("../..", import.meta.url));
@@ -25,7 +25,10 @@ export interface ServerProcess {
   term(): Promise<number | null>;
 }
 
-/** Starts `server/main.ts` and waits for "salvo listening"; `env` replaces DATABASE_URL/REDIS_URL. */
+/**
+ * Starts the built server (`dist/server/main.js`, what `npm start` runs; `npm run test:chaos`
+ * builds it first) and waits for "salvo listening"; `env` replaces DATABASE_URL/REDIS_URL.
+ */
 export async function startServer(env: Record<string, string | undefined>, port?: number): Promise<ServerProcess> {
   const chosen = port ?? (await freePort());
   const merged: NodeJS.ProcessEnv = {
@@ -39,7 +42,7 @@ export async function startServer(env: Record<string, string | undefined>, port?
     HOST: "127.0.0.1",
   };
   for (const [k, v] of Object.entries(merged)) if (v === undefined) delete merged[k];
-  const child = spawn(process.execPath, ["--import", "tsx", "server/main.ts"], {
+  const child = spawn(process.execPath, ["dist/server/main.js"], {
     cwd: ROOT,
     env: merged,
     stdio: ["ignore", "pipe", "pipe"],

@@ -1,4 +1,5 @@
 import type { Kysely, Transaction } from "kysely";
+import { afterAll, beforeAll } from "vitest";
 import { connect } from "../../db/connect.js";
 import { migrateToLatest } from "../../db/migrate.js";
 import type { BatchRow, Database, RunRow } from "../../db/schema.js";
@@ -118,3 +119,21 @@ export async function bareDb(): Promise<BareDb> {
 
 /** The execution settings a transition that retries needs: 3 attempts, a short backoff. */
 export const POLICY = { defaultMaxAttempts: 3, retryBaseMs: 1000, retryMaxMs: 60_000 };
+
+/**
+ * One bare database for the test file: created before its tests, closed after them. The handle
+ * reads through to the database once `beforeAll` has made it, so a file can name it at the top.
+ */
+export function useBareDb(): BareDb {
+  let current: BareDb | undefined;
+  beforeAll(async () => {
+    current = await bareDb();
+  });
+  afterAll(() => current?.close());
+  return new Proxy({} as BareDb, {
+    get(_, key: keyof BareDb) {
+      if (!current) throw new Error("the bare database is made in beforeAll: use it inside a test or hook");
+      return current[key];
+    },
+  });
+}

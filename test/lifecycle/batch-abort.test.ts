@@ -1,12 +1,8 @@
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { abortBatches } from "../../server/lifecycle/batch-abort.js";
-import { type BareDb, bareDb } from "./bare-db.js";
+import { useBareDb } from "./bare-db.js";
 
-let t: BareDb;
-beforeAll(async () => {
-  t = await bareDb();
-});
-afterAll(() => t?.close());
+const t = useBareDb();
 
 describe("batch abort: -> ABORTED, the one place a batch aborts", () => {
   it("stores the counts, writes the event with its reason and queues the waiting parent", async () => {

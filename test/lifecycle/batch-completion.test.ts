@@ -1,13 +1,9 @@
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { countFinishedRuns } from "../../server/lifecycle/batch-completion.js";
 import type { TransitionedRun } from "../../server/lifecycle/record.js";
-import { type BareDb, bareDb } from "./bare-db.js";
+import { useBareDb } from "./bare-db.js";
 
-let t: BareDb;
-beforeAll(async () => {
-  t = await bareDb();
-});
-afterAll(() => t?.close());
+const t = useBareDb();
 
 const processed = (runCount: number, fields = {}) =>
   t.batch({

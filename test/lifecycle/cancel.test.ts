@@ -1,12 +1,8 @@
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { cancelRuns } from "../../server/lifecycle/cancel.js";
-import { type BareDb, bareDb } from "./bare-db.js";
+import { useBareDb } from "./bare-db.js";
 
-let t: BareDb;
-beforeAll(async () => {
-  t = await bareDb();
-});
-afterAll(() => t?.close());
+const t = useBareDb();
 
 describe("cancel: any unfinished run -> CANCELED", () => {
   it("cancels unfinished runs, leaves finished ones, and counts them towards their batch", async () => {

@@ -1,12 +1,8 @@
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { claimRuns } from "../../server/lifecycle/claim.js";
-import { type BareDb, bareDb } from "./bare-db.js";
+import { useBareDb } from "./bare-db.js";
 
-let t: BareDb;
-beforeAll(async () => {
-  t = await bareDb();
-});
-afterAll(() => t?.close());
+const t = useBareDb();
 
 const claim = (queueTasks: string[], max: number, now = new Date()) =>
   t.tx((trx) =>

@@ -1,12 +1,8 @@
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { expireRuns } from "../../server/lifecycle/expire.js";
-import { type BareDb, bareDb } from "./bare-db.js";
+import { useBareDb } from "./bare-db.js";
 
-let t: BareDb;
-beforeAll(async () => {
-  t = await bareDb();
-});
-afterAll(() => t?.close());
+const t = useBareDb();
 
 describe("expire: a run not started by its TTL -> EXPIRED", () => {
   it("expires QUEUED and DELAYED runs past expires_at, and counts them towards their batch", async () => {

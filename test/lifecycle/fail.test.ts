@@ -1,12 +1,8 @@
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { retryDelayMs, retryOrFail } from "../../server/lifecycle/fail.js";
-import { type BareDb, bareDb, POLICY } from "./bare-db.js";
+import { POLICY, useBareDb } from "./bare-db.js";
 
-let t: BareDb;
-beforeAll(async () => {
-  t = await bareDb();
-});
-afterAll(() => t?.close());
+const t = useBareDb();
 
 const error = JSON.stringify({ name: "Error", message: "boom" });
 

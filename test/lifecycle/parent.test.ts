@@ -1,12 +1,8 @@
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { parkParent, parkUntilDone, resumeParent } from "../../server/lifecycle/parent.js";
-import { type BareDb, bareDb } from "./bare-db.js";
+import { useBareDb } from "./bare-db.js";
 
-let t: BareDb;
-beforeAll(async () => {
-  t = await bareDb();
-});
-afterAll(() => t?.close());
+const t = useBareDb();
 
 describe("parent: park (EXECUTING -> WAITING) and resume (WAITING -> QUEUED)", () => {
   it("parks an executing parent off its lease, then resumes it without counting an attempt", async () => {

@@ -1,18 +1,14 @@
 import { sql } from "kysely";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import {
   recordRunStatus,
   runStatusEvent,
   runStatusEventsOf,
   TRANSITION_COLUMNS,
 } from "../../server/lifecycle/record.js";
-import { type BareDb, bareDb } from "./bare-db.js";
+import { useBareDb } from "./bare-db.js";
 
-let t: BareDb;
-beforeAll(async () => {
-  t = await bareDb();
-});
-afterAll(() => t?.close());
+const t = useBareDb();
 
 describe("record: the run.status event", () => {
   it("is written the same by the TS builder and by the SQL fragment", async () => {

@@ -1,12 +1,8 @@
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { recordReport } from "../../server/lifecycle/report.js";
-import { type BareDb, bareDb, POLICY } from "./bare-db.js";
+import { POLICY, useBareDb } from "./bare-db.js";
 
-let t: BareDb;
-beforeAll(async () => {
-  t = await bareDb();
-});
-afterAll(() => t?.close());
+const t = useBareDb();
 
 describe("report: a worker's completions and failures in one transaction", () => {
   it("finishes both kinds and completes their batch once both count", async () => {

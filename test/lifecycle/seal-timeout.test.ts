@@ -1,13 +1,9 @@
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { InProcessBus } from "../../server/adapters/bus.js";
 import { abortUnsealedBatches } from "../../server/lifecycle/seal-timeout.js";
-import { type BareDb, bareDb } from "./bare-db.js";
+import { useBareDb } from "./bare-db.js";
 
-let t: BareDb;
-beforeAll(async () => {
-  t = await bareDb();
-});
-afterAll(() => t?.close());
+const t = useBareDb();
 
 describe("seal timeout: unsealed PENDING past the timeout -> ABORTED", () => {
   it("aborts a late unsealed batch, leaving a recent one and a sealed one", async () => {

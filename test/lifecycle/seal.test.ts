@@ -1,12 +1,8 @@
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { sealBatch } from "../../server/lifecycle/seal.js";
-import { type BareDb, bareDb } from "./bare-db.js";
+import { useBareDb } from "./bare-db.js";
 
-let t: BareDb;
-beforeAll(async () => {
-  t = await bareDb();
-});
-afterAll(() => t?.close());
+const t = useBareDb();
 
 const seal = async (batchId: string) => {
   const batch = await t.batchRow(batchId);

@@ -1,12 +1,8 @@
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { promoteDueRuns, reclaimLostRuns } from "../../server/lifecycle/sweeps.js";
-import { type BareDb, bareDb, POLICY } from "./bare-db.js";
+import { POLICY, useBareDb } from "./bare-db.js";
 
-let t: BareDb;
-beforeAll(async () => {
-  t = await bareDb();
-});
-afterAll(() => t?.close());
+const t = useBareDb();
 
 const past = () => new Date(Date.now() - 1000);
 const future = () => new Date(Date.now() + 60_000);

@@ -1,5 +1,5 @@
 import { type ChildProcess, execFile, spawn } from "node:child_process";
-import { chmodSync, chownSync, existsSync, mkdtempSync, rmSync } from "node:fs";
+import { chmodSync, chownSync, existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -37,6 +37,13 @@ export interface PrivatePostgres {
   start(): Promise<void>;
   /** `pg_ctl stop` with the given mode: `fast` ends sessions with 57P01, `immediate` is a crash. */
   stop(mode?: "smart" | "fast" | "immediate"): Promise<void>;
+  /**
+   * SIGSTOP to the postmaster and every backend: connections stay open and nothing answers (a
+   * hung host, a network partition that drops packets), unlike a stop that closes them.
+   */
+  freeze(): Promise<void>;
+  /** SIGCONT to the same processes. */
+  thaw(): Promise<void>;
   /** Stops the cluster and deletes its files. */
   close(): Promise<void>;
 }
@@ -54,6 +61,17 @@ export async function startPrivatePostgres(): Promise<PrivatePostgres> {
   const data = join(dir, "data");
   await asPostgres(`${PG_BIN}/initdb`, ["-D", data, "-U", "postgres", "--auth=trust", "-E", "UTF8", "--no-sync"]);
   const options = `-p ${port} -k ${dir} -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=200`;
+  /** The postmaster (first line of postmaster.pid) and its children, the backends. */
+  const signalCluster = async (signal: "SIGSTOP" | "SIGCONT") => {
+    const postmaster = Number(readFileSync(join(data, "postmaster.pid"), "utf8").split("\n")[0]);
+    const children = await run("pgrep", ["-P", String(postmaster)]).then(
+      ({ stdout }) => stdout.split("\n").filter(Boolean).map(Number),
+      () => [] as number[],
+    );
+    // Children first when stopping, so the postmaster cannot start a replacement in between.
+    const order = signal === "SIGSTOP" ? [...children, postmaster] : [postmaster, ...children];
+    for (const pid of order) process.kill(pid, signal);
+  };
   const pg: PrivatePostgres = {
     port,
     url: `postgres://postgres@127.0.0.1:${port}/postgres`,
@@ -74,7 +92,10 @@ export async function startPrivatePostgres(): Promise<PrivatePostgres> {
     async stop(mode = "fast") {
       await asPostgres(`${PG_BIN}/pg_ctl`, ["-D", data, "-m", mode, "-w", "-t", "60", "stop"]);
     },
+    freeze: () => signalCluster("SIGSTOP"),
+    thaw: () => signalCluster("SIGCONT"),
     async close() {
+      await pg.thaw().catch(() => {});
       if (existsSync(join(data, "postmaster.pid"))) await pg.stop("immediate").catch(() => {});
       rmSync(dir, { recursive: true, force: true });
     },
