@@ -14,6 +14,8 @@ export interface Connection {
   kind: "postgres" | "pglite";
   /** Shut at a shutdown's deadline: from then on no statement starts and nothing commits (db/gate.ts). */
   gate: StatementGate;
+  /** The pool's connections (Postgres only: PGlite has one connection and no pool), for metrics. */
+  poolStats?: () => { total: number; idle: number; waiting: number };
   close(): Promise<void>;
 }
 
@@ -25,6 +27,8 @@ export interface ConnectOptions {
   poolSize?: number;
   /** Longest wait for a pooled connection (a new one, or a free one of a busy pool) before failing. */
   connectTimeoutMs?: number;
+  /** Where a lost Postgres connection is reported (the server's logger); stderr when absent. */
+  onConnectionLost?: (message: string) => void;
   /**
    * Longest a statement may run (Postgres's `statement_timeout`); a statement not answered
    * within this plus `UNANSWERED_GRACE_MS` (a frozen or unreachable server) fails on the client
@@ -65,12 +69,15 @@ export async function connect(options: ConnectOptions): Promise<Connection> {
       const now = Date.now();
       if (now - lastLog < LOST_CONNECTION_LOG_MS) return;
       lastLog = now;
-      console.error(`postgres connection lost: ${err.message}`);
+      const message = `postgres connection lost: ${err.message}`;
+      if (options.onConnectionLost) options.onConnectionLost(message);
+      else console.error(message);
     };
     pool.on("connect", (client) => client.on("error", lost));
     pool.on("error", lost);
     const db = new Kysely<Database>({ dialect: gatedDialect(new PostgresDialect({ pool }), gate) });
-    return { db, kind: "postgres", gate, close: () => db.destroy() };
+    const poolStats = () => ({ total: pool.totalCount, idle: pool.idleCount, waiting: pool.waitingCount });
+    return { db, kind: "postgres", gate, poolStats, close: () => db.destroy() };
   }
   const { PGlite } = await import("@electric-sql/pglite");
   const dataDir = options.dataDir ?? "./.salvo";

@@ -19,6 +19,19 @@ function codeOf(err: unknown): string | undefined {
 /** Races lost (and retried) in this process since it started: the stress tests expect none. */
 export const lostRaces = { deadlocks: 0, serializationFailures: 0 };
 
+/** What to do once each open transaction commits (`afterCommit`), by transaction. */
+const commitHooks = new WeakMap<Transaction<Database>, (() => void)[]>();
+
+/**
+ * Runs `effect` once `trx` has committed, and never if it rolls back (or loses a race and is
+ * tried again: the next try registers its own). For effects outside the database that must match
+ * what was committed, exactly (metrics counters). `trx` must be one `transaction()` opened; in
+ * any other transaction the effect is dropped. An effect that throws is ignored.
+ */
+export function afterCommit(trx: Transaction<Database>, effect: () => void): void {
+  commitHooks.get(trx)?.push(effect);
+}
+
 /** Tries of one transaction that keeps losing races, and the backoff between them. */
 const MAX_TRIES = 5;
 const BASE_DELAY_MS = 5;
@@ -39,8 +52,13 @@ export async function transaction<T>(
   work: (trx: Transaction<Database>) => Promise<T>,
 ): Promise<T> {
   for (let attempt = 1; ; attempt++) {
+    const effects: (() => void)[] = [];
+    let result: T;
     try {
-      return await db.transaction().execute(work);
+      result = await db.transaction().execute((trx) => {
+        commitHooks.set(trx, effects);
+        return work(trx);
+      });
     } catch (err) {
       if (!isLostRace(err)) throw err;
       if (codeOf(err) === "40P01") lostRaces.deadlocks++;
@@ -48,6 +66,15 @@ export async function transaction<T>(
       if (attempt >= MAX_TRIES) throw err;
       // Full jitter: the transactions that collided should not collide again in step.
       await new Promise((resolve) => setTimeout(resolve, Math.random() * BASE_DELAY_MS * 2 ** attempt));
+      continue;
     }
+    for (const effect of effects) {
+      try {
+        effect();
+      } catch {
+        // An observer's failure is not the transaction's: it committed.
+      }
+    }
+    return result;
   }
 }

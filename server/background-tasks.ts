@@ -6,25 +6,32 @@ import { expireRuns } from "./lifecycle/expire.js";
 import { deleteExpired } from "./lifecycle/retention.js";
 import { abortAllUnsealedBatches } from "./lifecycle/seal-timeout.js";
 import { promoteDueRuns, reclaimLostRuns, sweep } from "./lifecycle/sweeps.js";
+import { logRunFailures } from "./observability/run-failures.js";
 
 const sweepInterval = (deps: Deps) => deps.config.execution.sweepIntervalMs;
 
 const promoteDueRunsTask: BackgroundTask = {
   name: "promote-due-runs",
   intervalMs: sweepInterval,
-  run: (deps) => sweep(deps, promoteDueRuns),
+  run: async (deps) => void (await sweep(deps, promoteDueRuns)),
 };
 
 const expireRunsTask: BackgroundTask = {
   name: "expire-runs",
   intervalMs: sweepInterval,
-  run: (deps) => sweep(deps, expireRuns),
+  run: async (deps) => void (await sweep(deps, expireRuns)),
 };
 
+const WORKER_GONE = { name: "WorkerGone", message: "its worker stopped heartbeating or disconnected" };
+
+/** Runs of a gone worker are retried or failed (lifecycle/sweeps.ts), each failure logged. */
 export const reclaimExpiredLeases: BackgroundTask = {
   name: "reclaim-expired-leases",
   intervalMs: sweepInterval,
-  run: (deps) => sweep(deps, reclaimLostRuns(deps.config.execution)),
+  run: async (deps) => {
+    const moved = await sweep(deps, reclaimLostRuns(deps.config.execution));
+    logRunFailures(deps.log, moved, () => WORKER_GONE);
+  },
 };
 
 /** Checks a few times per timeout (at most once a minute, at least every 50 ms). */

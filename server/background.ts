@@ -24,7 +24,7 @@ export function startBackgroundTasks(deps: Deps, tasks: BackgroundTask[]): () =>
         busy = true;
         const p = task
           .run(deps)
-          .catch((err) => console.error(`background task ${task.name} failed:`, err))
+          .catch((err) => deps.log.error({ err, backgroundTask: task.name }, `background task ${task.name} failed`))
           .finally(() => {
             busy = false;
             running.delete(p);

@@ -95,6 +95,8 @@ const ConfigSchema = z.object({
   SALVO_DB_CONNECT_TIMEOUT_MS: intFrom("SALVO_DB_CONNECT_TIMEOUT_MS", 5_000, 100),
   SALVO_DB_STATEMENT_TIMEOUT_MS: intFrom("SALVO_DB_STATEMENT_TIMEOUT_MS", 30_000, 0),
   SALVO_LOG_LEVEL: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).default("info"),
+  SALVO_METRICS_TOKEN: z.string().min(16, "SALVO_METRICS_TOKEN must be at least 16 characters").optional(),
+  SALVO_METRICS_QUEUE_REFRESH_MS: intFrom("SALVO_METRICS_QUEUE_REFRESH_MS", 15_000, 0),
 });
 
 export interface Config {
@@ -198,6 +200,13 @@ export interface Config {
   /** Longest a statement of the server's pool may run before it fails with a 503 (migrations have none); 0: none. */
   dbStatementTimeoutMs: number;
   logLevel: string;
+  /** `GET /metrics` (server/http/metrics-route.ts). */
+  metrics: {
+    /** Set: every scrape needs `Authorization: Bearer <token>`. Unset: only loopback scrapers are answered. */
+    token?: string;
+    /** Per-queue gauges are counted at most this often (a scrape in between gets the last counts). */
+    queueRefreshMs: number;
+  };
   /** Error answers carry stacks and internal messages (development only: they expose file paths and internals). */
   debugErrors: boolean;
 }
@@ -287,6 +296,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     dbConnectTimeoutMs: c.SALVO_DB_CONNECT_TIMEOUT_MS,
     dbStatementTimeoutMs: c.SALVO_DB_STATEMENT_TIMEOUT_MS,
     logLevel: c.SALVO_LOG_LEVEL,
+    metrics: { token: c.SALVO_METRICS_TOKEN, queueRefreshMs: c.SALVO_METRICS_QUEUE_REFRESH_MS },
     debugErrors: c.SALVO_DEBUG_ERRORS === "1" || c.SALVO_DEBUG_ERRORS === "true",
   };
 }

@@ -5,11 +5,17 @@ import type { BatchRateLimiter } from "./adapters/rate-limiter.js";
 import type { KeyCache } from "./auth/key-cache.js";
 import type { KeyVault } from "./auth/vault.js";
 import type { Config } from "./config.js";
+import type { Log } from "./observability/log.js";
 
 /** What domain code needs from the outside world, passed in rather than imported. */
 export interface Deps {
   db: Kysely<Database>;
   config: Config;
+  /**
+   * The process's one logger (server/observability/log.ts). Inside a request its lines carry the
+   * request's id; background tasks log through it too.
+   */
+  log: Log;
   /** Cross-process wake-ups: Redis pub/sub, or in-process without REDIS_URL. */
   bus: Bus;
   /** Secret keys encrypted at rest, to verify the public tokens they signed. */

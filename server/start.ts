@@ -10,13 +10,16 @@ import { startBackgroundTasks } from "./background.js";
 import { BACKGROUND_TASKS } from "./background-tasks.js";
 import type { Config } from "./config.js";
 import type { Deps } from "./deps.js";
-import { buildApp, type LogStream } from "./http/app.js";
+import { buildApp } from "./http/app.js";
+import { createLogger, type Log, type LogStream } from "./observability/log.js";
 import { WorkerPresence } from "./queue/presence.js";
 import { databaseStartError, listenStartError } from "./start-errors.js";
 
 export interface RunningSalvo {
   url: string;
   deps: Deps;
+  /** The process's logger (also `deps.log`): start, the first key and shutdown are logged through it. */
+  log: Log;
   /**
    * Set when this start created an environment (first start, or a new bootstrap key). Created only
    * once the server listens: a start that fails earlier (the port in use) leaves the database
@@ -36,22 +39,25 @@ export async function startSalvo(
   config: Config,
   options: { connection?: Connection; logStream?: LogStream } = {},
 ): Promise<RunningSalvo> {
-  const connection = options.connection ?? (await connectAndMigrate(config));
+  const log = createLogger(config.logLevel, options.logStream);
+  const connection = options.connection ?? (await connectAndMigrate(config, log));
   if (options.connection) await migrateToLatest(connection.db);
   const vault = await openVault(connection.db, config.secret);
   const closing = new AbortController();
+  const warn = (message: string) => log.warn(message);
   const deps: Deps = {
     db: connection.db,
     config,
-    bus: createBus(config.redisUrl),
+    log,
+    bus: createBus(config.redisUrl, warn),
     vault,
     keyCache: new KeyCache(config.tokens.keyCacheMs),
-    rateLimiter: createRateLimiter(config.redisUrl),
+    rateLimiter: createRateLimiter(config.redisUrl, warn),
     closing: closing.signal,
-    presence: new WorkerPresence(),
+    presence: new WorkerPresence((fields, message) => log.warn(fields, message)),
   };
   const stopKeyCache = deps.keyCache.listen(deps.bus);
-  const app = buildApp(deps, { logStream: options.logStream });
+  const app = buildApp(deps, { poolStats: connection.poolStats });
   let address: string;
   try {
     address = await app.listen({ port: config.port, host: config.host });
@@ -64,7 +70,7 @@ export async function startSalvo(
   const stopBackground = startBackgroundTasks(deps, BACKGROUND_TASKS);
   const url = address.replace("[::1]", "127.0.0.1");
   if (config.redisUrl && (await deps.bus.redisStatus()) === "down")
-    app.log.warn(
+    log.warn(
       "Redis at REDIS_URL does not answer: serving without it until it does (rate limits fail open, live status polls)",
     );
 
@@ -82,7 +88,7 @@ export async function startSalvo(
     closing.abort();
     const drained = Promise.all([app.close(), stopBackground()]);
     if (!(await settlesWithin(drained, config.shutdownGraceMs))) {
-      app.log.warn(
+      log.warn(
         `shutdown: requests still running after the ${config.shutdownGraceMs} ms grace period are cut and roll back`,
       );
       connection.gate.shut();
@@ -102,17 +108,18 @@ export async function startSalvo(
     await closeOnce();
     throw err;
   }
-  return { url, deps, bootstrapped, close: closeOnce };
+  return { url, deps, log, bootstrapped, close: closeOnce };
 }
 
 /** The configured database with its schema current; a failure names DATABASE_URL or SALVO_DATA_DIR. */
-async function connectAndMigrate(config: Config): Promise<Connection> {
+async function connectAndMigrate(config: Config, log: Log): Promise<Connection> {
   const open = (statementTimeoutMs?: number) =>
     connect({
       databaseUrl: config.databaseUrl,
       dataDir: config.dataDir,
       connectTimeoutMs: config.dbConnectTimeoutMs,
       statementTimeoutMs,
+      onConnectionLost: (message) => log.error(message),
     }).catch((err: unknown) => {
       // A locked embedded directory says who holds it already.
       if (err instanceof DataDirLockedError) throw err;

@@ -19,7 +19,16 @@ const TRANSPORT = ["server/trpc", "server/rest", "server/http"];
 const RULES: { from: string; only?: string[]; never?: string[] }[] = [
   {
     from: "server/lifecycle",
-    only: ["server/lifecycle", "db", "shared", "server/adapters", "server/events/outbox.ts", "server/events/notify.ts"],
+    only: [
+      "server/lifecycle",
+      "db",
+      "shared",
+      "server/adapters",
+      "server/events/outbox.ts",
+      "server/events/notify.ts",
+      // Counters that move after commit (db/transaction.ts `afterCommit`); the file imports only db/ and shared/.
+      "server/observability/metrics.ts",
+    ],
   },
   { from: "server/runs", never: ["server/batches", "server/queue", "server/limits", ...TRANSPORT] },
   { from: "server/batches", never: ["server/queue", ...TRANSPORT] },
@@ -31,6 +40,8 @@ const RULES: { from: string; only?: string[]; never?: string[] }[] = [
   { from: "server/deps.ts", never: [...DOMAIN, ...TRANSPORT, "server/limits"] },
   { from: "server/trpc", never: ["server/rest", "server/http"] },
   { from: "server/adapters", only: ["server/adapters"] },
+  // Metrics and the logger sit below everything that reports to them.
+  { from: "server/observability", only: ["server/observability", "db", "shared"] },
 ];
 
 function sourceFiles(dir: string): string[] {
@@ -91,11 +102,19 @@ describe("architecture fence", () => {
       { path: join(SERVER, "lifecycle/worse.ts"), text: 'import { x } from "../queue/worker-ops.js";' },
       { path: join(SERVER, "runs/bad.ts"), text: 'import type { Y } from "../batches/create.js";' },
       { path: join(SERVER, "lifecycle/fine.ts"), text: 'import { appendEvents } from "../events/outbox.js";' },
+      { path: join(SERVER, "lifecycle/counts.ts"), text: 'import { runsCreated } from "../observability/metrics.js";' },
+      {
+        path: join(SERVER, "lifecycle/logs.ts"),
+        text: 'import { logRunFailures } from "../observability/run-failures.js";',
+      },
+      { path: join(SERVER, "observability/up.ts"), text: 'import { sweep } from "../lifecycle/sweeps.js";' },
     ];
     expect(violations(bad)).toEqual([
       "server/lifecycle/bad.ts -> server/batches/trigger.ts",
       "server/lifecycle/worse.ts -> server/queue/worker-ops.ts",
       "server/runs/bad.ts -> server/batches/create.ts",
+      "server/lifecycle/logs.ts -> server/observability/run-failures.ts",
+      "server/observability/up.ts -> server/lifecycle/sweeps.ts",
     ]);
   });
 });

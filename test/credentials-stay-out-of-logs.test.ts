@@ -12,7 +12,7 @@ import { startTestSalvo, type TestSalvo } from "./support/salvo.js";
 /**
  * Credentials never travel in URLs the Node client builds, are only accepted there where a browser
  * has no other way (a public token in an SSE subscription's connectionParams), and never reach
- * the log: a server process logging at `info` (every request) is driven with each kind of
+ * the log: a server process logging at `debug` (every request) is driven with each kind of
  * credential, then its whole log is searched for each secret.
  */
 const browserClient = (url: string, connectionParams: Record<string, string>) =>
@@ -126,7 +126,7 @@ describe("the log", () => {
   let child: ChildSalvo;
   beforeAll(async () => {
     // Its own embedded database unless the suite runs on Postgres; every request logged.
-    child = await startChildSalvo({ SALVO_DATA_DIR: "memory://", SALVO_LOG_LEVEL: "info" });
+    child = await startChildSalvo({ SALVO_DATA_DIR: "memory://", SALVO_LOG_LEVEL: "debug" });
   }, 90_000);
   afterAll(() => child?.close());
 

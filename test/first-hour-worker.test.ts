@@ -99,7 +99,8 @@ describe("the first hour of a worker", () => {
     await waitForOutput(watch, /no worker for stray/);
     await waitForOutput(
       server,
-      /runs of task "stray" in env_\w+ have waited \d+ s with no worker serving it \(3 queued\)/,
+      // The log is JSON lines (stdout is no terminal): the message's quotes are escaped.
+      /runs of task \\"stray\\" in env_\w+ have waited \d+ s with no worker serving it \(3 queued\)/,
     );
 
     // Over tRPC, the batch's progress says the same.
@@ -156,8 +157,8 @@ describe("the first hour of a worker", () => {
     expect(none.output()).toBe("no runs\n");
 
     // The log said it once, and the server went on saying nothing about "orphan".
-    expect(lines(server.output(), /runs of task "stray"/)).toHaveLength(1);
-    expect(server.output()).not.toContain('task "orphan"');
+    expect(lines(server.output(), /runs of task \\"stray\\"/)).toHaveLength(1);
+    expect(server.output()).not.toContain('task \\"orphan\\"');
 
     // The server goes away: one line, then the worker stops cleanly on SIGTERM.
     server.child.kill("SIGTERM");

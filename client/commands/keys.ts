@@ -95,7 +95,10 @@ export function keyList(out: Out) {
 export function keyRevoke(keyId: string, out: Out) {
   return withDatabase(async ({ db }, lib) => {
     // Servers trust a key they accepted for SALVO_AUTH_CACHE_MS: with REDIS_URL they are told at once.
-    const bus = process.env.REDIS_URL ? lib.createBus(process.env.REDIS_URL) : undefined;
+    // Redis not answering is said on stderr; the revocation itself is in the database either way.
+    const bus = process.env.REDIS_URL
+      ? lib.createBus(process.env.REDIS_URL, (message) => process.stderr.write(`${message}\n`))
+      : undefined;
     try {
       if (!(await lib.revokeApiKey({ db, bus }, keyId)))
         throw new CommandError(`no active key ${keyId} (see \`salvo key list\`)`);

@@ -47,7 +47,7 @@ export class RedisBus implements Bus {
   readonly #local = new InProcessBus();
   readonly #counts = new Map<string, number>();
 
-  constructor(url: string) {
+  constructor(url: string, warn: (message: string) => void) {
     // The timeout bounds a frozen Redis; it is longer than the rate limiter's because a busy event
     // loop (a fan-out to many subscribers) can make a healthy Redis look a second late.
     const options = { lazyConnect: false, maxRetriesPerRequest: 2, enableOfflineQueue: true, commandTimeout: 3_000 };
@@ -57,7 +57,7 @@ export class RedisBus implements Bus {
     this.#pub.on("error", () => {});
     this.#sub.on("error", () => {});
     this.#sub.on("message", (channel: string, message: string) => void this.#local.publish(channel, message));
-    this.#breaker = new RedisBreaker(this.#pub, "event bus", "wake-ups wait for the fallback polls");
+    this.#breaker = new RedisBreaker(this.#pub, "event bus", "wake-ups wait for the fallback polls", warn);
   }
 
   async publish(channel: string, message: string) {
@@ -102,6 +102,7 @@ export class RedisBus implements Bus {
   }
 }
 
-export function createBus(redisUrl: string | undefined): Bus {
-  return redisUrl ? new RedisBus(redisUrl) : new InProcessBus();
+/** `warn` logs the breaker's opening and closing (see redis-breaker.ts). */
+export function createBus(redisUrl: string | undefined, warn: (message: string) => void): Bus {
+  return redisUrl ? new RedisBus(redisUrl, warn) : new InProcessBus();
 }

@@ -125,8 +125,8 @@ export class RedisRateLimiter implements BatchRateLimiter {
 
   constructor(
     url: string,
+    log: (message: string) => void,
     private readonly prefix = "salvo:batch-rate:",
-    log?: (message: string) => void,
   ) {
     // Fail fast when Redis is unreachable: a batch request must not hang on the limiter. The
     // first failure waits out the timeout; the breaker then skips Redis until it answers again.
@@ -164,6 +164,7 @@ export class RedisRateLimiter implements BatchRateLimiter {
   }
 }
 
-export function createRateLimiter(redisUrl: string | undefined): BatchRateLimiter {
-  return redisUrl ? new RedisRateLimiter(redisUrl) : new InProcessRateLimiter();
+/** `warn` logs the breaker's opening and closing (see redis-breaker.ts). */
+export function createRateLimiter(redisUrl: string | undefined, warn: (message: string) => void): BatchRateLimiter {
+  return redisUrl ? new RedisRateLimiter(redisUrl, warn) : new InProcessRateLimiter();
 }

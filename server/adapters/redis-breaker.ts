@@ -36,7 +36,7 @@ export class RedisBreaker {
     /** Who is speaking in the log, and what the fallback is: "batch rate limiter: …, accepting batches unlimited". */
     private readonly name: string,
     private readonly fallback: string,
-    private readonly log: (message: string) => void = (m) => console.warn(m),
+    private readonly log: (message: string) => void,
   ) {}
 
   /** Runs a command, or fails at once while Redis is known to be down. */

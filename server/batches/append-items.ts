@@ -8,6 +8,7 @@ import { badItem, notFound, unprocessable } from "../errors.js";
 import { notifyEvents } from "../events/notify.js";
 import { sealBatch } from "../lifecycle/seal.js";
 import { lockBatchStream } from "../lifecycle/stream-lock.js";
+import { batchItemsIngested } from "../observability/metrics.js";
 import { ingestItems, planIngest } from "./ingest.js";
 
 /**
@@ -55,6 +56,7 @@ export async function appendItems(
     };
   });
   notifyEvents(bus, environment.id);
+  batchItemsIngested.inc({ api: "two_phase" }, result.itemsAccepted);
   return result;
 }
 

@@ -12,6 +12,7 @@ import { appendEvents } from "../events/outbox.js";
 import { parkParent } from "../lifecycle/parent.js";
 import { batchStatusEvent } from "../lifecycle/record.js";
 import { chargeBatchItems } from "../limits/batch-rate-limit.js";
+import { batchesCreated } from "../observability/metrics.js";
 
 type CreateBatchInput = z.output<typeof CreateBatchInputSchema>;
 
@@ -88,6 +89,7 @@ export async function createBatch(
       return row;
     });
     notifyEvents(deps.bus, environment.id);
+    batchesCreated.inc({ api: "two_phase" });
     return answer(batch, false);
   } catch (err) {
     // Two identical requests raced and the other one committed first: answer as it would have.

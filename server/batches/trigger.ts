@@ -12,6 +12,7 @@ import { parkParent, parkUntilDone } from "../lifecycle/parent.js";
 import { batchStatusEvent } from "../lifecycle/record.js";
 import { sealBatch } from "../lifecycle/seal.js";
 import { chargeBatchItems } from "../limits/batch-rate-limit.js";
+import { batchesCreated, batchItemsIngested } from "../observability/metrics.js";
 import { ingestItems, planIngest } from "./ingest.js";
 
 type TriggerBatchInput = z.output<typeof TriggerBatchInputSchema>;
@@ -108,6 +109,8 @@ export async function triggerBatch(
       return { batchId: batch.id, runs: runIds, isCached: false };
     });
     notifyEvents(bus, environment.id);
+    batchesCreated.inc({ api: "one_shot" });
+    batchItemsIngested.inc({ api: "one_shot" }, count);
     return result;
   } catch (err) {
     if (isUniqueViolation(err)) {

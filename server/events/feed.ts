@@ -1,4 +1,5 @@
 import type { Deps } from "../deps.js";
+import { observeDeliveryLag } from "../observability/metrics.js";
 import { enrich, type LiveItem, type Needs } from "./enrich.js";
 import { eventsChannel } from "./notify.js";
 import type { Position } from "./position.js";
@@ -112,6 +113,7 @@ class EnvironmentFeed {
               this.deps.config.execution.unservedAfterMs,
             );
             for (const l of this.listeners) l.deliver(items);
+            observeDeliveryLag(page.events);
           }
           this.#head = page.next;
           more = page.more;
@@ -123,7 +125,7 @@ class EnvironmentFeed {
       else this.#retryMs = 0;
     } catch (err) {
       if (!this.#closed) {
-        console.error(`event feed of ${this.environmentId} failed to read, retrying:`, err);
+        this.deps.log.error({ err, environmentId: this.environmentId }, "event feed failed to read, retrying");
         this.#retrySoon();
       }
     } finally {

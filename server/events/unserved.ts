@@ -107,7 +107,8 @@ async function reportUnserved(deps: Deps) {
     if (reported.has(keyOf(w))) continue;
     reported.add(keyOf(w));
     const seconds = Math.round((Date.now() - new Date(w.since).getTime()) / 1000);
-    console.warn(
+    deps.log.warn(
+      { environmentId: w.environment_id, task: w.task_identifier, queued: w.queued },
       `runs of task "${w.task_identifier}" in ${w.environment_id} have waited ${seconds} s with no worker serving it ` +
         `(${w.queued} queued): start a worker that exports it (salvo worker <module>)`,
     );

@@ -1,7 +1,7 @@
 import { randomBytes } from "node:crypto";
 import type { TRPCError } from "@trpc/server";
 import { fastifyRequestHandler } from "@trpc/server/adapters/fastify";
-import Fastify, { type FastifyInstance, type FastifyRequest } from "fastify";
+import Fastify, { type FastifyBaseLogger, type FastifyInstance, type FastifyRequest } from "fastify";
 import { subscriptionAuthorization } from "../auth/connection-params.js";
 import type { Deps } from "../deps.js";
 import { DomainError, internalErrorMessage } from "../errors.js";
@@ -9,32 +9,35 @@ import { rateLimitHeaders } from "../limits/batch-rate-limit.js";
 import { capConnections, connectionOptions } from "../limits/connection-limits.js";
 import { assertJsonTextDepth } from "../limits/json-depth.js";
 import { SubscriptionSlots } from "../limits/subscription-slots.js";
+import type { PoolStats } from "../observability/gauges.js";
 import { errorBody, shouldRetryHeader } from "../rest/errors.js";
 import { registerRestRoutes } from "../rest/routes.js";
 import { authenticateContext, type Context } from "../trpc/init.js";
 import { appRouter } from "../trpc/routers/_app.js";
 import { registerCors } from "./cors.js";
+import { dashboardDir, registerDashboard } from "./dashboard.js";
 import { registerBodyDrain } from "./drain-body.js";
 import { registerHttpGuards } from "./guards.js";
 import { registerHealthRoutes } from "./health.js";
-import { loggerOptions } from "./log-redaction.js";
+import { registerHttpMetrics, registerMetricsRoute } from "./metrics-route.js";
+import { QuietRequestLog, registerRequestContext } from "./request-log.js";
 import { registerShutdownHooks } from "./shutdown.js";
 import { isSubscriptionRequest, serveSubscription } from "./trpc-sse.js";
-
-/** Where log lines go instead of stdout (tests read them). */
-export interface LogStream {
-  write(line: string): void;
-}
 
 /** A client error Fastify raises itself (bad JSON, body too large) carries its status. */
 interface HttpError extends Error {
   statusCode?: number;
 }
 
-/** The HTTP face of Salvo: tRPC at /trpc, Trigger.dev's REST API at /api, health at /healthz and /readyz. */
-export function buildApp(deps: Deps, options: { logStream?: LogStream } = {}): FastifyInstance {
+/**
+ * The HTTP face of Salvo: tRPC at /trpc, Trigger.dev's REST API at /api, health at /healthz and
+ * /readyz, the dashboard at /dashboard (`/` redirects there).
+ */
+export function buildApp(deps: Deps, options: { poolStats?: () => PoolStats } = {}): FastifyInstance {
   const app = Fastify({
-    logger: loggerOptions(deps.config.logLevel, options.logStream),
+    // One logger for the process (observability/log.ts), requests at debug.
+    loggerInstance: deps.log as FastifyBaseLogger,
+    logController: new QuietRequestLog(),
     bodyLimit: deps.config.limits.maxJsonBodyBytes,
     // Routes are matched case-sensitively and without trailing-slash games, as Trigger.dev does.
     // tRPC batches name every procedure of a batch in the path (`/trpc/a,b,c`).
@@ -51,6 +54,8 @@ export function buildApp(deps: Deps, options: { logStream?: LogStream } = {}): F
   app.addHook("onRequest", async (req, reply) => {
     reply.header("x-request-id", req.id);
   });
+  registerRequestContext(app);
+  registerHttpMetrics(app);
   capConnections(app, deps.config);
   registerShutdownHooks(app, deps);
   registerBodyDrain(app);
@@ -91,6 +96,7 @@ export function buildApp(deps: Deps, options: { logStream?: LogStream } = {}): F
   );
 
   registerHealthRoutes(app, deps);
+  registerMetricsRoute(app, deps, options.poolStats);
 
   const createContext = (req: FastifyRequest, authorization: string | undefined): Context => ({
     deps,
@@ -147,6 +153,7 @@ export function buildApp(deps: Deps, options: { logStream?: LogStream } = {}): F
   registerHttpGuards(app);
   registerCors(app);
   registerRestRoutes(app, deps);
+  registerDashboard(app, dashboardDir());
   return app;
 }
 

@@ -1,6 +1,7 @@
 import { type AnyTRPCRouter, callTRPCProcedure, getTRPCErrorShape, isTrackedEnvelope, TRPCError } from "@trpc/server";
 import { parseConnectionParamsFromString } from "@trpc/server/http";
 import type { FastifyReply, FastifyRequest } from "fastify";
+import { openSubscriptions } from "../observability/metrics.js";
 import { asTRPCError } from "../trpc/errors.js";
 
 /**
@@ -159,6 +160,7 @@ export async function serveSubscription(req: FastifyRequest, reply: FastifyReply
   }
 
   reply.hijack();
+  openSubscriptions.inc({ kind: "trpc" });
   // Headers hooks set (CORS) go out too: Fastify's reply is bypassed from here on.
   res.writeHead(200, { ...(reply.getHeaders() as Record<string, string>), ...SSE_HEADERS });
   // Shutting down: the procedure's generator ends, and the stream closes without tRPC's `return`
@@ -239,6 +241,7 @@ export async function serveSubscription(req: FastifyRequest, reply: FastifyReply
       await write(eventFrame("serialized-error", JSON.stringify(config.transformer.output.serialize(shape))));
     }
   } finally {
+    openSubscriptions.dec({ kind: "trpc" });
     clearTimeout(pinger);
     release?.();
     call.closing.removeEventListener("abort", onClosing);

@@ -2,6 +2,7 @@ import { sql, type Transaction } from "kysely";
 import type { Database } from "../../db/schema.js";
 import { FINAL_RUN_STATUSES, type RunStatus } from "../../shared/schemas.js";
 import { appendEvents } from "../events/outbox.js";
+import { countRunTransitions } from "../observability/metrics.js";
 import { resumeParent } from "./parent.js";
 import { batchStatusEvent, recordRunStatus, type TransitionedRun } from "./record.js";
 
@@ -59,6 +60,8 @@ export async function countFinishedRuns(
   runs: readonly TransitionedRun[],
   now: Date,
 ): Promise<void> {
+  // Every transaction that finishes or retries runs passes here once with all of them.
+  countRunTransitions(trx, runs);
   const runIds = runs.filter((r) => FINAL_RUN_STATUSES.includes(r.status as RunStatus)).map((r) => r.id);
   if (runIds.length === 0) return;
   // The ids travel as one JSON parameter: a canceled batch may finish 100,000 runs at once.

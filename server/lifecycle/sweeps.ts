@@ -3,6 +3,7 @@ import type { Database } from "../../db/schema.js";
 import { transaction } from "../../db/transaction.js";
 import type { Bus } from "../adapters/bus.js";
 import { notifyEvents } from "../events/notify.js";
+import { countLeaseExpiries } from "../observability/metrics.js";
 import { countFinishedRuns, recordTransitions } from "./batch-completion.js";
 import { type RetryPolicy, retryOrFail } from "./fail.js";
 import { TRANSITION_COLUMNS, type TransitionedRun } from "./record.js";
@@ -18,16 +19,20 @@ export type SweepStep = (trx: Transaction<Database>, now: Date) => Promise<Trans
  * Runs one sweep step repeatedly (each in its own transaction) until it finds fewer due rows than
  * it can take, then wakes every environment it changed (a queued run is claimable, a finished one
  * may have completed a batch and queued its parent). Every step picks its rows with
- * `FOR UPDATE SKIP LOCKED`, so any number of server processes can sweep at once.
+ * `FOR UPDATE SKIP LOCKED`, so any number of server processes can sweep at once. Answers the runs
+ * it moved, all committed.
  */
-export async function sweep(deps: { db: Kysely<Database>; bus: Bus }, step: SweepStep): Promise<void> {
+export async function sweep(deps: { db: Kysely<Database>; bus: Bus }, step: SweepStep): Promise<TransitionedRun[]> {
   const environments = new Set<string>();
+  const moved: TransitionedRun[] = [];
   for (let round = 0; round < MAX_ROUNDS; round++) {
     const rows = await transaction(deps.db, (trx) => step(trx, new Date()));
     for (const r of rows) environments.add(r.environment_id);
+    moved.push(...rows);
     if (rows.length < SWEEP_BATCH) break;
   }
   for (const env of environments) notifyEvents(deps.bus, env);
+  return moved;
 }
 
 /** DELAYED runs whose time has come, and REATTEMPTING runs past their backoff, become QUEUED. */
@@ -99,6 +104,10 @@ export function reclaimLostRuns(policy: RetryPolicy & { disconnectGraceMs: numbe
       .forUpdate("runs")
       .skipLocked()
       .execute();
+    countLeaseExpiries(trx, {
+      worker_disconnected: due.filter((run) => run.disconnected).length,
+      lease_expired: due.filter((run) => !run.disconnected).length,
+    });
     const rows = await retryOrFail(
       trx,
       due.map(({ disconnected, ...run }) => ({

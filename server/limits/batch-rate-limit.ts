@@ -2,6 +2,7 @@ import type { TRPCError } from "@trpc/server";
 import type { BucketConfig, LimitDecision } from "../adapters/rate-limiter.js";
 import type { Deps } from "../deps.js";
 import { DomainError } from "../errors.js";
+import { rateLimitRejections } from "../observability/metrics.js";
 
 /**
  * The numbers of a rejected batch, as the 429 shows them: the REST layer turns them into
@@ -56,7 +57,10 @@ export async function bucketFor(deps: Pick<Deps, "db" | "config">, environmentId
 export async function chargeBatchItems(deps: Deps, environmentId: string, items: number): Promise<void> {
   const bucket = await bucketFor(deps, environmentId);
   const decision = await deps.rateLimiter.limit(environmentId, items, bucket);
-  if (!decision.success) throw rateLimitExceeded("Batch rate limit exceeded", decision);
+  if (!decision.success) {
+    rateLimitRejections.inc({ limit: "batch_items" });
+    throw rateLimitExceeded("Batch rate limit exceeded", decision);
+  }
 }
 
 /** The 429 (TOO_MANY_REQUESTS) of a refused limiter decision, with its numbers for the headers. */

@@ -1,4 +1,5 @@
 import type { Deps } from "../deps.js";
+import { rateLimitRejections } from "../observability/metrics.js";
 import { rateLimitExceeded } from "./batch-rate-limit.js";
 
 /**
@@ -13,5 +14,8 @@ import { rateLimitExceeded } from "./batch-rate-limit.js";
  */
 export async function chargeRequest(deps: Deps, environmentId: string): Promise<void> {
   const decision = await deps.rateLimiter.limit(`requests:${environmentId}`, 1, deps.config.limits.requestRateLimit);
-  if (!decision.success) throw rateLimitExceeded("Rate limit exceeded", decision);
+  if (!decision.success) {
+    rateLimitRejections.inc({ limit: "request" });
+    throw rateLimitExceeded("Rate limit exceeded", decision);
+  }
 }

@@ -2,6 +2,7 @@ import { createHash } from "node:crypto";
 import type { Caller } from "../auth/authenticate.js";
 import type { Config } from "../config.js";
 import { DomainError } from "../errors.js";
+import { rateLimitRejections } from "../observability/metrics.js";
 import { RateLimitExceededError } from "./batch-rate-limit.js";
 
 /** What a refused subscription tells the client to wait: slots free as other subscriptions end. */
@@ -54,6 +55,7 @@ function increment(counts: Map<string, number>, key: string, by: number) {
 }
 
 function refusal(what: string, limit: number): DomainError {
+  rateLimitRejections.inc({ limit: "subscriptions" });
   const retryAfter = RETRY_AFTER_SECONDS;
   const cause = new RateLimitExceededError(limit, 0, Math.floor(Date.now() / 1000) + retryAfter, retryAfter);
   return new DomainError("TOO_MANY_REQUESTS", `Too many live subscriptions: ${what}; close one or retry later`, {

@@ -19,6 +19,9 @@ export class WorkerPresence {
   #closing = false;
   readonly #open = new Set<() => void>();
 
+  /** `warn` logs a disconnect that could not be recorded. */
+  constructor(private readonly warn: (fields: object, message: string) => void) {}
+
   /** Holds one presence stream until the worker goes (`signal`) or this server closes. */
   async *hold(
     db: Kysely<Database>,
@@ -48,7 +51,7 @@ export class WorkerPresence {
           .where("connection_id", "=", connectionId)
           .execute()
           .catch((err: Error) =>
-            console.error(`worker presence: recording ${workerId}'s disconnect failed:`, err.message),
+            this.warn({ workerId, err }, "worker presence: recording the worker's disconnect failed"),
           );
       }
     }

@@ -13,6 +13,8 @@ import { type ClaimedRow, claimRuns } from "../lifecycle/claim.js";
 import { type ClaimRef, heldClaims } from "../lifecycle/held-claims.js";
 import { releaseClaims } from "../lifecycle/release.js";
 import { type ReportedFailure, recordReport, type WorkerReport } from "../lifecycle/report.js";
+import { claimDuration, dequeueWait } from "../observability/metrics.js";
+import { logRunFailures } from "../observability/run-failures.js";
 import { resolvePacket, superJsonText } from "../packets/codec.js";
 
 /** The error a worker reports, as the shared contract defines it. */
@@ -104,13 +106,19 @@ export async function dequeue(
   input: { workerId: string; tasks: string[]; max: number; waitMs: number } & Partial<Omit<Outcomes, "workerId">>,
   signal?: AbortSignal,
 ): Promise<ClaimedRun[]> {
+  const started = performance.now();
+  const answer = (runs: ClaimedRun[]) => {
+    dequeueWait.observe({ outcome: runs.length > 0 ? "claimed" : "empty" }, (performance.now() - started) / 1000);
+    return runs;
+  };
   const { db, bus, config } = deps;
   const deadline = Date.now() + Math.min(input.waitMs, config.execution.dequeueMaxWaitMs);
   // The caller went away, or the server is shutting down: stop waiting and answer what there is.
   const stop = signal ? AbortSignal.any([signal, deps.closing]) : deps.closing;
   const claim = async (completed: Outcomes["completed"] = [], failed: Outcomes["failed"] = []) => {
     const report = workerReport(completed, failed);
-    const { claimed, reported } = await transaction(db, async (trx) => {
+    const claimStarted = performance.now();
+    const { claimed, reported, errors } = await transaction(db, async (trx) => {
       const now = new Date();
       // Outcomes first, so the slots they free can be claimed (and the lock order holds: a claim
       // takes queues last, docs/ARCHITECTURE.md).
@@ -137,15 +145,17 @@ export async function dequeue(
               config.execution,
               now,
             );
-      return { claimed: delivered, reported: outcomes.length + refused.length };
+      return { claimed: delivered, reported: [...outcomes, ...refused], errors: [...failed, ...undeliverable] };
     });
+    claimDuration.observe((performance.now() - claimStarted) / 1000);
     // Claims and outcomes wrote events: tell subscribers (and, harmlessly, idle workers).
-    if (claimed.length > 0 || reported > 0) notifyEvents(bus, env.id);
+    if (claimed.length > 0 || reported.length > 0) notifyEvents(bus, env.id);
+    logFailures(deps, reported, errors);
     return claimed;
   };
 
   const first = await claim(input.completed, input.failed);
-  if (first.length > 0 || deadline <= Date.now() || stop.aborted) return first;
+  if (first.length > 0 || deadline <= Date.now() || stop.aborted) return answer(first);
 
   let wake: (() => void) | undefined;
   let woken = false;
@@ -159,17 +169,17 @@ export async function dequeue(
   try {
     for (;;) {
       // Nothing is claimed for an answer that may never reach the worker (it would wait out the lease).
-      if (stop.aborted) return [];
+      if (stop.aborted) return answer([]);
       woken = false;
       // A worker that went away (stopped, or died) while waiting must not be handed runs.
-      if (signal?.aborted) return [];
+      if (signal?.aborted) return answer([]);
       const claimed = await claim();
       if (signal?.aborted && claimed.length > 0) {
         await releaseRuns(deps, env, { workerId: input.workerId, runIds: claimed.map((r) => r.id) });
-        return [];
+        return answer([]);
       }
       const left = deadline - Date.now();
-      if (claimed.length > 0 || left <= 0 || stop.aborted) return claimed;
+      if (claimed.length > 0 || left <= 0 || stop.aborted) return answer(claimed);
       if (!woken) {
         await new Promise<void>((resolve) => {
           const done = () => {
@@ -264,10 +274,22 @@ export async function reportOutcomes(
   // Finished runs free slots of their queues (and may have queued a parent): idle workers
   // waiting on a full queue can claim again now rather than at their next re-check.
   if (changed.length > 0) notifyEvents(deps.bus, env.id);
+  logFailures(deps, changed, input.failed);
   return {
     accepted: changed.map((r) => r.id),
     willRetry: changed.filter((r) => r.status === "REATTEMPTING").map((r) => r.id),
   };
+}
+
+/** The failure lines of the runs a committed report failed, with the errors the worker (or the server) gave. */
+function logFailures(
+  deps: Deps,
+  changed: Parameters<typeof logRunFailures>[1],
+  failures: readonly { runId: string; error: unknown }[],
+): void {
+  if (failures.length === 0) return;
+  const errors = new Map(failures.map((f) => [f.runId, f.error as { name?: string; message?: string }]));
+  logRunFailures(deps.log, changed, (runId) => errors.get(runId));
 }
 
 /** Outputs written as stored text before any transaction opens (`completeRuns` takes them so). */

@@ -5,6 +5,7 @@ import type { LiveItem } from "../events/enrich.js";
 import { eventFeeds, type FeedListener } from "../events/feed.js";
 import { comparePositions, maxPosition, type Position } from "../events/position.js";
 import { readEvents, type StoredEvent } from "../events/read.js";
+import { openSubscriptions } from "../observability/metrics.js";
 import {
   handleTime,
   liveCursor,
@@ -263,13 +264,18 @@ async function changesSince(
     if (changes.length === 0 && live && caughtUp) {
       const waitUntil = Date.now() + LONG_POLL_MS;
       const stop = AbortSignal.any([signal, deps.closing]);
-      while (changes.length === 0 && !stop.aborted && Date.now() < waitUntil) {
-        await listener.wait(waitUntil - Date.now(), stop);
-        const fresh = listener.items.filter((item) => comparePositions(item.position, cursor) > 0);
-        listener.items = [];
-        if (fresh.length === 0) continue;
-        changes = await sharedChanges(deps, shape, fresh);
-        cursor = fresh.at(-1)!.position;
+      openSubscriptions.inc({ kind: "realtime" });
+      try {
+        while (changes.length === 0 && !stop.aborted && Date.now() < waitUntil) {
+          await listener.wait(waitUntil - Date.now(), stop);
+          const fresh = listener.items.filter((item) => comparePositions(item.position, cursor) > 0);
+          listener.items = [];
+          if (fresh.length === 0) continue;
+          changes = await sharedChanges(deps, shape, fresh);
+          cursor = fresh.at(-1)!.position;
+        }
+      } finally {
+        openSubscriptions.dec({ kind: "realtime" });
       }
     }
     // Caught up, the feed's deliveries continue Postgres's: every event up to the last is seen.

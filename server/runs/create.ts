@@ -2,6 +2,7 @@ import { sql, type Transaction } from "kysely";
 import type { Database } from "../../db/schema.js";
 import { FINAL_RUN_STATUSES, type RunStatus } from "../../shared/schemas.js";
 import { appendEvents, type NewEvent } from "../events/outbox.js";
+import { countRunsCreated } from "../observability/metrics.js";
 import { insertRuns, planRunInsert, type RunInsert } from "./insert-runs.js";
 import type { PreparedRun } from "./prepare.js";
 
@@ -98,6 +99,7 @@ export async function createRuns(trx: Transaction<Database>, plan: RunPlan): Pro
   }
 
   await appendEvents(trx, creationEvents(environmentId, created));
+  countRunsCreated(trx, created.length);
   return outcomes as RunOutcome[];
 }
 

@@ -26,7 +26,8 @@ export async function startChildSalvo(
   extraEnv: Record<string, string> = {},
 ): Promise<ChildSalvo> {
   const port = await freePort();
-  const key = `tr_dev_${randomBytes(12).toString("hex")}`;
+  // 32 hex characters: 24 had a 0.7 % chance of fewer than the 10 different ones a key needs (config.ts).
+  const key = `tr_dev_${randomBytes(16).toString("hex")}`;
   const child = spawn(`${ROOT}/node_modules/.bin/tsx`, ["server/main.ts"], {
     cwd: ROOT,
     env: {

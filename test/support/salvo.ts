@@ -1,7 +1,7 @@
 import { connect } from "../../db/connect.js";
 import { type CreatedEnvironment, createEnvironment } from "../../server/auth/environments.js";
 import { loadConfig } from "../../server/config.js";
-import type { LogStream } from "../../server/http/app.js";
+import type { LogStream } from "../../server/observability/log.js";
 import { type RunningSalvo, startSalvo } from "../../server/start.js";
 
 /**
