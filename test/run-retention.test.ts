@@ -268,6 +268,10 @@ describe("the retention task (SALVO_RUN_RETENTION, SALVO_RETENTION_INTERVAL_MS)"
       const gone = (path: string) => async () => (await salvo.api(path)).status === 404 || undefined;
       await waitFor(gone(`/api/v1/batches/${batch.batchId}`), 10_000, "the batch to be deleted");
       await waitFor(gone(`/api/v3/runs/${batch.runs[0]}`), 10_000, "its run to be deleted");
+      const metrics = await (await fetch(`${salvo.url}/metrics`)).text();
+      expect(Number(/^salvo_retention_deleted_total\{kind="runs"\} (\d+)/m.exec(metrics)?.[1])).toBeGreaterThanOrEqual(
+        1,
+      );
     } finally {
       await salvo.close();
       await database.drop();
