@@ -19,6 +19,7 @@ import { registerBodyDrain } from "./drain-body.js";
 import { registerHttpGuards } from "./guards.js";
 import { registerHealthRoutes } from "./health.js";
 import { registerHttpMetrics, registerMetricsRoute } from "./metrics-route.js";
+import { registerOpenApiRoutes } from "./openapi.js";
 import { QuietRequestLog, registerRequestContext } from "./request-log.js";
 import { registerShutdownHooks } from "./shutdown.js";
 import { isSubscriptionRequest, serveSubscription } from "./trpc-sse.js";
@@ -29,7 +30,14 @@ interface HttpError extends Error {
 }
 
 /** The HTTP face of Salvo: tRPC at /trpc, Trigger.dev's REST API at /api, health at /healthz and /readyz. */
-export function buildApp(deps: Deps, options: { poolStats?: () => PoolStats } = {}): FastifyInstance {
+export function buildApp(
+  deps: Deps,
+  options: {
+    poolStats?: () => PoolStats;
+    /** Told of every route as it is registered (test/openapi.test.ts checks each is documented). */
+    onRoute?: (route: { method: string | string[]; url: string }) => void;
+  } = {},
+): FastifyInstance {
   const app = Fastify({
     // One logger for the process (observability/log.ts), requests at debug.
     loggerInstance: deps.log as FastifyBaseLogger,
@@ -47,6 +55,7 @@ export function buildApp(deps: Deps, options: { poolStats?: () => PoolStats } = 
     genReqId: () => `req_${randomBytes(8).toString("hex")}`,
     ...connectionOptions(deps.config),
   });
+  if (options.onRoute) app.addHook("onRoute", options.onRoute);
   app.addHook("onRequest", async (req, reply) => {
     reply.header("x-request-id", req.id);
   });
@@ -93,6 +102,7 @@ export function buildApp(deps: Deps, options: { poolStats?: () => PoolStats } = 
 
   registerHealthRoutes(app, deps);
   registerMetricsRoute(app, deps, options.poolStats);
+  registerOpenApiRoutes(app);
 
   const createContext = (req: FastifyRequest, authorization: string | undefined): Context => ({
     deps,
