@@ -191,6 +191,11 @@ const RescheduleBodySchema = z.object({ delay: z.string() });
 
 // ---- the route table ------------------------------------------------------------------------------
 
+const DASHBOARD_ANSWERS: Record<number, { description: string; schema: z.ZodType; contentType: string }> = {
+  200: { description: "The app's page, or the file asked for", schema: z.string(), contentType: "text/html" },
+  503: { description: "The dashboard is not built (npm run build)", schema: z.string(), contentType: "text/plain" },
+};
+
 /** A documented answer: its schema (JSON unless `contentType` says otherwise) and its headers. */
 export interface RestAnswer {
   description: string;
@@ -633,6 +638,37 @@ export const REST_ROUTES: RestRoute[] = [
       200: { description: "Prometheus text format", schema: z.string(), contentType: "text/plain" },
       401: error("SALVO_METRICS_TOKEN is set and the request does not carry it"),
       403: error("Not a loopback request, and SALVO_METRICS_TOKEN is not set"),
+    },
+  },
+  {
+    method: "GET",
+    path: "/",
+    operationId: "home",
+    tag: "Dashboard",
+    summary: "Redirects to the dashboard",
+    auth: "none",
+    responses: { 302: { description: "To /dashboard/" } },
+  },
+  {
+    method: "GET",
+    path: "/dashboard",
+    operationId: "dashboard",
+    tag: "Dashboard",
+    summary: "The dashboard (a browser app; it signs in with a key and reads the tRPC router)",
+    auth: "none",
+    responses: DASHBOARD_ANSWERS,
+  },
+  {
+    method: "GET",
+    path: "/dashboard/{path}",
+    operationId: "dashboardFile",
+    tag: "Dashboard",
+    summary: "A file of the dashboard's build, or its page for any path the app routes (the path may contain slashes)",
+    auth: "none",
+    pathParams: { path: "A file of the build, or a page of the app" },
+    responses: {
+      ...DASHBOARD_ANSWERS,
+      404: { description: "An asset that is not in this build", schema: z.object({ error: z.string() }) },
     },
   },
   {

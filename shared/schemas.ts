@@ -1,39 +1,16 @@
 import { z } from "zod";
 import { boundedArray } from "./bounded-array.js";
 import { DelaySchema, MetadataSchema, TriggerOptionsSchema } from "./options.js";
+import { BATCH_STATUSES, RUN_STATUSES } from "./statuses.js";
 
 export const TaskIdentifierSchema = z
   .string({ error: (issue) => (issue.input === undefined ? "task is required" : "task must be a string") })
   .min(1, "task identifier must not be empty")
   .max(128, "task identifier is at most 128 characters");
 
-export const RUN_STATUSES = [
-  "DELAYED",
-  "QUEUED",
-  "EXECUTING",
-  "REATTEMPTING",
-  "WAITING",
-  "COMPLETED",
-  "FAILED",
-  "CANCELED",
-  "EXPIRED",
-  "CRASHED",
-  "SYSTEM_FAILURE",
-  "TIMED_OUT",
-] as const;
+export { BATCH_STATUSES, FINAL_RUN_STATUSES, RUN_STATUSES } from "./statuses.js";
 export const RunStatusSchema = z.enum(RUN_STATUSES);
 export type RunStatus = z.infer<typeof RunStatusSchema>;
-export const FINAL_RUN_STATUSES: readonly RunStatus[] = [
-  "COMPLETED",
-  "FAILED",
-  "CANCELED",
-  "EXPIRED",
-  "CRASHED",
-  "SYSTEM_FAILURE",
-  "TIMED_OUT",
-];
-
-export const BATCH_STATUSES = ["PENDING", "PROCESSING", "COMPLETED", "PARTIAL_FAILED", "ABORTED"] as const;
 export const BatchStatusSchema = z.enum(BATCH_STATUSES);
 export type BatchStatus = z.infer<typeof BatchStatusSchema>;
 
@@ -123,8 +100,27 @@ export const BatchSchema = z.object({
   resumeParentOnCompletion: z.boolean(),
 });
 export type Batch = z.infer<typeof BatchSchema>;
-export const BatchSummarySchema = BatchSchema.omit({ runs: true, errors: true });
+export const BatchSummarySchema = BatchSchema.omit({ runs: true, errors: true }).extend({
+  /**
+   * Items whose run is in a final status: the batch's completion counter, so progress
+   * (`finishedItemCount` of `successfulRunCount ?? runCount`) costs no count of its runs.
+   */
+  finishedItemCount: z.number().int(),
+});
 export type BatchSummary = z.infer<typeof BatchSummarySchema>;
+
+/** `batch.summary`: a batch without its run ids (which a 100,000-run batch has 100,000 of) and the first item errors. */
+export const BatchSummaryInputSchema = z.object({
+  batchId: z.string().min(1),
+  /** How many item errors to return, in index order. */
+  errorLimit: z.number().int().min(0).max(100).default(20),
+});
+export const BatchSummaryResultSchema = BatchSummarySchema.extend({
+  errors: z.array(BatchItemErrorSchema),
+  /** All item errors of the batch, of which `errors` are the first. */
+  errorCount: z.number().int(),
+});
+export type BatchSummaryResult = z.infer<typeof BatchSummaryResultSchema>;
 
 export const PageInputSchema = z.object({
   limit: z.number().int().min(1).max(100).default(25),

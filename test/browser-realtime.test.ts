@@ -4,10 +4,11 @@ import { tmpdir } from "node:os";
 import { extname, join, normalize } from "node:path";
 import { fileURLToPath } from "node:url";
 import { batch, configure, runs, tasks } from "@trigger.dev/sdk";
-import { type BrowserContext, chromium } from "playwright-core";
+import type { BrowserContext } from "playwright-core";
 import { build } from "vite";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createWorker } from "../client/index.js";
+import { launchChromium } from "./support/chromium.js";
 import { startTestSalvo, type TestSalvo } from "./support/salvo.js";
 
 /**
@@ -16,7 +17,6 @@ import { startTestSalvo, type TestSalvo } from "./support/salvo.js";
  * It exercises HTTP, CORS and the published client, nothing of the database: it runs in the
  * embedded mode only (the Postgres pass of `npm test` skips it).
  */
-const CHROMIUM = "/usr/bin/chromium";
 const PAGE_DIR = fileURLToPath(new URL("./browser/batch-page/", import.meta.url));
 const TYPES: Record<string, string> = { ".html": "text/html", ".js": "text/javascript", ".css": "text/css" };
 
@@ -24,6 +24,7 @@ let salvo: TestSalvo;
 let pageServer: Server;
 let pageOrigin: string;
 let browser: BrowserContext;
+let closeBrowser: (() => Promise<void>) | undefined;
 const temporary: string[] = [];
 
 /** Serves the built page's files, and nothing outside them. */
@@ -45,8 +46,7 @@ describe.skipIf(process.env.DATABASE_URL !== undefined)("useRealtimeBatch in Chr
     salvo = await startTestSalvo();
     configure({ baseURL: salvo.url, accessToken: salvo.key });
     const outDir = await mkdtemp(join(tmpdir(), "salvo-page-"));
-    const profile = await mkdtemp(join(tmpdir(), "salvo-chromium-"));
-    temporary.push(outDir, profile);
+    temporary.push(outDir);
     await build({
       root: PAGE_DIR,
       base: "./",
@@ -58,23 +58,11 @@ describe.skipIf(process.env.DATABASE_URL !== undefined)("useRealtimeBatch in Chr
     const address = pageServer.address() as { port: number };
     // localhost, not 127.0.0.1: another origin than the API's, so the browser applies CORS.
     pageOrigin = `http://localhost:${address.port}`;
-    browser = await chromium.launchPersistentContext(profile, {
-      executablePath: CHROMIUM,
-      headless: true,
-      args: [
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-quic",
-        "--no-first-run",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
-      ],
-    });
+    ({ browser, close: closeBrowser } = await launchChromium());
   });
 
   afterAll(async () => {
-    await browser?.close();
+    await closeBrowser?.();
     await new Promise((resolve) => pageServer?.close(resolve));
     await salvo?.close();
     await Promise.all(temporary.map((dir) => rm(dir, { recursive: true, force: true })));

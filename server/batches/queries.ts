@@ -1,7 +1,13 @@
 import type { Kysely } from "kysely";
 import type { z } from "zod";
 import type { BatchRow, Database } from "../../db/schema.js";
-import type { Batch, BatchStatus, BatchSummary, ListBatchesInputSchema } from "../../shared/schemas.js";
+import type {
+  Batch,
+  BatchStatus,
+  BatchSummary,
+  BatchSummaryResult,
+  ListBatchesInputSchema,
+} from "../../shared/schemas.js";
 import type { AuthenticatedEnvironment } from "../auth/authenticate.js";
 import type { Deps } from "../deps.js";
 import { notFound } from "../errors.js";
@@ -22,6 +28,7 @@ function summarize(row: BatchRow): BatchSummary {
     ...(row.completed_at !== null ? { completedAt: row.completed_at } : {}),
     ...(row.parent_run_id !== null ? { parentRunId: row.parent_run_id } : {}),
     resumeParentOnCompletion: row.resume_parent_on_completion,
+    finishedItemCount: row.finished_item_count,
   };
 }
 
@@ -43,8 +50,7 @@ export async function assertBatchOfEnvironment(
   if (!batch) throw notFound(`Batch ${batchId} not found`);
 }
 
-/** A batch of the caller's environment, with its run ids and item errors in index order. */
-export async function getBatch({ db }: Deps, environment: AuthenticatedEnvironment, batchId: string): Promise<Batch> {
+async function readBatchRow({ db }: Deps, environment: AuthenticatedEnvironment, batchId: string): Promise<BatchRow> {
   const row = await db
     .selectFrom("batches")
     .selectAll()
@@ -52,7 +58,21 @@ export async function getBatch({ db }: Deps, environment: AuthenticatedEnvironme
     .where("environment_id", "=", environment.id)
     .executeTakeFirst();
   if (!row) throw notFound(`Batch ${batchId} not found`);
-  const items = await db
+  return row;
+}
+
+type ItemErrorRow = { batch_index: number; task_identifier: string; error: string | null; error_code: string | null };
+const itemError = (item: ItemErrorRow): Batch["errors"][number] => ({
+  index: item.batch_index,
+  taskIdentifier: item.task_identifier,
+  error: item.error ?? "Unknown error",
+  ...(item.error_code !== null ? { errorCode: item.error_code } : {}),
+});
+
+/** A batch of the caller's environment, with its run ids and item errors in index order. */
+export async function getBatch(deps: Deps, environment: AuthenticatedEnvironment, batchId: string): Promise<Batch> {
+  const row = await readBatchRow(deps, environment, batchId);
+  const items = await deps.db
     .selectFrom("batch_items")
     .select(["batch_index", "task_identifier", "run_id", "error", "error_code"])
     .where("batch_id", "=", batchId)
@@ -62,16 +82,34 @@ export async function getBatch({ db }: Deps, environment: AuthenticatedEnvironme
   const errors: Batch["errors"] = [];
   for (const item of items) {
     if (item.run_id !== null) runs.push(item.run_id);
-    else {
-      errors.push({
-        index: item.batch_index,
-        taskIdentifier: item.task_identifier,
-        error: item.error ?? "Unknown error",
-        ...(item.error_code !== null ? { errorCode: item.error_code } : {}),
-      });
-    }
+    else errors.push(itemError(item));
   }
   return { ...summarize(row), runs, errors };
+}
+
+/**
+ * A batch of the caller's environment without its run ids, with its first `errorLimit` item errors
+ * and their count: what a page about one batch reads, whatever the batch's size (its runs are
+ * listed a page at a time by `run.list`).
+ */
+export async function getBatchSummary(
+  deps: Deps,
+  environment: AuthenticatedEnvironment,
+  input: { batchId: string; errorLimit: number },
+): Promise<BatchSummaryResult> {
+  const row = await readBatchRow(deps, environment, input.batchId);
+  const failed = deps.db.selectFrom("batch_items").where("batch_id", "=", input.batchId).where("run_id", "is", null);
+  const [errors, count] = await Promise.all([
+    input.errorLimit === 0
+      ? []
+      : failed
+          .select(["batch_index", "task_identifier", "error", "error_code"])
+          .orderBy("batch_index")
+          .limit(input.errorLimit)
+          .execute(),
+    failed.select((eb) => eb.fn.countAll<number>().as("n")).executeTakeFirstOrThrow(),
+  ]);
+  return { ...summarize(row), errors: errors.map(itemError), errorCount: Number(count.n) };
 }
 
 export async function listBatches(

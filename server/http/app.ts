@@ -15,6 +15,7 @@ import { registerRestRoutes } from "../rest/routes.js";
 import { authenticateContext, type Context } from "../trpc/init.js";
 import { appRouter } from "../trpc/routers/_app.js";
 import { registerCors } from "./cors.js";
+import { dashboardDir, registerDashboard } from "./dashboard.js";
 import { registerBodyDrain } from "./drain-body.js";
 import { registerHttpGuards } from "./guards.js";
 import { registerHealthRoutes } from "./health.js";
@@ -29,7 +30,10 @@ interface HttpError extends Error {
   statusCode?: number;
 }
 
-/** The HTTP face of Salvo: tRPC at /trpc, Trigger.dev's REST API at /api, health at /healthz and /readyz. */
+/**
+ * The HTTP face of Salvo: tRPC at /trpc, Trigger.dev's REST API at /api, health at /healthz and
+ * /readyz, the dashboard at /dashboard (`/` redirects there).
+ */
 export function buildApp(
   deps: Deps,
   options: {
@@ -159,6 +163,7 @@ export function buildApp(
   registerHttpGuards(app);
   registerCors(app);
   registerRestRoutes(app, deps);
+  registerDashboard(app, dashboardDir());
   return app;
 }
 

@@ -1,3 +1,4 @@
+import { sql } from "kysely";
 import type { AuthenticatedEnvironment } from "../auth/authenticate.js";
 import type { Deps } from "../deps.js";
 import { notifyEvents } from "../events/notify.js";
@@ -29,12 +30,44 @@ export async function updateQueue(
   return { name: row.name, concurrencyLimit: row.concurrency_limit, paused: row.paused };
 }
 
+/**
+ * The environment's queues: limit, paused, and how many runs are queued and executing now. A
+ * queue exists once configured or once a run named it; the counts read the partial indexes of
+ * queued and executing runs (one index-only range per status), never the finished runs.
+ */
 export async function listQueues({ db }: Deps, env: AuthenticatedEnvironment) {
-  const rows = await db
-    .selectFrom("queues")
-    .select(["name", "concurrency_limit", "paused"])
-    .where("environment_id", "=", env.id)
-    .orderBy("name")
-    .execute();
-  return rows.map((r) => ({ name: r.name, concurrencyLimit: r.concurrency_limit, paused: r.paused }));
+  const countOf = (status: "QUEUED" | "EXECUTING") =>
+    db
+      .selectFrom("runs")
+      .select(["queue", sql<number>`count(*)::int`.as("n")])
+      .where("environment_id", "=", env.id)
+      .where("status", "=", status)
+      .groupBy("queue")
+      .execute();
+  const [rows, queued, executing] = await Promise.all([
+    db
+      .selectFrom("queues")
+      .select(["name", "concurrency_limit", "paused"])
+      .where("environment_id", "=", env.id)
+      .execute(),
+    countOf("QUEUED"),
+    countOf("EXECUTING"),
+  ]);
+  const queues = new Map(
+    rows.map((r) => [
+      r.name,
+      { name: r.name, concurrencyLimit: r.concurrency_limit, paused: r.paused, queued: 0, executing: 0 },
+    ]),
+  );
+  const entry = (name: string) => {
+    let queue = queues.get(name);
+    if (!queue) {
+      queue = { name, concurrencyLimit: null, paused: false, queued: 0, executing: 0 };
+      queues.set(name, queue);
+    }
+    return queue;
+  };
+  for (const row of queued) entry(row.queue).queued = row.n;
+  for (const row of executing) entry(row.queue).executing = row.n;
+  return [...queues.values()].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
 }

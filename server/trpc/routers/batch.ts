@@ -3,6 +3,8 @@ import {
   AppendItemsInputSchema,
   AppendItemsResultSchema,
   BatchSchema,
+  BatchSummaryInputSchema,
+  BatchSummaryResultSchema,
   CreateBatchInputSchema,
   CreateBatchResultSchema,
   ListBatchesInputSchema,
@@ -14,7 +16,7 @@ import { assertCanRead } from "../../auth/scopes.js";
 import { appendItems } from "../../batches/append-items.js";
 import { cancelBatch } from "../../batches/cancel.js";
 import { createBatch } from "../../batches/create.js";
-import { getBatch, listBatches } from "../../batches/queries.js";
+import { getBatch, getBatchSummary, listBatches } from "../../batches/queries.js";
 import { batchResults } from "../../batches/results.js";
 import { retryFailedRuns } from "../../batches/retry-failed.js";
 import { triggerBatch } from "../../batches/trigger.js";
@@ -49,6 +51,15 @@ export const batchRouter = router({
       const batch = await getBatch(ctx.deps, ctx.environment, input.batchId);
       assertCanRead(ctx.caller, { kind: "batch", batchId: batch.id });
       return batch;
+    }),
+
+  /** A batch without its run ids, with its first item errors: for batches of any size. Secret key or a token that can read it. */
+  summary: readerProcedure
+    .input(BatchSummaryInputSchema)
+    .output(BatchSummaryResultSchema)
+    .query(async ({ ctx, input }) => {
+      assertCanRead(ctx.caller, { kind: "batch", batchId: input.batchId });
+      return getBatchSummary(ctx.deps, ctx.environment, input);
     }),
 
   list: authedProcedure

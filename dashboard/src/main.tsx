@@ -1,0 +1,90 @@
+import { QueryClient, QueryClientProvider } from "@tanstack/react-query";
+import { useMemo, useState } from "react";
+import { createRoot } from "react-dom/client";
+import { type Credential, createApi } from "./api.js";
+import { Link } from "./components.js";
+import { BatchPage } from "./pages/Batch.js";
+import { BatchesPage } from "./pages/Batches.js";
+import { QueuesPage } from "./pages/Queues.js";
+import { RunPage } from "./pages/Run.js";
+import { SignIn } from "./pages/SignIn.js";
+import { navigate, parseRoute, paths, useLocation } from "./router.js";
+import { forgetKey, initialCredential, rememberKey } from "./session.js";
+import "./styles.css";
+
+function App() {
+  const [credential, setCredential] = useState<Credential | undefined>(initialCredential);
+  // A new client and an empty cache per credential: nothing read with one key shows under another.
+  const { api, queryClient } = useMemo(
+    () => ({ api: credential ? createApi(credential) : undefined, queryClient: new QueryClient() }),
+    [credential],
+  );
+  const where = useLocation();
+  const route = parseRoute(where.split("#")[0]!);
+
+  if (!credential || !api) {
+    return (
+      <SignIn
+        onSignedIn={(key) => {
+          rememberKey(key);
+          setCredential({ kind: "secret", key });
+        }}
+      />
+    );
+  }
+  const secret = credential.kind === "secret";
+  const signOut = () => {
+    forgetKey();
+    setCredential(undefined);
+    navigate(paths.batches());
+  };
+
+  let page: React.ReactNode;
+  if (!secret && !(route.page === "batch" || route.page === "run")) {
+    page = (
+      <main>
+        <p>
+          This link shows one batch:{" "}
+          <Link to={`${paths.batch(credential.batchId)}#token=${credential.token}`}>open it</Link>.
+        </p>
+      </main>
+    );
+  } else if (route.page === "batches") page = <BatchesPage api={api} />;
+  else if (route.page === "batch")
+    page = <BatchPage key={route.batchId} api={api} batchId={route.batchId} canWrite={secret} />;
+  else if (route.page === "run") page = <RunPage key={route.runId} api={api} runId={route.runId} canWrite={secret} />;
+  else if (route.page === "queues") page = <QueuesPage api={api} />;
+  else
+    page = (
+      <main>
+        <h1>Not found</h1>
+        <p>There is no such page.</p>
+      </main>
+    );
+
+  return (
+    <QueryClientProvider client={queryClient}>
+      <header className="top">
+        <a className="brand" href={secret ? paths.batches() : undefined}>
+          Salvo
+        </a>
+        {secret ? (
+          <nav aria-label="Main">
+            <Link to={paths.batches()}>Batches</Link>
+            <Link to={paths.queues()}>Queues</Link>
+          </nav>
+        ) : (
+          <span className="hint">Read-only link</span>
+        )}
+        {secret ? (
+          <button type="button" onClick={signOut}>
+            Sign out
+          </button>
+        ) : null}
+      </header>
+      {page}
+    </QueryClientProvider>
+  );
+}
+
+createRoot(document.getElementById("root")!).render(<App />);
