@@ -18,7 +18,7 @@ export const benchConfig = {
   databaseUrl:
     process.env.BENCH_DATABASE_URL ?? process.env.DATABASE_URL ?? "postgres://postgres@127.0.0.1:5432/salvo_bench",
   redisUrl: process.env.BENCH_REDIS_URL ?? process.env.REDIS_URL ?? "redis://127.0.0.1:6379",
-  /** BENCH_ONLY=1,2 runs only those scenarios (all by default). */
+  /** BENCH_ONLY=1,2 runs only those scenarios (1-4 by default; 5 and 6, storage at scale, only when named). */
   only: new Set((process.env.BENCH_ONLY ?? "1,2,3,4").split(",").map((s) => Number(s.trim()))),
   /** Port of the Salvo server process the bench starts. */
   salvoPort: int("BENCH_SALVO_PORT", 3931),
@@ -33,6 +33,19 @@ export const benchConfig = {
     reps: int("BENCH_STREAM_REPS", quick ? 1 : 3),
     /** The flat-memory check; 0 skips it. */
     bigItems: int("BENCH_STREAM_BIG_ITEMS", quick ? 0 : 1_000_000),
+  },
+  /** Scenario 5: bytes per stored run, in each system (BENCH_SIZE_RUNS jobs). */
+  storage: {
+    runs: int("BENCH_SIZE_RUNS", quick ? 20_000 : 1_000_000),
+  },
+  /**
+   * Scenario 6: the costs of common calls with BENCH_FLAT_RUNS runs stored (built with COPY) against
+   * an empty database. 10^7 takes ~15 GB of disk and tens of minutes on 2 cores; BENCH_FLAT_RUNS=1000000
+   * is the quicker look.
+   */
+  flat: {
+    runs: int("BENCH_FLAT_RUNS", quick ? 100_000 : 10_000_000),
+    reps: int("BENCH_FLAT_REPS", quick ? 5 : 20),
   },
   drain: {
     jobs: int("BENCH_DRAIN_JOBS", quick ? 2_000 : 20_000),

@@ -16,7 +16,9 @@ import { PgBossPeer } from "./peers/pgboss.js";
 import { SalvoDrain } from "./peers/salvo-drain.js";
 import { startSalvoProcess } from "./salvo-server.js";
 import { drainScenario } from "./scenarios/drain.js";
+import { flatCostsScenario } from "./scenarios/flat-costs.js";
 import { oneShotScenario } from "./scenarios/one-shot.js";
+import { storageScenario } from "./scenarios/storage.js";
 import { streamScenario } from "./scenarios/stream.js";
 
 const started = Date.now();
@@ -34,6 +36,7 @@ async function postgresVersion(url: string): Promise<string> {
 }
 
 async function main() {
+  const loadBefore = os.loadavg();
   await ensureDatabase(cfg.databaseUrl);
   log(`fresh databases next to ${new URL(cfg.databaseUrl).pathname.slice(1)}${cfg.quick ? " (BENCH_QUICK)" : ""}`);
   const [salvoDb, bossDb, graphileDb, copyDb] = await Promise.all(
@@ -47,6 +50,8 @@ async function main() {
   const bull = await BullPeer.open(cfg.redisUrl);
   const copy = await CopyFloor.open(copyDb!);
   const sections: string[] = [];
+  // Storage at scale (5, 6) takes long and much disk: asked for by BENCH_ONLY, reported in scale.md.
+  const scaleSections: string[] = [];
   try {
     if (cfg.only.has(1)) {
       log("scenario 1: one-shot batch");
@@ -119,6 +124,18 @@ async function main() {
       );
       console.log(`${sections.at(-1)}\n`);
     }
+
+    if (cfg.only.has(5)) {
+      log(`scenario 5: bytes per run (${cfg.storage.runs} runs)`);
+      scaleSections.push(await storageScenario(cfg, log));
+      console.log(`${scaleSections.at(-1)}\n`);
+    }
+
+    if (cfg.only.has(6)) {
+      log(`scenario 6: flat costs (${cfg.flat.runs} runs stored)`);
+      scaleSections.push(await flatCostsScenario(cfg));
+      console.log(`${scaleSections.at(-1)}\n`);
+    }
   } finally {
     await Promise.allSettled([pgBoss.close(), graphile.close(), bull.close(), copy.close()]);
   }
@@ -131,9 +148,22 @@ async function main() {
       `took ${((Date.now() - started) / 1000).toFixed(0)} s`,
     "",
   ].join("\n");
-  const report = `${[header, ...sections].join("\n\n")}\n`;
-  writeFileSync(new URL("./results/latest.md", import.meta.url), report);
-  log("wrote bench/results/latest.md");
+  if (sections.length > 0) {
+    writeFileSync(new URL("./results/latest.md", import.meta.url), `${[header, ...sections].join("\n\n")}\n`);
+    log("wrote bench/results/latest.md");
+  }
+  if (scaleSections.length > 0) {
+    const load = `load average before: ${loadBefore.map((l) => l.toFixed(2)).join(", ")}; after: ${os
+      .loadavg()
+      .map((l) => l.toFixed(2))
+      .join(", ")}`;
+    const scaleHeader = header.replace("## Benchmark results", "## Storage at scale");
+    writeFileSync(
+      new URL("./results/scale.md", import.meta.url),
+      `${[`${scaleHeader}\n${load}`, ...scaleSections].join("\n\n")}\n`,
+    );
+    log("wrote bench/results/scale.md");
+  }
 }
 
 main().then(

@@ -15,14 +15,15 @@ async function postJson<T>(salvo: SalvoProcess, path: string, body: unknown, exp
   return JSON.parse(text) as T;
 }
 
-/** `POST /api/v1/tasks/batch`: the one-shot batch. */
-export async function triggerBatch(salvo: SalvoProcess, items: BenchItem[]): Promise<void> {
+/** `POST /api/v1/tasks/batch`: the one-shot batch. Returns its id. */
+export async function triggerBatch(salvo: SalvoProcess, items: BenchItem[]): Promise<string> {
   const body = {
     items: items.map((it) => ({ task: TASK, payload: it.payload, options: { tags: it.tags, idempotencyKey: it.key } })),
   };
   const res = await postJson<{ batchId: string; runs: string[] }>(salvo, "/api/v1/tasks/batch", body, [200]);
   if (res.runs.length !== items.length)
     throw new Error(`one-shot batch answered ${res.runs.length} runs for ${items.length} items`);
+  return res.batchId;
 }
 
 /** `POST /api/v3/batches`: phase 1 of the two-phase batch. */

@@ -6,6 +6,7 @@ import { expireRuns } from "./lifecycle/expire.js";
 import { deleteExpired } from "./lifecycle/retention.js";
 import { abortAllUnsealedBatches } from "./lifecycle/seal-timeout.js";
 import { promoteDueRuns, reclaimLostRuns, sweep } from "./lifecycle/sweeps.js";
+import { retentionDeleted } from "./observability/metrics.js";
 import { logRunFailures } from "./observability/run-failures.js";
 
 const sweepInterval = (deps: Deps) => deps.config.execution.sweepIntervalMs;
@@ -58,7 +59,10 @@ const runRetentionTask: BackgroundTask = {
   run: async (deps) => {
     const { runMs } = deps.config.retention;
     if (runMs === 0) return;
-    await deleteExpired(deps.db, new Date(Date.now() - runMs), { signal: deps.closing });
+    const deleted = await deleteExpired(deps.db, new Date(Date.now() - runMs), { signal: deps.closing });
+    for (const [kind, n] of Object.entries(deleted)) if (n > 0) retentionDeleted.inc({ kind }, n);
+    if (deleted.batches + deleted.runs > 0)
+      deps.log.info({ retention: deleted }, "retention deleted old runs and batches");
   },
 };
 

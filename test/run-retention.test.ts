@@ -238,6 +238,23 @@ describe("run retention (server/lifecycle/retention.ts)", () => {
     expect(await packet()).toBeUndefined();
   });
 
+  it("finishes a batch whose row went but whose ledger a stopped server left (batch_deletions)", async () => {
+    // What a server killed between the batch's row and its last ledger slice leaves behind.
+    const batch = await finishedBatch(3);
+    await salvo.deps.db.transaction().execute(async (trx) => {
+      await trx.deleteFrom("batches").where("id", "=", batch.batchId).execute();
+      await trx
+        .insertInto("batch_deletions")
+        .values({ batch_id: batch.batchId, environment_id: salvo.env.environmentId })
+        .execute();
+    });
+    expect(await count("batch_items", "batch_id", [batch.batchId])).toBe(3);
+    expect(await pass()).toMatchObject({ items: 3, runs: 3 });
+    expect(await count("batch_items", "batch_id", [batch.batchId])).toBe(0);
+    expect(await count("events", "batch_id", [batch.batchId])).toBe(0);
+    expect(await salvo.deps.db.selectFrom("batch_deletions").selectAll().execute()).toEqual([]);
+  });
+
   it("works in small transactions, and two passes at once delete each row once", async () => {
     const batches = await Promise.all([finishedBatch(7), finishedBatch(5)]);
     const small = { batches: 1, runs: 2, slice: 2, passMs: 30_000 };
@@ -268,6 +285,10 @@ describe("the retention task (SALVO_RUN_RETENTION, SALVO_RETENTION_INTERVAL_MS)"
       const gone = (path: string) => async () => (await salvo.api(path)).status === 404 || undefined;
       await waitFor(gone(`/api/v1/batches/${batch.batchId}`), 10_000, "the batch to be deleted");
       await waitFor(gone(`/api/v3/runs/${batch.runs[0]}`), 10_000, "its run to be deleted");
+      const metrics = await (await fetch(`${salvo.url}/metrics`)).text();
+      expect(Number(/^salvo_retention_deleted_total\{kind="runs"\} (\d+)/m.exec(metrics)?.[1])).toBeGreaterThanOrEqual(
+        1,
+      );
     } finally {
       await salvo.close();
       await database.drop();

@@ -24,7 +24,7 @@ export interface Systems {
 export async function oneShotScenario(cfg: BenchConfig, s: Systems): Promise<string> {
   const n = cfg.oneShot.items;
   const contenders: [string, (tag: string) => Promise<void>][] = [
-    ["Salvo `POST /api/v1/tasks/batch`", (tag) => triggerBatch(s.salvo, items(tag, n))],
+    ["Salvo `POST /api/v1/tasks/batch`", async (tag) => void (await triggerBatch(s.salvo, items(tag, n)))],
     ["pg-boss `insert()`", (tag) => s.pgBoss.insert(items(tag, n))],
     ["graphile-worker `addJobs()`", (tag) => s.graphile.insert(items(tag, n))],
     ["BullMQ `addBulk()`", (tag) => s.bull.insert(items(tag, n))],

@@ -51,7 +51,9 @@ export async function completeBatchIfDone(trx: Transaction<Database>, batchId: s
  * Call once per transaction, after every statement that finalized runs (each of which locked
  * them): this statement's snapshot must include every item committed before those locks were
  * granted (see "Counters and completion" in docs/ARCHITECTURE.md). The batch rows are locked in
- * id order.
+ * id order. Whether a batch is now done is decided on the locked row and applied by the same
+ * update (what `completeBatchIfDone` decides in a statement of its own): a worker's report that
+ * finishes runs of a batch costs one statement here, not two.
  */
 export async function countFinishedRuns(
   trx: Transaction<Database>,
@@ -63,7 +65,7 @@ export async function countFinishedRuns(
   const runIds = runs.filter((r) => FINAL_RUN_STATUSES.includes(r.status as RunStatus)).map((r) => r.id);
   if (runIds.length === 0) return;
   // The ids travel as one JSON parameter: a canceled batch may finish 100,000 runs at once.
-  const { rows: touched } = await sql<{ id: string }>`
+  const { rows: completed } = await sql<EndedBatch & { id: string; done: boolean }>`
     with finished as (
       select id, batch_id from runs
       where id in (select json_array_elements_text(${JSON.stringify(runIds)}::json))
@@ -77,14 +79,33 @@ export async function countFinishedRuns(
       group by batch_id
     ),
     locked as materialized (
-      select b.id from batches b join counts on b.id = counts.batch_id order by b.id for update of b
+      select b.id,
+             coalesce(b.processing_completed_at is not null and b.status in ('PENDING', 'PARTIAL_FAILED')
+                      and b.finished_item_count + counts.n >= b.successful_run_count, false) as done
+      from batches b join counts on b.id = counts.batch_id
+      order by b.id
+      for update of b
     )
     update batches b
-    set finished_item_count = b.finished_item_count + counts.n, updated_at = ${now}
+    set finished_item_count = b.finished_item_count + counts.n, updated_at = ${now},
+        status = case when locked.done then 'COMPLETED' else b.status end,
+        completed_at = case when locked.done then ${now} else b.completed_at end
     from counts join locked on locked.id = counts.batch_id
     where b.id = counts.batch_id
-    returning b.id`.execute(trx);
-  for (const { id } of touched) await completeBatchIfDone(trx, id, now);
+    returning b.id, locked.done, b.environment_id, b.parent_run_id, b.resume_parent_on_completion`.execute(trx);
+  const ended = completed.filter((b) => b.done);
+  if (ended.length === 0) return;
+  await appendEvents(
+    trx,
+    ended.map((b) => ({
+      environment_id: b.environment_id,
+      batch_id: b.id,
+      run_id: null,
+      type: "batch.status",
+      data: JSON.stringify({ status: "COMPLETED" }),
+    })),
+  );
+  for (const batch of ended) await batchEnded(trx, batch, now);
 }
 
 /**

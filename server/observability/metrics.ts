@@ -72,6 +72,17 @@ export const runRetries = new Counter({
   registers,
 });
 
+/**
+ * Rows retention deleted (server/lifecycle/retention.ts), by kind: `batches`, `runs`, `items`
+ * (ledger), `events`, `packets`. Counted after each pass, whose transactions have all committed.
+ */
+export const retentionDeleted = new Counter({
+  name: "salvo_retention_deleted_total",
+  help: "Rows deleted by run retention (SALVO_RUN_RETENTION), by kind: batches, runs, items (ledger), events, packets",
+  labelNames: ["kind"] as const,
+  registers,
+});
+
 export const leaseExpiries = new Counter({
   name: "salvo_lease_expiries_total",
   help: "Executing runs taken back from a worker that is gone, by reason (lease_expired, worker_disconnected)",
