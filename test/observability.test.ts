@@ -1,6 +1,7 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { createSalvoClient, createWorker, type Worker } from "../client/index.js";
 import { transaction } from "../db/transaction.js";
+import { createLogger } from "../server/observability/log.js";
 import { countRunsCreated } from "../server/observability/metrics.js";
 import { prettyLine } from "../server/observability/pretty.js";
 import { ndjson, startTestSalvo, type TestSalvo } from "./support/salvo.js";
@@ -241,6 +242,31 @@ describe("who may scrape", () => {
     } finally {
       await guarded.close();
     }
+  });
+});
+
+describe("the logger", () => {
+  it("shows of a reply only its status, and no value of a credential field", () => {
+    const lines: string[] = [];
+    const logger = createLogger("info", { write: (line) => void lines.push(line) });
+    const secret = "tr_dev_0123456789abcdefghijklmn";
+    logger.info(
+      {
+        res: { statusCode: 500, request: { headers: { authorization: `Bearer ${secret}` } } },
+        headers: { authorization: `Bearer ${secret}` },
+        token: secret,
+        nested: { apiKey: secret },
+      },
+      "with credentials",
+    );
+    expect(lines).toHaveLength(1);
+    expect(lines[0]).not.toContain(secret);
+    expect(JSON.parse(lines[0]!)).toMatchObject({
+      res: { statusCode: 500 },
+      headers: { authorization: "[redacted]" },
+      token: "[redacted]",
+      nested: { apiKey: "[redacted]" },
+    });
   });
 });
 

@@ -1,5 +1,5 @@
 import { AsyncLocalStorage } from "node:async_hooks";
-import type { FastifyRequest } from "fastify";
+import type { FastifyReply, FastifyRequest } from "fastify";
 import { type Logger, pino } from "pino";
 import { prettyLine } from "./pretty.js";
 
@@ -76,6 +76,8 @@ export function createLogger(level: string, stream?: LogStream): Log {
     customLevels: { notice: NOTICE_LEVEL },
     serializers: {
       req: (req: FastifyRequest) => ({ method: req.method, url: redactUrl(req.url), remoteAddress: req.ip }),
+      // Fastify logs `{ res: reply }` on some errors; the reply holds the request and its headers.
+      res: (reply: FastifyReply) => ({ statusCode: reply.statusCode }),
     },
     redact: { paths: REDACTED_PATHS, censor: "[redacted]" },
     // Domain code logs through the root logger; inside a request the line gets the request's id.
