@@ -81,11 +81,15 @@ export async function claimRuns(
         from queues
         where environment_id = ${environmentId}
           and not paused
-          and exists (
-            select 1 from runs r
+          -- A scalar subquery that stops at the first QUEUED run, not EXISTS: Postgres turns an
+          -- EXISTS into a semi-join, and planned it as a hash of every QUEUED run of the
+          -- environment (a sequential scan of runs: 14 ms of a claim with 20,000 queued, 1.3 ms so).
+          and coalesce((
+            select true from runs r
             where r.environment_id = queues.environment_id and r.queue = queues.name
               and r.status = 'QUEUED' and r.task_identifier = any(${taskList})
-          )
+            limit 1
+          ), false)
         order by last_dequeued_at asc nulls first, name
         limit ${Math.min(MAX_QUEUES_PER_CLAIM, options.max)}
         for update skip locked
