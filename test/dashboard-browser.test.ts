@@ -85,7 +85,11 @@ describe.skipIf(process.env.DATABASE_URL !== undefined)("the dashboard in Chromi
     // A batch created while the list is open appears without a reload.
     const later = await tasks.batchTrigger("dash-task", [{ payload: { n: -1 } }]);
     await page.waitForSelector(`tr[data-batch="${later.batchId}"]`, { timeout: 10_000 });
+    // Its progress bar moves when its run ends, without a reload.
+    const laterBar = page.getByRole("progressbar", { name: `Progress of ${later.batchId}` });
+    expect(await laterBar.getAttribute("aria-valuenow")).toBe("0");
     await runs.cancel((await batch.retrieve(later.batchId)).runs[0]!);
+    await expect.poll(() => laterBar.getAttribute("aria-valuenow"), { timeout: 10_000 }).toBe("1");
     const rows = await page.locator("tbody tr[data-batch]").evaluateAll((trs) => trs.map((tr) => tr.dataset.batch));
     expect(rows.slice(0, 2)).toEqual([later.batchId, batchId]);
   }, 30_000);
@@ -160,6 +164,21 @@ describe.skipIf(process.env.DATABASE_URL !== undefined)("the dashboard in Chromi
     await page.getByRole("button", { name: "Resume queue task/dash-task" }).waitFor({ timeout: 10_000 });
     const client = await salvo.api("/trpc/queue.list");
     expect(JSON.stringify(await client.json())).toContain('"paused":true');
+  }, 30_000);
+
+  it("cancels a run, then the batch, from the batch page", async () => {
+    const { page } = signedIn;
+    const handle = await tasks.batchTrigger("dash-task", [{ payload: { n: 100 } }, { payload: { n: 101 } }]);
+    const [one, two] = (await batch.retrieve(handle.batchId)).runs as [string, string];
+    await page.goto(`${salvo.url}/dashboard/batches/${handle.batchId}`);
+    await rowStatus(page, one, "QUEUED");
+    await page.getByRole("button", { name: `Cancel run ${one}` }).click();
+    await rowStatus(page, one, "CANCELED");
+    await rowStatus(page, two, "QUEUED");
+    await page.getByRole("button", { name: "Cancel batch" }).click();
+    await rowStatus(page, two, "CANCELED");
+    expect((await runs.retrieve(two)).status).toBe("CANCELED");
+    await page.getByRole("button", { name: "Cancel batch" }).waitFor({ state: "detached", timeout: 10_000 });
   }, 30_000);
 
   it("filters the batches by status", async () => {
