@@ -62,7 +62,10 @@ export async function startTestSalvo(
       });
       // Every answer a test records is also held against the OpenAPI document.
       const problem = await undocumented(method, path, res);
-      if (problem) throw new Error(`An answer the OpenAPI document does not describe: ${problem}`);
+      if (problem)
+        throw new Error(
+          `An answer the OpenAPI document does not describe (document it in shared/rest-api.ts): ${problem}`,
+        );
       return res;
     },
     async close() {
