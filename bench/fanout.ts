@@ -17,6 +17,7 @@
 import { fork } from "node:child_process";
 import { fileURLToPath, pathToFileURL } from "node:url";
 import { createSalvoClient } from "../client/index.js";
+import { testHooks } from "../server/test-hooks.js";
 import { setRunStatus } from "../test/support/live.js";
 import { ndjson, startTestSalvo } from "../test/support/salvo.js";
 import type { SubscribeOrder, SubscriberReport } from "./fanout-subscribers.js";
@@ -36,6 +37,13 @@ export interface FanoutResult {
   events: number;
   p50Ms: number;
   p99Ms: number;
+  /**
+   * Per event, how long until the last subscriber had it, split in two: the server's share (the
+   * event's transaction start to its last socket write, here) and the subscribers' share (that
+   * write to the last arrival, in their processes); median and highest over the events.
+   */
+  serverMs: { p50: number; max: number };
+  subscriberMs: { p50: number; max: number };
 }
 
 const SUBSCRIBERS_SCRIPT = fileURLToPath(new URL("./fanout-subscribers.ts", import.meta.url));
@@ -68,6 +76,14 @@ export async function runFanoutBench(opts: FanoutOptions = {}): Promise<FanoutRe
   const processes = Math.max(1, Math.min(opts.processes ?? 1, subscribers));
   const salvo = await startTestSalvo();
   const children: ReturnType<typeof startSubscribers>[] = [];
+  // Per run.status event id: ms from its createdAt to the latest write of it to any subscriber's socket.
+  const lastWrite = new Map<string, number>();
+  testHooks.afterSseMessageWritten = (message) => {
+    const m = message as { kind?: string; events?: { id: string; type: string; createdAt: Date | string }[] };
+    if (m.kind !== "events" || !m.events) return;
+    const now = Date.now();
+    for (const e of m.events) if (e.type === "run.status") lastWrite.set(e.id, now - new Date(e.createdAt).getTime());
+  };
   try {
     const client = createSalvoClient({ url: salvo.url, apiKey: salvo.key });
     const created = await salvo.api("/api/v3/batches", { json: { runCount: events } });
@@ -128,8 +144,27 @@ export async function runFanoutBench(opts: FanoutOptions = {}): Promise<FanoutRe
     }
     latencies.sort((a, b) => a - b);
     const pct = (p: number) => latencies[Math.min(latencies.length - 1, Math.floor((p / 100) * latencies.length))]!;
-    return { subscribers, events, p50Ms: pct(50), p99Ms: pct(99) };
+    const serverShares: number[] = [];
+    const subscriberShares: number[] = [];
+    for (const [id, server] of lastWrite) {
+      const last = Math.max(...reports.map((r) => r.perEvent[id]?.[1] ?? Number.NEGATIVE_INFINITY));
+      serverShares.push(server);
+      subscriberShares.push(Math.max(0, last - server));
+    }
+    const spread = (values: number[]) => {
+      const sorted = [...values].sort((a, b) => a - b);
+      return { p50: sorted[Math.floor(sorted.length / 2)] ?? Number.NaN, max: sorted.at(-1) ?? Number.NaN };
+    };
+    return {
+      subscribers,
+      events,
+      p50Ms: pct(50),
+      p99Ms: pct(99),
+      serverMs: spread(serverShares),
+      subscriberMs: spread(subscriberShares),
+    };
   } finally {
+    testHooks.afterSseMessageWritten = undefined;
     for (const c of children) c.kill();
     await salvo.close();
   }

@@ -1,4 +1,5 @@
-import { mkdirSync } from "node:fs";
+import { existsSync, mkdirSync } from "node:fs";
+import { join } from "node:path";
 import { Kysely, PGliteDialect, PostgresDialect } from "kysely";
 import pg from "pg";
 import { lockDataDir } from "./data-dir-lock.js";
@@ -87,7 +88,16 @@ export async function connect(options: ConnectOptions): Promise<Connection> {
   const lock = inMemory ? undefined : lockDataDir(dataDir);
   try {
     // int8 as text, as node-postgres returns it, so both drivers give the same shapes.
-    const client = await PGlite.create(dataDir, { parsers: { [INT8_OID]: (value: string) => value } });
+    const open = () => PGlite.create(dataDir, { parsers: { [INT8_OID]: (value: string) => value } });
+    const fresh = !inMemory && !existsSync(join(dataDir, "PG_VERSION"));
+    let client = await open();
+    if (fresh) {
+      // Creating the database (PGlite's initdb) grows its WebAssembly memory to ~800 MB, which an
+      // instance never gives back; a new instance on the files it wrote starts near the ~300 MB a
+      // restart does (bench/embedded-memory.ts). One extra boot on the very first start only.
+      await client.close();
+      client = await open();
+    }
     // Kysely's PGlite dialect: one connection, handed to one transaction or statement at a time.
     const db = new Kysely<Database>({ dialect: gatedDialect(new PGliteDialect({ pglite: client }), gate) });
     return {

@@ -174,6 +174,31 @@ export type Run = z.infer<typeof RunSchema>;
 export const RunSummarySchema = RunSchema.omit({ payload: true, output: true });
 export type RunSummary = z.infer<typeof RunSummarySchema>;
 
+/**
+ * `batch.runs`: a batch's runs in item order, `limit` item indexes a page, read along the ledger's
+ * primary key, so a page costs the same in a batch of 100,000 runs as in one of ten. Items that
+ * became no run (see `batch.summary`'s errors) are left out of their page.
+ */
+export const ListBatchRunsInputSchema = z.object({
+  batchId: z.string().min(1),
+  limit: z.number().int().min(1).max(100).default(25),
+  /** The `nextCursor` of the page before. */
+  cursor: z
+    .string()
+    .regex(/^\d{1,9}$/, "cursor must be the nextCursor of a batch.runs page")
+    .optional(),
+});
+export const BatchRunSchema = RunSummarySchema.extend({
+  /** The item of this batch the run answers (a run shared through an idempotency key keeps its own `batchIndex`). */
+  index: z.number().int(),
+});
+export const ListBatchRunsResultSchema = z.object({
+  items: z.array(BatchRunSchema),
+  /** More items follow: pass it as `cursor`. */
+  nextCursor: z.string().optional(),
+});
+export type BatchRun = z.infer<typeof BatchRunSchema>;
+
 /** A filter naming one value or several (any of them matches). */
 const oneOrMany = <T extends z.ZodType<string>>(value: T) => z.union([value, z.array(value).min(1).max(100)]);
 

@@ -85,7 +85,11 @@ describe.skipIf(process.env.DATABASE_URL !== undefined)("the dashboard in Chromi
     // A batch created while the list is open appears without a reload.
     const later = await tasks.batchTrigger("dash-task", [{ payload: { n: -1 } }]);
     await page.waitForSelector(`tr[data-batch="${later.batchId}"]`, { timeout: 10_000 });
+    // Its progress bar moves when its run ends, without a reload.
+    const laterBar = page.getByRole("progressbar", { name: `Progress of ${later.batchId}` });
+    expect(await laterBar.getAttribute("aria-valuenow")).toBe("0");
     await runs.cancel((await batch.retrieve(later.batchId)).runs[0]!);
+    await expect.poll(() => laterBar.getAttribute("aria-valuenow"), { timeout: 10_000 }).toBe("1");
     const rows = await page.locator("tbody tr[data-batch]").evaluateAll((trs) => trs.map((tr) => tr.dataset.batch));
     expect(rows.slice(0, 2)).toEqual([later.batchId, batchId]);
   }, 30_000);
@@ -99,9 +103,9 @@ describe.skipIf(process.env.DATABASE_URL !== undefined)("the dashboard in Chromi
     expect(await bar.getAttribute("aria-valuenow")).toBe("0");
     // 25 runs a page, never all of them.
     expect(await page.locator("tr[data-run]").count()).toBe(25);
-    await page.getByRole("button", { name: "Older →" }).click();
+    await page.getByRole("button", { name: "Next →" }).click();
     await expect.poll(() => page.locator("tr[data-run]").count()).toBe(ITEMS - 25);
-    await page.getByRole("button", { name: "← Newer" }).click();
+    await page.getByRole("button", { name: "← Previous" }).click();
     await expect.poll(() => page.locator("tr[data-run]").count()).toBe(25);
 
     const first = (await page.locator("tr[data-run]").first().getAttribute("data-run"))!;
@@ -131,9 +135,12 @@ describe.skipIf(process.env.DATABASE_URL !== undefined)("the dashboard in Chromi
     );
     expect(await page.locator("ul[aria-label='Runs by status'] li[data-status='FAILED']").textContent()).toContain("1");
     expect(await page.locator(`tr[data-run="${first}"]`).getAttribute("data-status")).toBe("CANCELED");
-    await expect.poll(() => page.locator("tr[data-run][data-status='QUEUED']").count()).toBe(0);
+    // Every row reaches its final status too, without a reload.
+    const unfinished = "tr[data-run]:is([data-status='QUEUED'], [data-status='EXECUTING'])";
+    await expect.poll(() => page.locator(unfinished).count(), { timeout: 5000 }).toBe(0);
+    expect(await page.locator("tr[data-run]").count()).toBe(25);
     await mkdir(join(SCREENSHOT, ".."), { recursive: true });
-    await page.screenshot({ path: SCREENSHOT, fullPage: true });
+    await page.screenshot({ path: SCREENSHOT, fullPage: true, animations: "disabled" });
     expect((await readFile(SCREENSHOT)).subarray(1, 4).toString()).toBe("PNG");
   }, 60_000);
 
@@ -157,6 +164,34 @@ describe.skipIf(process.env.DATABASE_URL !== undefined)("the dashboard in Chromi
     await page.getByRole("button", { name: "Resume queue task/dash-task" }).waitFor({ timeout: 10_000 });
     const client = await salvo.api("/trpc/queue.list");
     expect(JSON.stringify(await client.json())).toContain('"paused":true');
+  }, 30_000);
+
+  it("cancels a run, then the batch, from the batch page", async () => {
+    const { page } = signedIn;
+    const handle = await tasks.batchTrigger("dash-task", [{ payload: { n: 100 } }, { payload: { n: 101 } }]);
+    const [one, two] = (await batch.retrieve(handle.batchId)).runs as [string, string];
+    await page.goto(`${salvo.url}/dashboard/batches/${handle.batchId}`);
+    await rowStatus(page, one, "QUEUED");
+    await page.getByRole("button", { name: `Cancel run ${one}` }).click();
+    await rowStatus(page, one, "CANCELED");
+    await rowStatus(page, two, "QUEUED");
+    await page.getByRole("button", { name: "Cancel batch" }).click();
+    await rowStatus(page, two, "CANCELED");
+    expect((await runs.retrieve(two)).status).toBe("CANCELED");
+    await page.getByRole("button", { name: "Cancel batch" }).waitFor({ state: "detached", timeout: 10_000 });
+  }, 30_000);
+
+  it("filters the batches by status", async () => {
+    const { page } = signedIn;
+    await page.getByRole("link", { name: "Batches" }).click();
+    await page.waitForSelector(`tr[data-batch="${batchId}"]`, { timeout: 10_000 });
+    await page.getByLabel("Status").selectOption("ABORTED");
+    await page.getByText("No batches ABORTED.").waitFor({ timeout: 10_000 });
+    await page.getByLabel("Status").selectOption("COMPLETED");
+    await page.waitForSelector(`tr[data-batch="${batchId}"]`, { timeout: 10_000 });
+    const statuses = await page.locator("tbody tr[data-batch] .status").allTextContents();
+    expect(statuses.length).toBeGreaterThan(0);
+    expect(new Set(statuses)).toEqual(new Set(["COMPLETED"]));
   }, 30_000);
 
   it("fits a phone's width, and logged no console error", async () => {
@@ -184,6 +219,13 @@ describe.skipIf(process.env.DATABASE_URL !== undefined)("the dashboard in Chromi
     await expect.poll(() => bar.getAttribute("aria-valuenow")).toBe(String(ITEMS));
     expect(await page.getByRole("button", { name: /Cancel/ }).count()).toBe(0);
     expect(await page.getByLabel("API key").count()).toBe(0);
+    // Its runs open too, and the page they lead to keeps the token through a reload.
+    const runId = (await page.locator("tr[data-run]").first().getAttribute("data-run"))!;
+    await page.getByRole("link", { name: runId }).click();
+    await page.waitForSelector("h2:text('Payload')", { timeout: 10_000 });
+    await page.reload();
+    await page.waitForSelector("h2:text('Payload')", { timeout: 10_000 });
+    expect(await page.getByRole("button", { name: /Cancel/ }).count()).toBe(0);
     expect(errors).toEqual([]);
 
     const other = await tasks.batchTrigger("dash-task", [{ payload: { n: 1 } }]);

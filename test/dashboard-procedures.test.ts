@@ -5,7 +5,7 @@ import { ndjson, startTestSalvo, type TestSalvo } from "./support/salvo.js";
 
 /**
  * The router procedures the dashboard reads, as any typed client calls them: `batch.summary` (a
- * batch without its run ids), `run.list` of a batch with its public token, `queue.list` with its
+ * batch without its run ids), `batch.runs` (its runs in item order, also with its public token), `queue.list` with its
  * counts, `batch.list` with the finished counter. A cap of 5 queued runs gives batches item errors.
  */
 let salvo: TestSalvo;
@@ -90,20 +90,40 @@ describe("batch.summary", () => {
   });
 });
 
-describe("run.list with a public access token", () => {
-  it("lists the runs of the batch the token reads, a page at a time, and nothing else", async () => {
+describe("batch.runs", () => {
+  it("lists a batch's runs in item order, a window of item indexes a page, skipping items that became no run", async () => {
     const { client, batchOf } = await freshEnv();
-    const batch = await batchOf(3);
-    const other = await batchOf(1);
+    const batch = await batchOf(8); // items 5, 6 and 7 are over the queued-runs cap: no run
+    const ids = (await client.batch.get.query({ batchId: batch.id })).runs;
+    const first = await client.batch.runs.query({ batchId: batch.id, limit: 3 });
+    expect(first.items.map((r) => [r.index, r.id, r.status, r.taskIdentifier])).toEqual(
+      ids.slice(0, 3).map((id, index) => [index, id, "QUEUED", "t"]),
+    );
+    expect(first.nextCursor).toBe("2");
+    // Items 3 to 5: 5 became no run, so the page has two runs; items 6 and 7 follow.
+    const second = await client.batch.runs.query({ batchId: batch.id, limit: 3, cursor: first.nextCursor });
+    expect(second.items.map((r) => r.index)).toEqual([3, 4]);
+    expect(second.nextCursor).toBe("5");
+    const third = await client.batch.runs.query({ batchId: batch.id, limit: 3, cursor: second.nextCursor });
+    expect(third).toEqual({ items: [] });
+    expect(second.items[0]).not.toHaveProperty("payload");
+    expect((await client.batch.runs.query({ batchId: batch.id })).items).toHaveLength(5);
+    expect(await codeOf(client.batch.runs.query({ batchId: batch.id, cursor: "x" }))).toBe("BAD_REQUEST");
+    expect(await codeOf(client.batch.runs.query({ batchId: batch.id, limit: 101 }))).toBe("BAD_REQUEST");
+  });
+
+  it("is scoped: the batch's token lists it, another batch's is FORBIDDEN, another environment's key gets NOT_FOUND", async () => {
+    const mine = await freshEnv();
+    const theirs = await freshEnv();
+    const batch = await mine.batchOf(2);
+    const other = await mine.batchOf(1);
     const viaToken = createSalvoClient({ url: salvo.url, apiKey: batch.token });
-    const first = await viaToken.run.list.query({ batchId: batch.id, limit: 2 });
-    const second = await viaToken.run.list.query({ batchId: batch.id, limit: 2, cursor: first.nextCursor });
-    const ids = [...first.items, ...second.items].map((r) => r.id).sort();
-    expect(ids).toEqual((await client.batch.get.query({ batchId: batch.id })).runs.sort());
-    expect(second.nextCursor).toBeUndefined();
-    expect(await codeOf(viaToken.run.list.query({ batchId: other.id }))).toBe("FORBIDDEN");
-    expect(await codeOf(viaToken.run.list.query({}))).toBe("FORBIDDEN");
-    expect(await codeOf(viaToken.run.list.query({ taskIdentifier: "t" }))).toBe("FORBIDDEN");
+    expect((await viaToken.batch.runs.query({ batchId: batch.id })).items).toHaveLength(2);
+    expect(await codeOf(viaToken.batch.runs.query({ batchId: other.id }))).toBe("FORBIDDEN");
+    expect(await codeOf(theirs.client.batch.runs.query({ batchId: batch.id }))).toBe("NOT_FOUND");
+    expect(await codeOf(mine.client.batch.runs.query({ batchId: "batch_doesnotexist" }))).toBe("NOT_FOUND");
+    // The token still reads nothing else: run.list stays for secret keys.
+    expect(await codeOf(viaToken.run.list.query({ batchId: batch.id }))).toBe("UNAUTHORIZED");
   });
 });
 

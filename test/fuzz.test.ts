@@ -458,7 +458,16 @@ function generator(seed: number) {
       "worker.fail",
       "worker.release",
     ],
-    queries: ["batch.get", "batch.summary", "batch.list", "batch.results", "run.get", "run.list", "queue.list"],
+    queries: [
+      "batch.get",
+      "batch.summary",
+      "batch.runs",
+      "batch.list",
+      "batch.results",
+      "run.get",
+      "run.list",
+      "queue.list",
+    ],
   };
   /** Inputs no procedure accepts: the wrong shape for all of them (or garbage the transformer sees). */
   const badTrpcInput = (proc: string): unknown => {

@@ -1,6 +1,7 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
-import { createWorker, type Worker } from "../client/index.js";
+import { createSalvoClient, createWorker, type Worker } from "../client/index.js";
 import { transaction } from "../db/transaction.js";
+import { createLogger } from "../server/observability/log.js";
 import { countRunsCreated } from "../server/observability/metrics.js";
 import { prettyLine } from "../server/observability/pretty.js";
 import { ndjson, startTestSalvo, type TestSalvo } from "./support/salvo.js";
@@ -23,6 +24,7 @@ beforeAll(async () => {
       SALVO_RETRY_MAX_MS: "100",
       SALVO_SWEEP_INTERVAL_MS: "50",
       SALVO_METRICS_QUEUE_REFRESH_MS: "0",
+      SALVO_LEASE_MS: "1000",
     },
     { logStream: { write: (line) => void log.push(line) } },
   );
@@ -154,6 +156,50 @@ describe("GET /metrics after a batch ran through a worker", () => {
     for (const secret of [salvo.key, jwt, jwt.split(".")[2]!]) expect(text.includes(secret)).toBe(false);
   }, 90_000);
 
+  it("counts a cancel, a TTL expiry and a lease expiry, each once, and logs the run its worker lost", async () => {
+    const before = await scrape();
+    const cancel = (await (await salvo.api("/api/v1/tasks/obs-cancel/trigger", { json: {} })).json()) as { id: string };
+    expect((await salvo.api(`/api/v2/runs/${cancel.id}/cancel`, { method: "POST" })).status).toBe(200);
+    const expire = (await (
+      await salvo.api("/api/v1/tasks/obs-expire/trigger", { json: { options: { ttl: "1s" } } })
+    ).json()) as { id: string };
+    // A worker that claims a run and is never heard of again: its lease (SALVO_LEASE_MS) runs out.
+    const lost = (await (
+      await salvo.api("/api/v1/tasks/obs-lost/trigger", { json: { options: { maxAttempts: 1 } } })
+    ).json()) as { id: string };
+    const client = createSalvoClient({ url: salvo.url, apiKey: salvo.key });
+    await client.worker.register.mutate({ workerId: "obs-gone", tasks: ["obs-lost"] });
+    const claimed = await client.worker.dequeue.mutate({ workerId: "obs-gone", tasks: ["obs-lost"], max: 1 });
+    expect(claimed.map((r) => r.id)).toEqual([lost.id]);
+    const statusOf = async (id: string) =>
+      ((await (await salvo.api(`/api/v3/runs/${id}`)).json()) as { status: string }).status;
+    await waitFor(
+      async () =>
+        (await statusOf(expire.id)) === "EXPIRED" && (await statusOf(lost.id)) === "FAILED" ? true : undefined,
+      20_000,
+      "the TTL run EXPIRED and the lost run FAILED",
+    );
+    const after = await scrape();
+    const counted = (series: string) => moved(before, after, series);
+    expect(counted('salvo_runs_finished_total{status="CANCELED"}')).toBe(1);
+    expect(counted('salvo_runs_finished_total{status="EXPIRED"}')).toBe(1);
+    expect(counted('salvo_runs_finished_total{status="FAILED"}')).toBe(1);
+    expect(counted('salvo_lease_expiries_total{reason="lease_expired"}')).toBe(1);
+    expect(counted("salvo_runs_created_total")).toBe(3);
+    const lines = log.map((l) => JSON.parse(l) as Record<string, unknown>).filter((l) => l.runId === lost.id);
+    expect(lines).toEqual([
+      expect.objectContaining({
+        level: 40,
+        msg: "run failed",
+        task: "obs-lost",
+        attempt: 1,
+        error: expect.stringMatching(/^WorkerGone: /),
+      }),
+    ]);
+    // A background task runs in no request: its line names none.
+    expect(lines[0]!.reqId).toBeUndefined();
+  }, 60_000);
+
   it("counts nothing for a transaction that rolled back, and once for one retried after a lost race", async () => {
     const series = "salvo_runs_created_total";
     const before = await scrape();
@@ -196,6 +242,31 @@ describe("who may scrape", () => {
     } finally {
       await guarded.close();
     }
+  });
+});
+
+describe("the logger", () => {
+  it("shows of a reply only its status, and no value of a credential field", () => {
+    const lines: string[] = [];
+    const logger = createLogger("info", { write: (line) => void lines.push(line) });
+    const secret = "tr_dev_0123456789abcdefghijklmn";
+    logger.info(
+      {
+        res: { statusCode: 500, request: { headers: { authorization: `Bearer ${secret}` } } },
+        headers: { authorization: `Bearer ${secret}` },
+        token: secret,
+        nested: { apiKey: secret },
+      },
+      "with credentials",
+    );
+    expect(lines).toHaveLength(1);
+    expect(lines[0]).not.toContain(secret);
+    expect(JSON.parse(lines[0]!)).toMatchObject({
+      res: { statusCode: 500 },
+      headers: { authorization: "[redacted]" },
+      token: "[redacted]",
+      nested: { apiKey: "[redacted]" },
+    });
   });
 });
 

@@ -7,7 +7,7 @@ import { FetchEventSource } from "./event-source.js";
  * How this tab is signed in: an environment's secret key (typed into the form, kept in the tab's
  * sessionStorage), or the public access token of one batch (from a shared link's `#token=`).
  */
-export type Credential = { kind: "secret"; key: string } | { kind: "token"; token: string; batchId: string };
+export type Credential = { kind: "secret"; key: string } | { kind: "token"; token: string; batchId?: string };
 
 /**
  * The typed tRPC client every page uses: the same router and procedures as any other client.

@@ -1,9 +1,9 @@
 import type { ReactNode } from "react";
-import { followLink } from "./router.js";
+import { followLink, withFragment } from "./router.js";
 
 export function Link({ to, children, label }: { to: string; children: ReactNode; label?: string }) {
   return (
-    <a href={to} onClick={followLink} aria-label={label}>
+    <a href={withFragment(to)} onClick={followLink} aria-label={label}>
       {children}
     </a>
   );
@@ -45,14 +45,18 @@ export function Alert({ children }: { children: ReactNode }) {
   );
 }
 
-/** Older / newer pages of a cursor-paginated list: a stack of the cursors that led here. */
+/** The pages before and after in a cursor-paginated list (the caller keeps a stack of the cursors that led here). */
 export function Pager({
   hasNewer,
   hasOlder,
   onNewer,
   onOlder,
   label,
+  previous = "← Newer",
+  next = "Older →",
 }: {
+  previous?: string;
+  next?: string;
   hasNewer: boolean;
   hasOlder: boolean;
   onNewer(): void;
@@ -62,10 +66,10 @@ export function Pager({
   return (
     <nav className="pager" aria-label={label}>
       <button type="button" onClick={onNewer} disabled={!hasNewer}>
-        ← Newer
+        {previous}
       </button>
       <button type="button" onClick={onOlder} disabled={!hasOlder}>
-        Older →
+        {next}
       </button>
     </nav>
   );

@@ -76,16 +76,25 @@ export class FetchEventSource {
       const response = await fetch(this.url, {
         headers: {
           accept: "text/event-stream",
+          // What EventSource's "no-store" cache mode would do (Node's fetch types lack `cache`).
+          "cache-control": "no-cache",
           ...this.#headers,
           ...(this.#lastEventId !== "" ? { "last-event-id": this.#lastEventId } : {}),
         },
-        cache: "no-store",
         signal: controller.signal,
       });
-      if (response.status !== 200 || !response.headers.get("content-type")?.startsWith("text/event-stream")) {
+      const isStream = response.headers.get("content-type")?.startsWith("text/event-stream") ?? false;
+      if (response.status !== 200 || !isStream) {
         void response.body?.cancel();
         this.close();
-        this.#emit({ type: "error", message: `Non-200 status code (${response.status})`, code: response.status });
+        this.#emit({
+          type: "error",
+          message:
+            response.status !== 200
+              ? `Non-200 status code (${response.status})`
+              : 'Invalid content type, expected "text/event-stream"',
+          code: response.status,
+        });
         return;
       }
       this.readyState = this.OPEN;

@@ -8,7 +8,7 @@ import { BatchesPage } from "./pages/Batches.js";
 import { QueuesPage } from "./pages/Queues.js";
 import { RunPage } from "./pages/Run.js";
 import { SignIn } from "./pages/SignIn.js";
-import { navigate, parseRoute, paths, useLocation } from "./router.js";
+import { navigate, parseRoute, paths, setLinkFragment, useLocation } from "./router.js";
 import { forgetKey, initialCredential, rememberKey } from "./session.js";
 import "./styles.css";
 
@@ -19,6 +19,7 @@ function App() {
     () => ({ api: credential ? createApi(credential) : undefined, queryClient: new QueryClient() }),
     [credential],
   );
+  setLinkFragment(credential?.kind === "token" ? `#token=${credential.token}` : "");
   const where = useLocation();
   const route = parseRoute(where.split("#")[0]!);
 
@@ -44,8 +45,13 @@ function App() {
     page = (
       <main>
         <p>
-          This link shows one batch:{" "}
-          <Link to={`${paths.batch(credential.batchId)}#token=${credential.token}`}>open it</Link>.
+          This link shows one batch and its runs
+          {credential.batchId ? (
+            <>
+              : <Link to={paths.batch(credential.batchId)}>open batch {credential.batchId}</Link>
+            </>
+          ) : null}
+          .
         </p>
       </main>
     );
@@ -65,9 +71,7 @@ function App() {
   return (
     <QueryClientProvider client={queryClient}>
       <header className="top">
-        <a className="brand" href={secret ? paths.batches() : undefined}>
-          Salvo
-        </a>
+        <span className="brand">Salvo</span>
         {secret ? (
           <nav aria-label="Main">
             <Link to={paths.batches()}>Batches</Link>

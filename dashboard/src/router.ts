@@ -47,6 +47,13 @@ export function followLink(event: MouseEvent<HTMLAnchorElement>): void {
   navigate(event.currentTarget.getAttribute("href")!);
 }
 
+/** Appended to every link of the app: a shared link's `#token=…`, so the pages it leads to can be reloaded. */
+let fragment = "";
+export function setLinkFragment(value: string): void {
+  fragment = value;
+}
+export const withFragment = (to: string) => (to.includes("#") ? to : to + fragment);
+
 export const paths = {
   batches: () => "/dashboard/batches",
   batch: (id: string) => `/dashboard/batches/${encodeURIComponent(id)}`,

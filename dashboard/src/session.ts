@@ -4,13 +4,14 @@ import type { Credential } from "./api.js";
 const KEY = "salvo.secretKey";
 
 /**
- * The credential this page starts with: a shared link's `#token=` (for the batch in its path)
- * wins over a key signed in earlier; the fragment never reaches the server or its logs.
+ * The credential this page starts with: a shared link's `#token=` wins over a key signed in
+ * earlier; the fragment never reaches the server or its logs. Links inside a shared page keep the
+ * fragment (see `linkFragment` in router.ts), so a reload of any page it leads to still works.
  */
 export function initialCredential(): Credential | undefined {
   const token = new URLSearchParams(location.hash.slice(1)).get("token");
   const batchId = /^\/dashboard\/batches\/([^/]+)/.exec(location.pathname)?.[1];
-  if (token && batchId) return { kind: "token", token, batchId: decodeURIComponent(batchId) };
+  if (token) return { kind: "token", token, ...(batchId ? { batchId: decodeURIComponent(batchId) } : {}) };
   const key = sessionStorage.getItem(KEY);
   return key ? { kind: "secret", key } : undefined;
 }

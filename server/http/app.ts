@@ -20,6 +20,7 @@ import { registerBodyDrain } from "./drain-body.js";
 import { registerHttpGuards } from "./guards.js";
 import { registerHealthRoutes } from "./health.js";
 import { registerHttpMetrics, registerMetricsRoute } from "./metrics-route.js";
+import { registerOpenApiRoutes } from "./openapi.js";
 import { QuietRequestLog, registerRequestContext } from "./request-log.js";
 import { registerShutdownHooks } from "./shutdown.js";
 import { isSubscriptionRequest, serveSubscription } from "./trpc-sse.js";
@@ -33,7 +34,14 @@ interface HttpError extends Error {
  * The HTTP face of Salvo: tRPC at /trpc, Trigger.dev's REST API at /api, health at /healthz and
  * /readyz, the dashboard at /dashboard (`/` redirects there).
  */
-export function buildApp(deps: Deps, options: { poolStats?: () => PoolStats } = {}): FastifyInstance {
+export function buildApp(
+  deps: Deps,
+  options: {
+    poolStats?: () => PoolStats;
+    /** Told of every route as it is registered (test/openapi.test.ts checks each is documented). */
+    onRoute?: (route: { method: string | string[]; url: string }) => void;
+  } = {},
+): FastifyInstance {
   const app = Fastify({
     // One logger for the process (observability/log.ts), requests at debug.
     loggerInstance: deps.log as FastifyBaseLogger,
@@ -51,10 +59,11 @@ export function buildApp(deps: Deps, options: { poolStats?: () => PoolStats } = 
     genReqId: () => `req_${randomBytes(8).toString("hex")}`,
     ...connectionOptions(deps.config),
   });
+  if (options.onRoute) app.addHook("onRoute", options.onRoute);
   app.addHook("onRequest", async (req, reply) => {
     reply.header("x-request-id", req.id);
   });
-  registerRequestContext(app);
+  registerRequestContext(app, deps.tracer);
   registerHttpMetrics(app);
   capConnections(app, deps.config);
   registerShutdownHooks(app, deps);
@@ -97,6 +106,7 @@ export function buildApp(deps: Deps, options: { poolStats?: () => PoolStats } = 
 
   registerHealthRoutes(app, deps);
   registerMetricsRoute(app, deps, options.poolStats);
+  registerOpenApiRoutes(app);
 
   const createContext = (req: FastifyRequest, authorization: string | undefined): Context => ({
     deps,

@@ -2,6 +2,7 @@ import { type AnyTRPCRouter, callTRPCProcedure, getTRPCErrorShape, isTrackedEnve
 import { parseConnectionParamsFromString } from "@trpc/server/http";
 import type { FastifyReply, FastifyRequest } from "fastify";
 import { openSubscriptions } from "../observability/metrics.js";
+import { testHooks } from "../test-hooks.js";
 import { asTRPCError } from "../trpc/errors.js";
 
 /**
@@ -217,6 +218,7 @@ export async function serveSubscription(req: FastifyRequest, reply: FastifyReply
         });
       }
       await write(messageFrame(value[0], value[1], serialize));
+      testHooks.afterSseMessageWritten?.(value[1]);
       if (closed || shuttingDown) break;
     }
     if (shuttingDown) {

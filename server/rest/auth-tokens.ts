@@ -1,6 +1,6 @@
 import type { FastifyInstance } from "fastify";
-import { z } from "zod";
 import { parseDurationSeconds } from "../../shared/durations.js";
+import { CreatePublicTokenBodySchema } from "../../shared/rest-api.js";
 import { publicTokenClaims, signPublicToken } from "../auth/jwt.js";
 import type { Deps } from "../deps.js";
 import { badRequest } from "../errors.js";
@@ -40,16 +40,6 @@ export function expiresAtFrom(expirationTime: number | string | undefined, nowSe
   throw badRequest(`expirationTime must be Unix seconds or a duration like "15m" or "2h", got "${expirationTime}"`);
 }
 
-const CreatePublicTokenBody = z.object({
-  scopes: z
-    .array(z.string().min(1).max(512))
-    .min(1, "scopes must name at least one scope, e.g. read:runs:run_1234")
-    .max(100),
-  expirationTime: z.union([z.number().int().positive(), z.string().min(1).max(64)]).optional(),
-  realtime: z.record(z.string(), z.unknown()).optional(),
-  oneTimeUse: z.boolean().optional(),
-});
-
 /**
  * Public access tokens, as `auth.createPublicToken` asks for them. With a root secret key the SDK
  * fetches the claims and signs locally; with an additional key (`tr_<env>_sk_…`) it cannot sign
@@ -70,7 +60,7 @@ export function registerAuthTokenRoutes(app: FastifyInstance, deps: Deps) {
     restHandler(deps, async (req, reply, call) => {
       const caller = await call.who();
       if (caller.kind !== "secret") throw badRequest("A secret key is required to mint public tokens");
-      const body = CreatePublicTokenBody.parse(objectBody(req));
+      const body = CreatePublicTokenBodySchema.parse(objectBody(req));
       const now = Math.floor(Date.now() / 1000);
       const expiresAt = expiresAtFrom(body.expirationTime, now);
       if (expiresAt <= now) throw badRequest("expirationTime must be in the future");

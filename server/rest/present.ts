@@ -1,10 +1,11 @@
+import type { BatchResultsV1, BatchV1, BatchV2, CommonRunFields, RunListItem, RunV3 } from "../../shared/rest-api.js";
 import type { Batch, Run, RunStatus, RunSummary } from "../../shared/schemas.js";
 import { FINAL_RUN_STATUSES } from "../../shared/schemas.js";
 import type { BatchResultItem } from "../../shared/worker.js";
 import { STORE_TYPE, superJsonText, toJsonForm } from "../packets/codec.js";
 
 /** `GET /api/v1/batches/{id}` as the seed documents it: absent fields are left out, never null. */
-export function batchV1(batch: Batch) {
+export function batchV1(batch: Batch): BatchV1 {
   return {
     id: batch.id,
     status: batch.status,
@@ -29,7 +30,7 @@ export function batchV1(batch: Batch) {
 }
 
 /** `GET /api/v2/batches/{id}`, what the SDK's `batch.retrieve` parses (`RetrieveBatchV2Response`). */
-export function batchV2(batch: Batch) {
+export function batchV2(batch: Batch): BatchV2 {
   return {
     id: batch.id,
     status: batch.status,
@@ -49,7 +50,7 @@ const QUEUED: RunStatus[] = ["QUEUED", "DELAYED", "REATTEMPTING"];
 const FAILED: RunStatus[] = ["FAILED", "CRASHED", "SYSTEM_FAILURE", "EXPIRED", "TIMED_OUT"];
 
 /** The fields every run answer shares (Trigger.dev's `CommonRunFields`). */
-function commonRunFields(run: RunSummary) {
+function commonRunFields(run: RunSummary): CommonRunFields {
   const finished = FINAL_RUN_STATUSES.includes(run.status);
   return {
     id: run.id,
@@ -85,7 +86,7 @@ function commonRunFields(run: RunSummary) {
  * `payload`/`output` are the decoded values in plain JSON, as Trigger.dev gives them; an offloaded
  * payload is only a `payloadPresignedUrl` (see `runPacketLinks` in rest/packets.ts).
  */
-export function runV3(run: Run, links: { payloadPresignedUrl?: string; outputPresignedUrl?: string } = {}) {
+export function runV3(run: Run, links: { payloadPresignedUrl?: string; outputPresignedUrl?: string } = {}): RunV3 {
   const payload =
     run.payload !== undefined && run.payloadType !== STORE_TYPE ? toJsonForm(run.payload).json : undefined;
   const output = run.output !== undefined ? toJsonForm(run.output).json : undefined;
@@ -105,7 +106,7 @@ export function runV3(run: Run, links: { payloadPresignedUrl?: string; outputPre
 }
 
 /** One run of `GET /api/v1/runs`, what the SDK's `runs.list` parses (`ListRunResponseItem`). */
-export function runListItemV1(run: RunSummary, environment: { id: string; type: string }) {
+export function runListItemV1(run: RunSummary, environment: { id: string; type: string }): RunListItem {
   return { ...commonRunFields(run), env: { id: environment.id, name: environment.type } };
 }
 
@@ -113,12 +114,13 @@ export function runListItemV1(run: RunSummary, environment: { id: string; type: 
  * `GET /api/v1/batches/{id}/results`, Trigger.dev's `BatchTaskRunExecutionResult`: one entry per
  * finished run, in index order; output serialized with its type, errors as built-in errors.
  */
-export function batchResultsV1(results: { id: string; items: BatchResultItem[] }) {
+export function batchResultsV1(results: { id: string; items: BatchResultItem[] }): BatchResultsV1 {
   return {
     id: results.id,
     items: results.items
       .filter(
-        (item) => item.runId !== undefined && item.status !== undefined && FINAL_RUN_STATUSES.includes(item.status),
+        (item): item is BatchResultItem & { runId: string } =>
+          item.runId !== undefined && item.status !== undefined && FINAL_RUN_STATUSES.includes(item.status),
       )
       .map((item) =>
         item.ok

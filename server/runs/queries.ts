@@ -2,7 +2,14 @@ import { sql } from "kysely";
 import type { z } from "zod";
 import type { RunRow } from "../../db/schema.js";
 import { formatDuration } from "../../shared/durations.js";
-import type { ListRunsInputSchema, Run, RunStatus, RunSummary } from "../../shared/schemas.js";
+import type {
+  BatchRun,
+  ListBatchRunsInputSchema,
+  ListRunsInputSchema,
+  Run,
+  RunStatus,
+  RunSummary,
+} from "../../shared/schemas.js";
 import type { AuthenticatedEnvironment } from "../auth/authenticate.js";
 import type { Deps } from "../deps.js";
 import { badRequest, notFound } from "../errors.js";
@@ -11,6 +18,42 @@ import { afterCursor, beforeCursor, decodeCursor, encodeCursor } from "../pagina
 import { ownRunIds } from "./own-runs.js";
 
 type SummaryRow = Omit<RunRow, "payload" | "output" | "request_idempotency_key" | "claim_id">;
+
+/** The columns a run's summary reads: everything but its payload, output and lease internals. */
+const SUMMARY_COLUMNS = [
+  "id",
+  "environment_id",
+  "task_identifier",
+  "status",
+  "payload_type",
+  "queue",
+  "concurrency_key",
+  "idempotency_key",
+  "idempotency_key_expires_at",
+  "tags",
+  "metadata",
+  "ttl_seconds",
+  "delay_until",
+  "expires_at",
+  "retry_at",
+  "attempt",
+  "max_attempts",
+  "batch_id",
+  "batch_index",
+  "parent_run_id",
+  "resume_parent_on_completion",
+  "trigger_function",
+  "is_test",
+  "lease_owner",
+  "lease_expires_at",
+  "output_type",
+  "error",
+  "created_at",
+  "updated_at",
+  "started_at",
+  "finished_at",
+  "expired_at",
+] as const satisfies readonly (keyof SummaryRow)[];
 
 function summarize(row: SummaryRow): RunSummary {
   const opt = <K extends string, V>(key: K, value: V | null) =>
@@ -76,43 +119,7 @@ export async function listRuns(
   environment: AuthenticatedEnvironment,
   input: z.output<typeof ListRunsInputSchema>,
 ): Promise<{ items: RunSummary[]; nextCursor?: string }> {
-  let query = db
-    .selectFrom("runs")
-    .select([
-      "id",
-      "environment_id",
-      "task_identifier",
-      "status",
-      "payload_type",
-      "queue",
-      "concurrency_key",
-      "idempotency_key",
-      "idempotency_key_expires_at",
-      "tags",
-      "metadata",
-      "ttl_seconds",
-      "delay_until",
-      "expires_at",
-      "retry_at",
-      "attempt",
-      "max_attempts",
-      "batch_id",
-      "batch_index",
-      "parent_run_id",
-      "resume_parent_on_completion",
-      "trigger_function",
-      "is_test",
-      "lease_owner",
-      "lease_expires_at",
-      "output_type",
-      "error",
-      "created_at",
-      "updated_at",
-      "started_at",
-      "finished_at",
-      "expired_at",
-    ])
-    .where("environment_id", "=", environment.id);
+  let query = db.selectFrom("runs").select(SUMMARY_COLUMNS).where("environment_id", "=", environment.id);
   const many = <T>(value: T | T[] | undefined) =>
     value === undefined ? undefined : Array.isArray(value) ? value : [value];
   const statuses = many(input.status);
@@ -152,5 +159,48 @@ export async function listRuns(
     items: page.map(summarize),
     ...(next ? { nextCursor: next } : {}),
     ...(previous ? { previousCursor: previous } : {}),
+  };
+}
+
+/**
+ * A batch's runs in item order: the items after index `cursor` up to `limit` more indexes, and
+ * the runs they became. The read is a window of the ledger's primary key (batch, index) joined to
+ * each run by id, bounded by the window itself rather than by a plan, so a page costs the same in
+ * a batch of 100,000 runs as in one of ten, right after a bulk insert too (when the planner's row
+ * estimates are still those of an empty table). Items that became no run (their errors are in
+ * `batch.summary`) leave their place empty: a page may hold fewer than `limit` runs. A run
+ * another batch created and this one shares through an idempotency key is listed at this batch's
+ * index. The caller checks that the batch is the environment's; the join keeps to its runs too.
+ */
+export async function listBatchRuns(
+  { db }: Deps,
+  environment: AuthenticatedEnvironment,
+  input: z.output<typeof ListBatchRunsInputSchema>,
+): Promise<{ items: BatchRun[]; nextCursor?: string }> {
+  const after = input.cursor === undefined ? -1 : Number(input.cursor);
+  const last = after + input.limit;
+  const [rows, more] = await Promise.all([
+    db
+      .selectFrom("batch_items as i")
+      .innerJoin("runs as r", "r.id", "i.run_id")
+      .select(SUMMARY_COLUMNS.map((column) => `r.${column}` as const))
+      .select("i.batch_index as item_index")
+      .where("i.batch_id", "=", input.batchId)
+      .where("i.batch_index", ">", after)
+      .where("i.batch_index", "<=", last)
+      .where("r.environment_id", "=", environment.id)
+      .orderBy("i.batch_index")
+      .execute(),
+    db
+      .selectFrom("batch_items")
+      .select("batch_index")
+      .where("batch_id", "=", input.batchId)
+      .where("batch_index", ">", last)
+      .limit(1)
+      .executeTakeFirst(),
+  ]);
+  return {
+    items: rows.map((row) => ({ ...summarize(row), index: row.item_index })),
+    ...(more ? { nextCursor: String(last) } : {}),
   };
 }

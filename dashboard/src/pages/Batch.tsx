@@ -12,7 +12,7 @@ const PAGE_SIZE = 25;
 
 /**
  * One batch: what it is, its progress and counts by run status (live, from `batch.watch`), its
- * item errors, and its runs a page at a time (`run.list`): never all of them, whatever the size.
+ * item errors, and its runs in item order a page at a time (`batch.runs`): never all of them.
  * The visible page is read again when an event names one of its runs.
  */
 export function BatchPage({ api, batchId, canWrite }: { api: Api; batchId: string; canWrite: boolean }) {
@@ -25,8 +25,8 @@ export function BatchPage({ api, batchId, canWrite }: { api: Api; batchId: strin
   const [cursors, setCursors] = useState<string[]>([]);
   const cursor = cursors.at(-1);
   const runs = useQuery({
-    queryKey: ["run.list", batchId, cursor],
-    queryFn: () => api.run.list.query({ batchId, limit: PAGE_SIZE, ...(cursor ? { cursor } : {}) }),
+    queryKey: ["batch.runs", batchId, cursor],
+    queryFn: () => api.batch.runs.query({ batchId, limit: PAGE_SIZE, ...(cursor ? { cursor } : {}) }),
     placeholderData: keepPreviousData,
     enabled: summary.isSuccess,
   });
@@ -42,8 +42,9 @@ export function BatchPage({ api, batchId, canWrite }: { api: Api; batchId: strin
     (message) => {
       setProgress(message.batch);
       if (message.kind === "snapshot") return;
-      // New runs matter on the first page only (newest first); a status change only where it shows.
-      if (message.events.some((e) => (e.runId ? visible.current.has(e.runId) : e.type === "runs.created" && !cursor)))
+      // A status change matters where it shows; new runs (items still arriving) on a page not yet full.
+      const roomLeft = visible.current.size < PAGE_SIZE;
+      if (message.events.some((e) => (e.runId ? visible.current.has(e.runId) : roomLeft && e.type === "runs.created")))
         refetchRuns();
       if (message.events.some((e) => e.type.startsWith("batch."))) refetchSummary();
     },
@@ -55,7 +56,7 @@ export function BatchPage({ api, batchId, canWrite }: { api: Api; batchId: strin
   });
   const cancelRun = useMutation({
     mutationFn: (runId: string) => api.run.cancel.mutate({ runId }),
-    onSettled: () => queryClient.invalidateQueries({ queryKey: ["run.list", batchId] }),
+    onSettled: () => queryClient.invalidateQueries({ queryKey: ["batch.runs", batchId] }),
   });
 
   if (summary.error) {
@@ -173,6 +174,7 @@ export function BatchPage({ api, batchId, canWrite }: { api: Api; batchId: strin
           <table aria-label="Runs" aria-busy={runs.isFetching}>
             <thead>
               <tr>
+                <th scope="col">Item</th>
                 <th scope="col">Run</th>
                 <th scope="col">Task</th>
                 <th scope="col">Status</th>
@@ -184,7 +186,8 @@ export function BatchPage({ api, batchId, canWrite }: { api: Api; batchId: strin
             </thead>
             <tbody>
               {runs.data?.items.map((run) => (
-                <tr key={run.id} data-run={run.id} data-status={run.status}>
+                <tr key={run.index} data-run={run.id} data-status={run.status}>
+                  <td>{run.index}</td>
                   <td className="id">
                     <Link to={paths.run(run.id)}>{run.id}</Link>
                   </td>
@@ -216,6 +219,8 @@ export function BatchPage({ api, batchId, canWrite }: { api: Api; batchId: strin
         </div>
         <Pager
           label="Run pages"
+          previous="← Previous"
+          next="Next →"
           hasNewer={cursors.length > 0}
           hasOlder={runs.data?.nextCursor !== undefined}
           onNewer={() => setCursors((c) => c.slice(0, -1))}

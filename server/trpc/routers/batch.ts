@@ -9,6 +9,8 @@ import {
   CreateBatchResultSchema,
   ListBatchesInputSchema,
   ListBatchesResultSchema,
+  ListBatchRunsInputSchema,
+  ListBatchRunsResultSchema,
   TriggerBatchInputSchema,
   TriggerBatchResultSchema,
 } from "../../../shared/schemas.js";
@@ -16,11 +18,12 @@ import { assertCanRead } from "../../auth/scopes.js";
 import { appendItems } from "../../batches/append-items.js";
 import { cancelBatch } from "../../batches/cancel.js";
 import { createBatch } from "../../batches/create.js";
-import { getBatch, getBatchSummary, listBatches } from "../../batches/queries.js";
+import { assertBatchOfEnvironment, getBatch, getBatchSummary, listBatches } from "../../batches/queries.js";
 import { batchResults } from "../../batches/results.js";
 import { retryFailedRuns } from "../../batches/retry-failed.js";
 import { triggerBatch } from "../../batches/trigger.js";
 import { watchAllBatches, watchBatch } from "../../events/watch.js";
+import { listBatchRuns } from "../../runs/queries.js";
 import { trackedWatch } from "../errors.js";
 import { authedProcedure, readerProcedure, router } from "../init.js";
 
@@ -60,6 +63,16 @@ export const batchRouter = router({
     .query(async ({ ctx, input }) => {
       assertCanRead(ctx.caller, { kind: "batch", batchId: input.batchId });
       return getBatchSummary(ctx.deps, ctx.environment, input);
+    }),
+
+  /** A batch's runs in item order, a page at a time, whatever its size. Secret key or a token that can read the batch. */
+  runs: readerProcedure
+    .input(ListBatchRunsInputSchema)
+    .output(ListBatchRunsResultSchema)
+    .query(async ({ ctx, input }) => {
+      assertCanRead(ctx.caller, { kind: "batch", batchId: input.batchId });
+      await assertBatchOfEnvironment(ctx.deps.db, ctx.environment, input.batchId);
+      return listBatchRuns(ctx.deps, ctx.environment, input);
     }),
 
   list: authedProcedure

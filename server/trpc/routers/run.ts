@@ -8,7 +8,6 @@ import {
   TriggerTaskResultSchema,
 } from "../../../shared/schemas.js";
 import { assertCanRead } from "../../auth/scopes.js";
-import { forbidden } from "../../errors.js";
 import { watchAllRuns, watchRun } from "../../events/watch.js";
 import { cancelRun } from "../../runs/cancel.js";
 import { getRun, listRuns } from "../../runs/queries.js";
@@ -37,21 +36,10 @@ export const runRouter = router({
       return run;
     }),
 
-  /**
-   * Runs newest first, a page at a time. A public access token may list the runs of a batch it can
-   * read (`batchId` is then required), as `batch.get` would name them.
-   */
-  list: readerProcedure
+  list: authedProcedure
     .input(ListRunsInputSchema)
     .output(ListRunsResultSchema)
-    .query(({ ctx, input }) => {
-      if (ctx.caller.kind === "public") {
-        if (input.batchId === undefined)
-          throw forbidden("A public access token may list runs only of a batch it can read: pass batchId");
-        assertCanRead(ctx.caller, { kind: "batch", batchId: input.batchId });
-      }
-      return listRuns(ctx.deps, ctx.environment, input);
-    }),
+    .query(({ ctx, input }) => listRuns(ctx.deps, ctx.environment, input)),
 
   cancel: authedProcedure
     .input(z.object({ runId: z.string().min(1) }))
