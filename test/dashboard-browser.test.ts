@@ -99,14 +99,14 @@ describe.skipIf(process.env.DATABASE_URL !== undefined)("the dashboard in Chromi
     await page.getByRole("link", { name: batchId }).click();
     await page.waitForSelector("tr[data-run]", { timeout: 10_000 });
     const bar = page.getByRole("progressbar", { name: "Runs finished" });
-    await expect.poll(() => bar.getAttribute("aria-valuemax")).toBe(String(ITEMS));
+    await expect.poll(() => bar.getAttribute("aria-valuemax"), { timeout: 10_000 }).toBe(String(ITEMS));
     expect(await bar.getAttribute("aria-valuenow")).toBe("0");
     // 25 runs a page, never all of them.
     expect(await page.locator("tr[data-run]").count()).toBe(25);
     await page.getByRole("button", { name: "Next →" }).click();
-    await expect.poll(() => page.locator("tr[data-run]").count()).toBe(ITEMS - 25);
+    await expect.poll(() => page.locator("tr[data-run]").count(), { timeout: 10_000 }).toBe(ITEMS - 25);
     await page.getByRole("button", { name: "← Previous" }).click();
-    await expect.poll(() => page.locator("tr[data-run]").count()).toBe(25);
+    await expect.poll(() => page.locator("tr[data-run]").count(), { timeout: 10_000 }).toBe(25);
 
     const first = (await page.locator("tr[data-run]").first().getAttribute("data-run"))!;
     await rowStatus(page, first, "QUEUED");
@@ -137,7 +137,7 @@ describe.skipIf(process.env.DATABASE_URL !== undefined)("the dashboard in Chromi
     expect(await page.locator(`tr[data-run="${first}"]`).getAttribute("data-status")).toBe("CANCELED");
     // Every row reaches its final status too, without a reload.
     const unfinished = "tr[data-run]:is([data-status='QUEUED'], [data-status='EXECUTING'])";
-    await expect.poll(() => page.locator(unfinished).count(), { timeout: 5000 }).toBe(0);
+    await expect.poll(() => page.locator(unfinished).count(), { timeout: 10_000 }).toBe(0);
     expect(await page.locator("tr[data-run]").count()).toBe(25);
     await mkdir(join(SCREENSHOT, ".."), { recursive: true });
     await page.screenshot({ path: SCREENSHOT, fullPage: true, animations: "disabled" });
@@ -166,11 +166,17 @@ describe.skipIf(process.env.DATABASE_URL !== undefined)("the dashboard in Chromi
     expect(JSON.stringify(await client.json())).toContain('"paused":true');
   }, 30_000);
 
-  it("cancels a run, then the batch, from the batch page", async () => {
+  it("a run page follows its run live; the batch page cancels a run, then the batch", async () => {
     const { page } = signedIn;
-    const handle = await tasks.batchTrigger("dash-task", [{ payload: { n: 100 } }, { payload: { n: 101 } }]);
-    const [one, two] = (await batch.retrieve(handle.batchId)).runs as [string, string];
-    await page.goto(`${salvo.url}/dashboard/batches/${handle.batchId}`);
+    const items = [100, 101, 102].map((n) => ({ payload: { n } }));
+    const handle = await tasks.batchTrigger("dash-task", items);
+    const [watched, one, two] = (await batch.retrieve(handle.batchId)).runs as [string, string, string];
+    await page.goto(`${salvo.url}/dashboard/runs/${watched}`);
+    await page.locator(".facts .status-queued").waitFor({ timeout: 10_000 });
+    await runs.cancel(watched);
+    await page.locator(".facts .status-canceled").waitFor({ timeout: 10_000 });
+
+    await page.getByRole("link", { name: handle.batchId }).click();
     await rowStatus(page, one, "QUEUED");
     await page.getByRole("button", { name: `Cancel run ${one}` }).click();
     await rowStatus(page, one, "CANCELED");
@@ -216,7 +222,7 @@ describe.skipIf(process.env.DATABASE_URL !== undefined)("the dashboard in Chromi
     await page.goto(`${salvo.url}/dashboard/batches/${batchId}#token=${publicToken}`);
     await page.waitForSelector("tr[data-run]", { timeout: 10_000 });
     const bar = page.getByRole("progressbar", { name: "Runs finished" });
-    await expect.poll(() => bar.getAttribute("aria-valuenow")).toBe(String(ITEMS));
+    await expect.poll(() => bar.getAttribute("aria-valuenow"), { timeout: 10_000 }).toBe(String(ITEMS));
     expect(await page.getByRole("button", { name: /Cancel/ }).count()).toBe(0);
     expect(await page.getByLabel("API key").count()).toBe(0);
     // Its runs open too, and the page they lead to keeps the token through a reload.

@@ -36,12 +36,14 @@ export async function updateQueue(
  * queued and executing runs (one index-only range per status), never the finished runs.
  */
 export async function listQueues({ db }: Deps, env: AuthenticatedEnvironment) {
+  // The status is written into the statement, not bound: the planner picks a partial index only
+  // when it sees its predicate (a prepared statement's generic plan would not).
   const countOf = (status: "QUEUED" | "EXECUTING") =>
     db
       .selectFrom("runs")
       .select(["queue", sql<number>`count(*)::int`.as("n")])
       .where("environment_id", "=", env.id)
-      .where("status", "=", status)
+      .where(sql<boolean>`status = ${sql.lit(status)}`)
       .groupBy("queue")
       .execute();
   const [rows, queued, executing] = await Promise.all([
