@@ -217,6 +217,23 @@ describe.skipIf(process.env.DATABASE_URL !== undefined)("the dashboard in Chromi
     for (const r of trpc) expect(r.authorization).toMatch(/^Bearer /);
   });
 
+  it("a refused key says so at sign-in, and a kept key the server no longer accepts leads back to the form", async () => {
+    const { page, errors } = await openPage();
+    await page.goto(`${salvo.url}/dashboard/`);
+    await page.getByLabel("API key").fill("tr_dev_notakey000000000000");
+    await page.getByRole("button", { name: "Sign in" }).click();
+    await page.getByRole("alert").waitFor({ timeout: 10_000 });
+    expect(await page.getByRole("alert").textContent()).toContain("That key was refused");
+
+    await page.evaluate('sessionStorage.setItem("salvo.secretKey", "tr_dev_revoked00000000000000")');
+    await page.reload();
+    await page.getByLabel("API key").waitFor({ timeout: 10_000 });
+    expect(await page.evaluate('sessionStorage.getItem("salvo.secretKey")')).toBeNull();
+    // The only errors: the browser's own note of the refused requests.
+    expect(errors.length).toBeGreaterThan(0);
+    expect(errors.every((e) => /status of 401/.test(e))).toBe(true);
+  }, 30_000);
+
   it("a #token= link shows its batch read-only without signing in, and is refused for another batch", async () => {
     const { page, errors } = await openPage();
     await page.goto(`${salvo.url}/dashboard/batches/${batchId}#token=${publicToken}`);
