@@ -1,4 +1,4 @@
-import { readdirSync, readFileSync } from "node:fs";
+import { existsSync, readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createWorker } from "../client/index.js";
@@ -13,9 +13,12 @@ import { waitFor } from "./support/wait.js";
  * registers is in it, every documented operation is a route, real answers of every REST route
  * validate against it (status documented, headers present, body matching its schema; every test's
  * `salvo.api` answers are checked the same way, test/support/documented.ts), and the published pages
- * Salvo copies (the seeds, kept verbatim in test/fixtures/seeds) find their paths, parameters and
- * status codes in it.
+ * Salvo copies (the seeds, in `../shared/seeds` beside the checkout, as CI has them) find their paths,
+ * parameters and status codes in it.
  */
+/** The seeds: the public pages Salvo implements, kept beside the checkout (`../shared/seeds`). */
+const SEEDS = join(import.meta.dirname, "..", "..", "shared", "seeds");
+
 let salvo: TestSalvo;
 let doc: OpenApiDocument;
 
@@ -71,7 +74,9 @@ describe("the document", () => {
     expect([...documented].filter((r) => !routes.has(r))).toEqual([]);
   });
 
-  it("has the seeds' paths, path parameters and status codes", () => {
+  // The seeds are Trigger.dev's published pages, not ours to commit: they are read where the
+  // project's documents live. A clone without them skips this one check; CI always has them.
+  it.skipIf(!existsSync(SEEDS))("has the seeds' paths, path parameters and status codes", () => {
     const seeds = seedPages();
     expect(seeds.length).toBeGreaterThanOrEqual(5);
     const found = seeds.flatMap(seedOperations);
@@ -261,8 +266,6 @@ describe("real answers", () => {
 });
 
 // ---- the seeds ------------------------------------------------------------------------------------
-
-const SEEDS = join(import.meta.dirname, "fixtures", "seeds");
 
 function seedPages(): string[] {
   return readdirSync(SEEDS)
