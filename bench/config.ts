@@ -37,15 +37,22 @@ export const benchConfig = {
   /** Scenario 5: bytes per stored run, in each system (BENCH_SIZE_RUNS jobs). */
   storage: {
     runs: int("BENCH_SIZE_RUNS", quick ? 20_000 : 1_000_000),
+    /** Runs executed to measure the outbox's growth per executed run. */
+    executedRuns: int("BENCH_SIZE_EXECUTED_RUNS", quick ? 2_000 : 20_000),
   },
   /**
    * Scenario 6: the costs of common calls with BENCH_FLAT_RUNS runs stored (built with COPY) against
-   * an empty database. 10^7 takes ~15 GB of disk and tens of minutes on 2 cores; BENCH_FLAT_RUNS=1000000
+   * an empty database. 10^7 takes ~10 GB of disk and ~4 minutes to build on 2 busy cores; BENCH_FLAT_RUNS=1000000
    * is the quicker look.
    */
   flat: {
     runs: int("BENCH_FLAT_RUNS", quick ? 100_000 : 10_000_000),
-    reps: int("BENCH_FLAT_REPS", quick ? 5 : 20),
+    reps: int("BENCH_FLAT_REPS", quick ? 5 : 40),
+    /**
+     * BENCH_FLAT_REUSE=1 keeps the large database an earlier run built (`<db>_flat_large`) instead
+     * of building it again; it needs the same BENCH_SALVO_KEY as that run.
+     */
+    reuse: process.env.BENCH_FLAT_REUSE === "1",
   },
   drain: {
     jobs: int("BENCH_DRAIN_JOBS", quick ? 2_000 : 20_000),

@@ -24,6 +24,13 @@ export async function ensureDatabase(baseUrl: string): Promise<void> {
   }
 }
 
+/** The URL of the database `<base>_<suffix>` next to the bench's own (as `freshDatabase` names it), as it is. */
+export function databaseNamed(baseUrl: string, suffix: string): string {
+  const url = new URL(baseUrl);
+  url.pathname = `/${decodeURIComponent(url.pathname.slice(1)) || "postgres"}_${suffix}`;
+  return url.toString();
+}
+
 /**
  * A fresh, empty database next to the bench's own, named `<base>_<suffix>`, so every system
  * starts from the same state in every run. Returns its URL.

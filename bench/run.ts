@@ -3,7 +3,7 @@
  * Postgres and Redis, every system measured in this same run. Prints one markdown table per
  * scenario and writes them to bench/results/latest.md. See bench/config.ts for the knobs.
  */
-import { writeFileSync } from "node:fs";
+import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import os, { availableParallelism } from "node:os";
 import pg from "pg";
 import { benchConfig as cfg } from "./config.js";
@@ -36,7 +36,6 @@ async function postgresVersion(url: string): Promise<string> {
 }
 
 async function main() {
-  const loadBefore = os.loadavg();
   await ensureDatabase(cfg.databaseUrl);
   log(`fresh databases next to ${new URL(cfg.databaseUrl).pathname.slice(1)}${cfg.quick ? " (BENCH_QUICK)" : ""}`);
   const [salvoDb, bossDb, graphileDb, copyDb] = await Promise.all(
@@ -131,13 +130,13 @@ async function main() {
 
     if (cfg.only.has(5)) {
       log(`scenario 5: bytes per run (${cfg.storage.runs} runs)`);
-      scaleSections.push(await storageScenario(cfg, log));
+      scaleSections.push(await measured(() => storageScenario(cfg, log)));
       console.log(`${scaleSections.at(-1)}\n`);
     }
 
     if (cfg.only.has(6)) {
       log(`scenario 6: flat costs (${cfg.flat.runs} runs stored)`);
-      scaleSections.push(await flatCostsScenario(cfg));
+      scaleSections.push(await measured(() => flatCostsScenario(cfg)));
       console.log(`${scaleSections.at(-1)}\n`);
     }
   } finally {
@@ -157,17 +156,51 @@ async function main() {
     log("wrote bench/results/latest.md");
   }
   if (scaleSections.length > 0) {
-    const load = `load average before: ${loadBefore.map((l) => l.toFixed(2)).join(", ")}; after: ${os
-      .loadavg()
-      .map((l) => l.toFixed(2))
-      .join(", ")}`;
-    const scaleHeader = header.replace("## Benchmark results", "## Storage at scale");
-    writeFileSync(
-      new URL("./results/scale.md", import.meta.url),
-      `${[`${scaleHeader}\n${load}`, ...scaleSections].join("\n\n")}\n`,
-    );
+    writeScaleResults(scaleSections);
     log("wrote bench/results/scale.md");
   }
+}
+
+/**
+ * A scale section (5, 6: long runs, each run on its own) with when it was measured and the machine's
+ * load before and after, under its heading.
+ */
+async function measured(scenario: () => Promise<string>): Promise<string> {
+  const before = os.loadavg();
+  const started = new Date().toISOString();
+  const section = await scenario();
+  const load = (l: number[]) => l.map((x) => x.toFixed(2)).join(", ");
+  const [heading, ...rest] = section.split("\n");
+  return [
+    heading,
+    "",
+    `Measured ${started}; load average before ${load(before)}, after ${load(os.loadavg())}.`,
+    ...rest,
+  ].join("\n");
+}
+
+const SCALE_RESULTS = new URL("./results/scale.md", import.meta.url);
+
+/** Replaces this run's sections of bench/results/scale.md (by their "### N." heading), keeping the others. */
+function writeScaleResults(fresh: string[]) {
+  const number = (section: string) => /^### (\d+)\./.exec(section)?.[1];
+  const previous = existsSync(SCALE_RESULTS)
+    ? readFileSync(SCALE_RESULTS, "utf8")
+        .split(/\n(?=### \d+\.)/)
+        .slice(1)
+        .map((s) => s.trimEnd())
+    : [];
+  const replaced = new Set(fresh.map(number));
+  const sections = [...previous.filter((s) => !replaced.has(number(s))), ...fresh].sort(
+    (a, b) => Number(number(a)) - Number(number(b)),
+  );
+  const header = [
+    "## Storage at scale",
+    "",
+    `${os.cpus().length} × ${os.cpus()[0]?.model.trim()} · ${Math.round(os.totalmem() / 2 ** 30)} GiB · Node ${process.version}. ` +
+      "`BENCH_ONLY=5,6 npm run bench` writes this file; each scenario replaces its own section.",
+  ].join("\n");
+  writeFileSync(SCALE_RESULTS, `${[header, ...sections].join("\n\n")}\n`);
 }
 
 main().then(

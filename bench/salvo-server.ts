@@ -4,8 +4,11 @@ import { readFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 
 const ROOT = fileURLToPath(new URL("..", import.meta.url));
-/** A random key (made once per bench process) the bench provisions through SALVO_BOOTSTRAP_KEY. */
-export const BENCH_KEY = `tr_dev_${randomBytes(16).toString("hex")}`;
+/**
+ * The key the bench provisions through SALVO_BOOTSTRAP_KEY: BENCH_SALVO_KEY (to reuse a database
+ * built by an earlier run, see BENCH_FLAT_REUSE), else a random one made once per bench process.
+ */
+export const BENCH_KEY = process.env.BENCH_SALVO_KEY || `tr_dev_${randomBytes(16).toString("hex")}`;
 
 export interface SalvoProcess {
   url: string;
@@ -66,8 +69,12 @@ export async function startSalvoProcess(opts: {
   for (;;) {
     if (child.exitCode !== null) throw new Error(`salvo exited with ${child.exitCode} before it was ready:\n${output}`);
     try {
-      const res = await fetch(`${url}/healthz`);
-      if (res.ok) break;
+      // The bootstrap key is provisioned once the server listens (server/start.ts): ready is when
+      // it is accepted (an unknown batch answers 404, not 401).
+      const res = await fetch(`${url}/api/v1/batches/batch_benchreadinessprobe`, {
+        headers: { authorization: `Bearer ${BENCH_KEY}` },
+      });
+      if (res.status === 404) break;
     } catch {
       // not listening yet
     }

@@ -1,5 +1,6 @@
 import { type ClientRequest, request as httpRequest, type IncomingMessage } from "node:http";
 import { request as httpsRequest } from "node:https";
+import { SseParser } from "../shared/sse-parser.js";
 
 /**
  * An EventSource for Node on node:http, what the client hands tRPC's `httpSubscriptionLink`.
@@ -55,13 +56,13 @@ export class NodeEventSource {
   #request: ClientRequest | undefined;
   #reconnect: NodeJS.Timeout | undefined;
   #retryMs = DEFAULT_RETRY_MS;
-  // Parser state (https://html.spec.whatwg.org/multipage/server-sent-events.html#event-stream-interpretation).
-  #pending = "";
-  #atStart = true;
-  #skipLf = false;
-  #eventType = "";
-  #data: string[] = [];
-  #lastEventId = "";
+  readonly #parser = new SseParser({
+    event: (type, data, lastEventId) => this.#emit({ type, data, lastEventId, origin: this.#target.origin }),
+    retry: (ms) => {
+      this.#retryMs = ms;
+    },
+  });
+  readonly #closed = () => this.readyState === this.CLOSED;
 
   constructor(url: string | URL, init: EventSourceInit = {}) {
     this.#target = new URL(url);
@@ -97,7 +98,7 @@ export class NodeEventSource {
 
   #connect(): void {
     this.readyState = this.CONNECTING;
-    this.#resetParser();
+    this.#parser.reset();
     const send = this.#target.protocol === "https:" ? httpsRequest : httpRequest;
     const request = send(this.#target, {
       method: "GET",
@@ -105,7 +106,7 @@ export class NodeEventSource {
         accept: "text/event-stream",
         "cache-control": "no-cache",
         ...this.#headers,
-        ...(this.#lastEventId !== "" ? { "last-event-id": this.#lastEventId } : {}),
+        ...(this.#parser.lastEventId !== "" ? { "last-event-id": this.#parser.lastEventId } : {}),
       },
     });
     this.#request = request;
@@ -133,7 +134,7 @@ export class NodeEventSource {
     this.#emit({ type: "open" });
     res.setEncoding("utf8");
     res.on("data", (text: string) => {
-      if (this.#request === request) this.#parse(text);
+      if (this.#request === request) this.#parser.feed(text, this.#closed);
     });
     // The stream ended or broke: reconnect, resuming after the last event id.
     res.on("close", () => {
@@ -154,73 +155,5 @@ export class NodeEventSource {
     this.#emit({ type: "error", message });
     if (this.readyState === this.CLOSED) return;
     this.#reconnect = setTimeout(() => this.#connect(), this.#retryMs);
-  }
-
-  #resetParser(): void {
-    this.#pending = "";
-    this.#atStart = true;
-    this.#skipLf = false;
-    this.#eventType = "";
-    this.#data = [];
-  }
-
-  /** Splits text into lines (CRLF, LF or CR), keeping an unfinished last line for the next chunk. */
-  #parse(text: string): void {
-    let start = 0;
-    if (this.#atStart && text.length > 0) {
-      this.#atStart = false;
-      if (text.charCodeAt(0) === 0xfeff) start = 1;
-    }
-    if (this.#skipLf && text.charCodeAt(start) === 10) start++;
-    this.#skipLf = false;
-    for (let i = start; i < text.length; i++) {
-      const c = text.charCodeAt(i);
-      if (c !== 10 && c !== 13) continue;
-      const line = this.#pending + text.slice(start, i);
-      this.#pending = "";
-      if (c === 13) {
-        if (i + 1 === text.length) this.#skipLf = true;
-        else if (text.charCodeAt(i + 1) === 10) i++;
-      }
-      start = i + 1;
-      this.#line(line);
-      if (this.readyState === this.CLOSED) return;
-    }
-    this.#pending += text.slice(start);
-  }
-
-  #line(line: string): void {
-    if (line === "") {
-      this.#dispatch();
-      return;
-    }
-    if (line.charCodeAt(0) === 58 /* ":" comment */) return;
-    const colon = line.indexOf(":");
-    const field = colon === -1 ? line : line.slice(0, colon);
-    let value = colon === -1 ? "" : line.slice(colon + 1);
-    if (value.charCodeAt(0) === 32) value = value.slice(1);
-    switch (field) {
-      case "data":
-        this.#data.push(value);
-        break;
-      case "event":
-        this.#eventType = value;
-        break;
-      case "id":
-        if (!value.includes("\0")) this.#lastEventId = value;
-        break;
-      case "retry":
-        if (/^\d+$/.test(value)) this.#retryMs = Number(value);
-        break;
-    }
-  }
-
-  #dispatch(): void {
-    const type = this.#eventType || "message";
-    const data = this.#data;
-    this.#eventType = "";
-    this.#data = [];
-    if (data.length === 0) return;
-    this.#emit({ type, data: data.join("\n"), lastEventId: this.#lastEventId, origin: this.#target.origin });
   }
 }

@@ -16,6 +16,7 @@ import * as claimIds from "./migrations/0014_claim_ids.js";
 import * as usedTokens from "./migrations/0015_used_tokens.js";
 import * as workerPresence from "./migrations/0016_worker_presence.js";
 import * as retention from "./migrations/0017_retention.js";
+import * as queuedRunsByTask from "./migrations/0018_index_queued_runs_by_task.js";
 
 /**
  * Migrations are listed here (not read from disk) so they ship inside any bundle of the server.
@@ -39,6 +40,7 @@ const MIGRATIONS: Record<string, Migration> = {
   "0015_used_tokens": usedTokens,
   "0016_worker_presence": workerPresence,
   "0017_retention": retention,
+  "0018_index_queued_runs_by_task": queuedRunsByTask,
 };
 
 class StaticMigrationProvider implements MigrationProvider {

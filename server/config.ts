@@ -97,6 +97,9 @@ const ConfigSchema = z.object({
   SALVO_LOG_LEVEL: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).default("info"),
   SALVO_METRICS_TOKEN: z.string().min(16, "SALVO_METRICS_TOKEN must be at least 16 characters").optional(),
   SALVO_METRICS_QUEUE_REFRESH_MS: intFrom("SALVO_METRICS_QUEUE_REFRESH_MS", 15_000, 0),
+  OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: z.url({ message: "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT must be a URL" }).optional(),
+  OTEL_EXPORTER_OTLP_ENDPOINT: z.url({ message: "OTEL_EXPORTER_OTLP_ENDPOINT must be a URL" }).optional(),
+  OTEL_SERVICE_NAME: z.string().min(1).default("salvo"),
 });
 
 export interface Config {
@@ -207,6 +210,12 @@ export interface Config {
     /** Per-queue gauges are counted at most this often (a scrape in between gets the last counts). */
     queueRefreshMs: number;
   };
+  /** OpenTelemetry traces (server/observability/tracing.ts): off without an endpoint. */
+  tracing: {
+    /** Where spans are sent, OTLP over HTTP (JSON): the traces URL itself. */
+    endpoint?: string;
+    serviceName: string;
+  };
   /** Error answers carry stacks and internal messages (development only: they expose file paths and internals). */
   debugErrors: boolean;
 }
@@ -297,6 +306,12 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     dbStatementTimeoutMs: c.SALVO_DB_STATEMENT_TIMEOUT_MS,
     logLevel: c.SALVO_LOG_LEVEL,
     metrics: { token: c.SALVO_METRICS_TOKEN, queueRefreshMs: c.SALVO_METRICS_QUEUE_REFRESH_MS },
+    tracing: {
+      endpoint:
+        c.OTEL_EXPORTER_OTLP_TRACES_ENDPOINT ??
+        (c.OTEL_EXPORTER_OTLP_ENDPOINT ? `${c.OTEL_EXPORTER_OTLP_ENDPOINT.replace(/\/+$/, "")}/v1/traces` : undefined),
+      serviceName: c.OTEL_SERVICE_NAME,
+    },
     debugErrors: c.SALVO_DEBUG_ERRORS === "1" || c.SALVO_DEBUG_ERRORS === "true",
   };
 }

@@ -1,3 +1,4 @@
+import type { Tracer } from "@opentelemetry/api";
 import type { Kysely } from "kysely";
 import type { Database } from "../db/schema.js";
 import type { Bus } from "./adapters/bus.js";
@@ -16,6 +17,8 @@ export interface Deps {
    * request's id; background tasks log through it too.
    */
   log: Log;
+  /** Set when OpenTelemetry tracing is configured (server/observability/tracing.ts). */
+  tracer?: Tracer;
   /** Cross-process wake-ups: Redis pub/sub, or in-process without REDIS_URL. */
   bus: Bus;
   /** Secret keys encrypted at rest, to verify the public tokens they signed. */

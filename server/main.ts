@@ -1,5 +1,6 @@
 import { DataDirLockedError } from "../db/data-dir-lock.js";
 import { ConfigError, loadConfig } from "./config.js";
+import { dashboardDir } from "./http/dashboard.js";
 import { startSalvo } from "./start.js";
 import { StartError } from "./start-errors.js";
 
@@ -12,6 +13,8 @@ async function main() {
     { url: salvo.url },
     `salvo listening on ${salvo.url} (${where}, ${config.redisUrl ? "Redis at REDIS_URL" : "in-process adapters"})`,
   );
+  if (dashboardDir()) log.notice(`dashboard at ${salvo.url}/dashboard/ (sign in with an environment's secret key)`);
+  else log.warn("the dashboard is not built (dist/dashboard is missing): run `npm run build`");
   if (salvo.bootstrapped && !config.bootstrapKey) {
     // Logged once: only a hash of the key is stored. The one line of the log that holds a secret,
     // on purpose (set SALVO_BOOTSTRAP_KEY to choose the first key instead).

@@ -12,6 +12,7 @@ import type { Config } from "./config.js";
 import type { Deps } from "./deps.js";
 import { buildApp } from "./http/app.js";
 import { createLogger, type Log, type LogStream } from "./observability/log.js";
+import { SqlSpans, startTracing } from "./observability/tracing.js";
 import { WorkerPresence } from "./queue/presence.js";
 import { databaseStartError, listenStartError } from "./start-errors.js";
 
@@ -45,10 +46,13 @@ export async function startSalvo(
   const vault = await openVault(connection.db, config.secret);
   const closing = new AbortController();
   const warn = (message: string) => log.warn(message);
+  const tracing = startTracing(config.tracing);
   const deps: Deps = {
-    db: connection.db,
+    // With tracing on, every statement is timed as a span of the request it serves.
+    db: tracing ? connection.db.withPlugin(new SqlSpans(tracing.tracer)) : connection.db,
     config,
     log,
+    ...(tracing ? { tracer: tracing.tracer } : {}),
     bus: createBus(config.redisUrl, warn),
     vault,
     keyCache: new KeyCache(config.tokens.keyCacheMs),
@@ -63,7 +67,7 @@ export async function startSalvo(
     address = await app.listen({ port: config.port, host: config.host });
   } catch (err) {
     await stopKeyCache();
-    await Promise.all([app.close(), deps.bus.close(), deps.rateLimiter.close()]);
+    await Promise.all([app.close(), deps.bus.close(), deps.rateLimiter.close(), tracing?.shutdown()]);
     if (!options.connection) await connection.close();
     throw listenStartError(err, config.host, config.port);
   }
@@ -98,6 +102,8 @@ export async function startSalvo(
     await stopKeyCache();
     await deps.bus.close();
     await deps.rateLimiter.close();
+    // The last spans are exported before the process may exit; an unreachable collector is not waited on twice.
+    await tracing?.shutdown().catch(() => {});
     if (!options.connection) await connection.close();
   };
   const closeOnce = () => (closed ??= close());

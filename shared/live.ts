@@ -46,6 +46,10 @@ export interface BatchProgress {
   /** Set once sealed: items that became runs / that could not. */
   successfulRunCount?: number;
   failedRunCount?: number;
+  /**
+   * Its runs by status. In a batch of 10,000 runs or more these counts may be up to a second old
+   * until the batch is final (counting them is a scan); a final batch's are exact.
+   */
   runs: {
     /** Runs the batch's items resolved to (idempotent hits included). */
     total: number;

@@ -241,7 +241,7 @@ const error = (description: string, extra: Partial<RestAnswer> = {}): RestAnswer
 });
 const E400 = error("Invalid request (the message says which field and why)");
 const E401 = error("The API key is missing, unknown or revoked, or is not a secret key where one is required");
-const E403 = error("The key or token may not do this");
+const E403 = error("The key or token may not do this (a public token whose scopes do not cover it)");
 const E404 = error("No such resource in the caller's environment");
 const E413 = error("The body is larger than allowed");
 const E415 = error("The body's Content-Type is not one this route reads");
@@ -251,8 +251,13 @@ const E429 = error("Rate limit exceeded", {
 });
 const E500 = error("Internal server error (the message names the request id)");
 const E503 = error("The database is unavailable for a moment, or the server is shutting down: retry");
-/** What every authenticated route may answer besides its own outcomes. */
-const COMMON = { 401: E401, 429: E429, 500: E500, 503: E503 };
+/**
+ * What every authenticated route may answer besides its own outcomes (a malformed id or
+ * parameter is a 400 everywhere, a public token may lack the scope); a route's own description
+ * of one wins.
+ */
+const COMMON = { 400: E400, 401: E401, 403: E403, 429: E429, 500: E500, 503: E503 };
+const withCommon = (answers: Record<number, RestAnswer>): Record<number, RestAnswer> => ({ ...COMMON, ...answers });
 const JWT_HEADERS: RestAnswer["headers"] = ["x-trigger-jwt", "x-trigger-jwt-claims"];
 
 const batchId = { batchId: "The batch's id, starts with `batch_`" };
@@ -273,13 +278,12 @@ export const REST_ROUTES: RestRoute[] = [
     auth: "secret",
     headers: requestKey,
     body: { schema: CreateBatchBodySchema, required: true },
-    responses: {
+    responses: withCommon({
       202: { description: "Batch created", schema: CreateBatchResultSchema, headers: JWT_HEADERS },
       200: { description: "The batch an idempotency key names, `isCached: true`", schema: CreateBatchResultSchema },
       400: error("Invalid request (e.g. runCount <= 0 or above the maximum)"),
       422: E422,
-      ...COMMON,
-    },
+    }),
   },
   {
     method: "POST",
@@ -298,15 +302,14 @@ export const REST_ROUTES: RestRoute[] = [
       required: true,
       description: "Also accepted as application/ndjson",
     },
-    responses: {
+    responses: withCommon({
       200: { description: "Items accepted", schema: AppendItemsResultSchema },
       400: E400,
       404: E404,
       413: E413,
       415: E415,
       422: E422,
-      ...COMMON,
-    },
+    }),
   },
   {
     method: "POST",
@@ -317,14 +320,13 @@ export const REST_ROUTES: RestRoute[] = [
     auth: "secret",
     pathParams: taskIdentifier,
     body: { schema: OneTaskBatchBodySchema, required: true },
-    responses: {
+    responses: withCommon({
       200: { description: "Batch triggered", schema: OneShotBatchResultSchema, headers: JWT_HEADERS },
       400: E400,
       404: E404,
       413: E413,
       422: E422,
-      ...COMMON,
-    },
+    }),
   },
   {
     method: "POST",
@@ -334,13 +336,12 @@ export const REST_ROUTES: RestRoute[] = [
     summary: "Batch trigger several tasks (up to 1,000 items, `task` on each)",
     auth: "secret",
     body: { schema: OneShotBatchBodySchema, required: true },
-    responses: {
+    responses: withCommon({
       200: { description: "Batch triggered", schema: OneShotBatchResultSchema, headers: JWT_HEADERS },
       400: E400,
       413: E413,
       422: E422,
-      ...COMMON,
-    },
+    }),
   },
   {
     method: "POST",
@@ -351,13 +352,12 @@ export const REST_ROUTES: RestRoute[] = [
     auth: "secret",
     headers: { ...requestKey, "batch-processing-strategy": "`sequential` or `parallel` (both accepted, same result)" },
     body: { schema: LegacyBatchBodySchema, required: true },
-    responses: {
+    responses: withCommon({
       202: { description: "Batch triggered", schema: LegacyBatchResultSchema, headers: JWT_HEADERS },
       400: E400,
       413: E413,
       422: E422,
-      ...COMMON,
-    },
+    }),
   },
   {
     method: "GET",
@@ -367,7 +367,7 @@ export const REST_ROUTES: RestRoute[] = [
     summary: "A batch: status, counts, run ids, item errors",
     auth: "read",
     pathParams: batchId,
-    responses: { 200: { description: "The batch", schema: BatchV1Schema }, 404: E404, ...COMMON },
+    responses: withCommon({ 200: { description: "The batch", schema: BatchV1Schema }, 404: E404 }),
   },
   {
     method: "GET",
@@ -377,7 +377,7 @@ export const REST_ROUTES: RestRoute[] = [
     summary: "A batch as the SDK's `batch.retrieve` reads it",
     auth: "read",
     pathParams: batchId,
-    responses: { 200: { description: "The batch", schema: BatchV2Schema }, 404: E404, ...COMMON },
+    responses: withCommon({ 200: { description: "The batch", schema: BatchV2Schema }, 404: E404 }),
   },
   {
     method: "GET",
@@ -387,7 +387,7 @@ export const REST_ROUTES: RestRoute[] = [
     summary: "The results of a batch's finished runs, in index order",
     auth: "read",
     pathParams: batchId,
-    responses: { 200: { description: "The results", schema: BatchResultsV1Schema }, 404: E404, ...COMMON },
+    responses: withCommon({ 200: { description: "The results", schema: BatchResultsV1Schema }, 404: E404 }),
   },
   {
     method: "POST",
@@ -399,12 +399,11 @@ export const REST_ROUTES: RestRoute[] = [
     pathParams: { taskIdentifier: "The id of the task to run" },
     headers: requestKey,
     body: { schema: TriggerRunBodySchema, required: false },
-    responses: {
+    responses: withCommon({
       200: { description: "Run triggered", schema: TriggerRunResultSchema, headers: JWT_HEADERS },
       400: E400,
       422: E422,
-      ...COMMON,
-    },
+    }),
   },
   {
     method: "GET",
@@ -414,7 +413,7 @@ export const REST_ROUTES: RestRoute[] = [
     summary: "A run, with its payload and output (or links to them when offloaded)",
     auth: "read",
     pathParams: runId,
-    responses: { 200: { description: "The run", schema: RunV3Schema }, 404: E404, ...COMMON },
+    responses: withCommon({ 200: { description: "The run", schema: RunV3Schema }, 404: E404 }),
   },
   {
     method: "POST",
@@ -424,7 +423,7 @@ export const REST_ROUTES: RestRoute[] = [
     summary: "Cancel a run that has not finished",
     auth: "secret",
     pathParams: runId,
-    responses: { 200: { description: "Canceled (or already final)", schema: RunIdSchema }, 404: E404, ...COMMON },
+    responses: withCommon({ 200: { description: "Canceled (or already final)", schema: RunIdSchema }, 404: E404 }),
   },
   {
     method: "GET",
@@ -447,7 +446,7 @@ export const REST_ROUTES: RestRoute[] = [
       "filter[createdAt][to]": "Milliseconds since the epoch, or a date-time",
       "filter[createdAt][period]": "A period back from now, e.g. 1h or 7d",
     },
-    responses: { 200: { description: "A page of runs", schema: ListRunsV1Schema }, 400: E400, ...COMMON },
+    responses: withCommon({ 200: { description: "A page of runs", schema: ListRunsV1Schema }, 400: E400 }),
   },
   {
     method: "POST",
@@ -458,13 +457,12 @@ export const REST_ROUTES: RestRoute[] = [
     auth: "secret",
     pathParams: runId,
     body: { schema: ReplayBodySchema, required: false },
-    responses: {
+    responses: withCommon({
       200: { description: "The new run", schema: RunIdSchema },
       400: E400,
       404: E404,
       422: E422,
-      ...COMMON,
-    },
+    }),
   },
   {
     method: "POST",
@@ -475,13 +473,12 @@ export const REST_ROUTES: RestRoute[] = [
     auth: "secret",
     pathParams: runId,
     body: { schema: RescheduleBodySchema, required: true },
-    responses: {
+    responses: withCommon({
       200: { description: "The run, rescheduled", schema: RunV3Schema },
       400: E400,
       404: E404,
       422: E422,
-      ...COMMON,
-    },
+    }),
   },
   {
     method: "PUT",
@@ -491,7 +488,7 @@ export const REST_ROUTES: RestRoute[] = [
     summary: "A signed URL to upload an offloaded payload to (the key may contain slashes)",
     auth: "secret",
     pathParams: { key: "The packet's path" },
-    responses: { 200: { description: "Where to PUT the bytes", schema: PresignedUrlSchema }, 400: E400, ...COMMON },
+    responses: withCommon({ 200: { description: "Where to PUT the bytes", schema: PresignedUrlSchema }, 400: E400 }),
   },
   {
     method: "GET",
@@ -501,12 +498,11 @@ export const REST_ROUTES: RestRoute[] = [
     summary: "A signed URL to read an uploaded packet from (the key may contain slashes)",
     auth: "secret",
     pathParams: { key: "The packet's path" },
-    responses: {
+    responses: withCommon({
       200: { description: "Where to GET the bytes", schema: PresignedUrlSchema },
       400: E400,
       404: E404,
-      ...COMMON,
-    },
+    }),
   },
   {
     method: "GET",
@@ -516,12 +512,11 @@ export const REST_ROUTES: RestRoute[] = [
     summary: "A signed URL to read a run's payload or output",
     auth: "read",
     pathParams: { ...runId, field: "`payload` or `output`" },
-    responses: {
+    responses: withCommon({
       200: { description: "Where to GET the bytes", schema: PresignedUrlSchema },
       400: E400,
       404: E404,
-      ...COMMON,
-    },
+    }),
   },
   {
     method: "PUT",
@@ -562,7 +557,7 @@ export const REST_ROUTES: RestRoute[] = [
     tag: "Auth",
     summary: "The claims a public access token of the caller's environment starts from",
     auth: "secret",
-    responses: { 200: { description: "The claims", schema: TokenClaimsSchema }, ...COMMON },
+    responses: withCommon({ 200: { description: "The claims", schema: TokenClaimsSchema } }),
   },
   {
     method: "POST",
@@ -572,7 +567,7 @@ export const REST_ROUTES: RestRoute[] = [
     summary: "Mint a public access token (for additional keys, which the SDK cannot sign with)",
     auth: "secret",
     body: { schema: CreatePublicTokenBodySchema, required: true },
-    responses: { 200: { description: "The token", schema: PublicTokenSchema }, 400: E400, ...COMMON },
+    responses: withCommon({ 200: { description: "The token", schema: PublicTokenSchema }, 400: E400 }),
   },
   {
     method: "GET",
@@ -702,11 +697,10 @@ function shapeQuery(): Record<string, string> {
 }
 
 function shapeAnswers(): Record<number, RestAnswer> {
-  return {
+  return withCommon({
     200: { description: "Row changes and control messages", schema: ShapeLogSchema },
     400: E400,
     404: E404,
     409: { description: "The handle is stale (`must-refetch`): start again from offset -1", schema: ShapeLogSchema },
-    ...COMMON,
-  };
+  });
 }

@@ -85,7 +85,11 @@ describe.skipIf(process.env.DATABASE_URL !== undefined)("the dashboard in Chromi
     // A batch created while the list is open appears without a reload.
     const later = await tasks.batchTrigger("dash-task", [{ payload: { n: -1 } }]);
     await page.waitForSelector(`tr[data-batch="${later.batchId}"]`, { timeout: 10_000 });
+    // Its progress bar moves when its run ends, without a reload.
+    const laterBar = page.getByRole("progressbar", { name: `Progress of ${later.batchId}` });
+    expect(await laterBar.getAttribute("aria-valuenow")).toBe("0");
     await runs.cancel((await batch.retrieve(later.batchId)).runs[0]!);
+    await expect.poll(() => laterBar.getAttribute("aria-valuenow"), { timeout: 10_000 }).toBe("1");
     const rows = await page.locator("tbody tr[data-batch]").evaluateAll((trs) => trs.map((tr) => tr.dataset.batch));
     expect(rows.slice(0, 2)).toEqual([later.batchId, batchId]);
   }, 30_000);
@@ -95,14 +99,14 @@ describe.skipIf(process.env.DATABASE_URL !== undefined)("the dashboard in Chromi
     await page.getByRole("link", { name: batchId }).click();
     await page.waitForSelector("tr[data-run]", { timeout: 10_000 });
     const bar = page.getByRole("progressbar", { name: "Runs finished" });
-    await expect.poll(() => bar.getAttribute("aria-valuemax")).toBe(String(ITEMS));
+    await expect.poll(() => bar.getAttribute("aria-valuemax"), { timeout: 10_000 }).toBe(String(ITEMS));
     expect(await bar.getAttribute("aria-valuenow")).toBe("0");
     // 25 runs a page, never all of them.
     expect(await page.locator("tr[data-run]").count()).toBe(25);
     await page.getByRole("button", { name: "Next →" }).click();
-    await expect.poll(() => page.locator("tr[data-run]").count()).toBe(ITEMS - 25);
+    await expect.poll(() => page.locator("tr[data-run]").count(), { timeout: 10_000 }).toBe(ITEMS - 25);
     await page.getByRole("button", { name: "← Previous" }).click();
-    await expect.poll(() => page.locator("tr[data-run]").count()).toBe(25);
+    await expect.poll(() => page.locator("tr[data-run]").count(), { timeout: 10_000 }).toBe(25);
 
     const first = (await page.locator("tr[data-run]").first().getAttribute("data-run"))!;
     await rowStatus(page, first, "QUEUED");
@@ -133,7 +137,7 @@ describe.skipIf(process.env.DATABASE_URL !== undefined)("the dashboard in Chromi
     expect(await page.locator(`tr[data-run="${first}"]`).getAttribute("data-status")).toBe("CANCELED");
     // Every row reaches its final status too, without a reload.
     const unfinished = "tr[data-run]:is([data-status='QUEUED'], [data-status='EXECUTING'])";
-    await expect.poll(() => page.locator(unfinished).count(), { timeout: 5000 }).toBe(0);
+    await expect.poll(() => page.locator(unfinished).count(), { timeout: 10_000 }).toBe(0);
     expect(await page.locator("tr[data-run]").count()).toBe(25);
     await mkdir(join(SCREENSHOT, ".."), { recursive: true });
     await page.screenshot({ path: SCREENSHOT, fullPage: true, animations: "disabled" });
@@ -160,6 +164,27 @@ describe.skipIf(process.env.DATABASE_URL !== undefined)("the dashboard in Chromi
     await page.getByRole("button", { name: "Resume queue task/dash-task" }).waitFor({ timeout: 10_000 });
     const client = await salvo.api("/trpc/queue.list");
     expect(JSON.stringify(await client.json())).toContain('"paused":true');
+  }, 30_000);
+
+  it("a run page follows its run live; the batch page cancels a run, then the batch", async () => {
+    const { page } = signedIn;
+    const items = [100, 101, 102].map((n) => ({ payload: { n } }));
+    const handle = await tasks.batchTrigger("dash-task", items);
+    const [watched, one, two] = (await batch.retrieve(handle.batchId)).runs as [string, string, string];
+    await page.goto(`${salvo.url}/dashboard/runs/${watched}`);
+    await page.locator(".facts .status-queued").waitFor({ timeout: 10_000 });
+    await runs.cancel(watched);
+    await page.locator(".facts .status-canceled").waitFor({ timeout: 10_000 });
+
+    await page.getByRole("link", { name: handle.batchId }).click();
+    await rowStatus(page, one, "QUEUED");
+    await page.getByRole("button", { name: `Cancel run ${one}` }).click();
+    await rowStatus(page, one, "CANCELED");
+    await rowStatus(page, two, "QUEUED");
+    await page.getByRole("button", { name: "Cancel batch" }).click();
+    await rowStatus(page, two, "CANCELED");
+    expect((await runs.retrieve(two)).status).toBe("CANCELED");
+    await page.getByRole("button", { name: "Cancel batch" }).waitFor({ state: "detached", timeout: 10_000 });
   }, 30_000);
 
   it("filters the batches by status", async () => {
@@ -192,12 +217,29 @@ describe.skipIf(process.env.DATABASE_URL !== undefined)("the dashboard in Chromi
     for (const r of trpc) expect(r.authorization).toMatch(/^Bearer /);
   });
 
+  it("a refused key says so at sign-in, and a kept key the server no longer accepts leads back to the form", async () => {
+    const { page, errors } = await openPage();
+    await page.goto(`${salvo.url}/dashboard/`);
+    await page.getByLabel("API key").fill("tr_dev_notakey000000000000");
+    await page.getByRole("button", { name: "Sign in" }).click();
+    await page.getByRole("alert").waitFor({ timeout: 10_000 });
+    expect(await page.getByRole("alert").textContent()).toContain("That key was refused");
+
+    await page.evaluate('sessionStorage.setItem("salvo.secretKey", "tr_dev_revoked00000000000000")');
+    await page.reload();
+    await page.getByLabel("API key").waitFor({ timeout: 10_000 });
+    expect(await page.evaluate('sessionStorage.getItem("salvo.secretKey")')).toBeNull();
+    // The only errors: the browser's own note of the refused requests.
+    expect(errors.length).toBeGreaterThan(0);
+    expect(errors.every((e) => /status of 401/.test(e))).toBe(true);
+  }, 30_000);
+
   it("a #token= link shows its batch read-only without signing in, and is refused for another batch", async () => {
     const { page, errors } = await openPage();
     await page.goto(`${salvo.url}/dashboard/batches/${batchId}#token=${publicToken}`);
     await page.waitForSelector("tr[data-run]", { timeout: 10_000 });
     const bar = page.getByRole("progressbar", { name: "Runs finished" });
-    await expect.poll(() => bar.getAttribute("aria-valuenow")).toBe(String(ITEMS));
+    await expect.poll(() => bar.getAttribute("aria-valuenow"), { timeout: 10_000 }).toBe(String(ITEMS));
     expect(await page.getByRole("button", { name: /Cancel/ }).count()).toBe(0);
     expect(await page.getByLabel("API key").count()).toBe(0);
     // Its runs open too, and the page they lead to keeps the token through a reload.

@@ -2,8 +2,13 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo } from "node:net";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { NodeEventSource, type SseMessageEvent } from "../client/event-source.js";
+import { FetchEventSource } from "../dashboard/src/event-source.js";
 
-/** client/event-source.ts against a real HTTP server whose responses each test scripts. */
+/**
+ * The EventSources Salvo's clients hand tRPC, against a real HTTP server whose responses each test
+ * scripts: client/event-source.ts (Node, on node:http) and dashboard/src/event-source.ts (the
+ * dashboard's, on fetch, which Node has too). Both must behave as the WHATWG EventSource does.
+ */
 
 type Handler = (req: IncomingMessage, res: ServerResponse) => void;
 let handler: Handler;
@@ -21,8 +26,19 @@ afterAll(async () => {
 
 const eventStream = (res: ServerResponse) => res.writeHead(200, { "content-type": "text/event-stream" });
 
+type Event = { type: string; data?: string; lastEventId?: string; message?: string; code?: number };
+interface EventSourceLike {
+  readyState: number;
+  addEventListener(type: string, listener: (event: Event) => void): void;
+  close(): void;
+}
+type EventSourceClass = {
+  new (url: string, init?: { headers?: Record<string, string> }): EventSourceLike;
+  CLOSED: number;
+};
+
 /** Collects events of the given types until `count` of them arrived. */
-function collect(source: NodeEventSource, types: string[], count: number) {
+function collect(source: EventSourceLike, types: string[], count: number) {
   const got: { type: string; data?: string; lastEventId?: string; message?: string; code?: number }[] = [];
   return new Promise<typeof got>((resolve) => {
     for (const type of types) {
@@ -34,7 +50,10 @@ function collect(source: NodeEventSource, types: string[], count: number) {
   });
 }
 
-describe("NodeEventSource", () => {
+describe.each<[string, EventSourceClass]>([
+  ["NodeEventSource", NodeEventSource],
+  ["FetchEventSource (the dashboard's)", FetchEventSource],
+])("%s", (_name, EventSourceImpl) => {
   it("parses events split anywhere, with any line ending, comments, names and multi-line data", async () => {
     const wire =
       "\ufeff: a comment\r\nid: 1\r\ndata: one\r\n\r\nevent: named\rdata: two\rdata:  lines\r\rid\ndata:three\n\ndata: no id\n\n";
@@ -49,7 +68,7 @@ describe("NodeEventSource", () => {
       };
       next();
     };
-    const source = new NodeEventSource(url);
+    const source = new EventSourceImpl(url);
     const got = await collect(source, ["message", "named"], 4);
     source.close();
     expect(got.map(({ type, data, lastEventId }) => ({ type, data, lastEventId }))).toEqual([
@@ -71,7 +90,7 @@ describe("NodeEventSource", () => {
       eventStream(res);
       res.end(requests.length === 1 ? "retry: 30\nid: 7\ndata: first\n\n" : "data: second\n\n");
     };
-    const source = new NodeEventSource(url, { headers: { authorization: "Bearer k" } });
+    const source = new EventSourceImpl(url, { headers: { authorization: "Bearer k" } });
     const got = await collect(source, ["message", "error"], 3);
     source.close();
     expect(got.map((e) => e.type)).toEqual(["message", "error", "message"]);
@@ -85,17 +104,17 @@ describe("NodeEventSource", () => {
 
   it("fails for good on a non-200 status or a response that is not an event stream", async () => {
     handler = (_req, res) => res.writeHead(401, { "content-type": "application/json" }).end("{}");
-    const refused = new NodeEventSource(url);
+    const refused = new EventSourceImpl(url);
     expect(await collect(refused, ["error"], 1)).toEqual([
       { type: "error", message: "Non-200 status code (401)", code: 401 },
     ]);
-    expect(refused.readyState).toBe(NodeEventSource.CLOSED);
+    expect(refused.readyState).toBe(EventSourceImpl.CLOSED);
 
     handler = (_req, res) => res.writeHead(200, { "content-type": "text/plain" }).end("data: x\n\n");
-    const wrongType = new NodeEventSource(url);
+    const wrongType = new EventSourceImpl(url);
     const [error] = await collect(wrongType, ["error"], 1);
     expect(error!.message).toMatch(/content type/);
-    expect(wrongType.readyState).toBe(NodeEventSource.CLOSED);
+    expect(wrongType.readyState).toBe(EventSourceImpl.CLOSED);
   });
 
   it("stops for good when closed: no reconnect, no more events", async () => {
@@ -106,7 +125,7 @@ describe("NodeEventSource", () => {
       res.write("retry: 10\ndata: hello\n\n");
       setTimeout(() => res.end("data: late\n\n"), 50);
     };
-    const source = new NodeEventSource(url);
+    const source = new EventSourceImpl(url);
     const seen: SseMessageEvent[] = [];
     source.addEventListener("message", (e) => seen.push(e as SseMessageEvent));
     await expect.poll(() => seen.length).toBe(1);
@@ -114,6 +133,6 @@ describe("NodeEventSource", () => {
     await new Promise((r) => setTimeout(r, 150));
     expect(seen.map((e) => e.data)).toEqual(["hello"]);
     expect(connections).toBe(1);
-    expect(source.readyState).toBe(NodeEventSource.CLOSED);
+    expect(source.readyState).toBe(EventSourceImpl.CLOSED);
   });
 });

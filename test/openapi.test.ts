@@ -1,21 +1,24 @@
-import { readdirSync, readFileSync } from "node:fs";
+import { existsSync, readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
-import { Ajv2020 } from "ajv/dist/2020.js";
-import formats from "ajv-formats";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createWorker } from "../client/index.js";
 import { buildApp } from "../server/http/app.js";
 import type { OpenApiDocument } from "../server/http/openapi.js";
+import { operationOf, undocumented } from "./support/documented.js";
 import { ndjson, startTestSalvo, type TestSalvo } from "./support/salvo.js";
 import { waitFor } from "./support/wait.js";
 
 /**
  * The OpenAPI document (`GET /api/openapi.json`) against the server itself: every route Fastify
  * registers is in it, every documented operation is a route, real answers of every REST route
- * validate against it (status documented, body matching its schema), and the published pages
- * Salvo copies (the seeds, kept verbatim in test/fixtures/seeds) find their paths, parameters and
- * status codes in it.
+ * validate against it (status documented, headers present, body matching its schema; every test's
+ * `salvo.api` answers are checked the same way, test/support/documented.ts), and the published pages
+ * Salvo copies (the seeds, in `../shared/seeds` beside the checkout, as CI has them) find their paths,
+ * parameters and status codes in it.
  */
+/** The seeds: the public pages Salvo implements, kept beside the checkout (`../shared/seeds`). */
+const SEEDS = join(import.meta.dirname, "..", "..", "shared", "seeds");
+
 let salvo: TestSalvo;
 let doc: OpenApiDocument;
 
@@ -66,11 +69,14 @@ describe("the document", () => {
           .map((m) => `${m.toUpperCase()} ${shapeOf(path)}`),
       ),
     );
+    // A new route goes into shared/rest-api.ts's REST_ROUTES, with its parameters and answers.
     expect([...routes].filter((r) => !documented.has(r))).toEqual([]);
     expect([...documented].filter((r) => !routes.has(r))).toEqual([]);
   });
 
-  it("has the seeds' paths, path parameters and status codes", () => {
+  // The seeds are Trigger.dev's published pages, not ours to commit: they are read where the
+  // project's documents live. A clone without them skips this one check; CI always has them.
+  it.skipIf(!existsSync(SEEDS))("has the seeds' paths, path parameters and status codes", () => {
     const seeds = seedPages();
     expect(seeds.length).toBeGreaterThanOrEqual(5);
     const found = seeds.flatMap(seedOperations);
@@ -110,39 +116,17 @@ describe("the document", () => {
 });
 
 describe("real answers", () => {
-  const ajv = new Ajv2020({ strict: false, allErrors: true });
-  formats.default(ajv);
-
-  /** The documented operation a request hits: its path template matched against the URL. */
-  function operationOf(method: string, url: string) {
-    const path = new URL(url, "http://x").pathname;
-    for (const [template, ops] of Object.entries(doc.paths)) {
-      const pattern = template.replace(/\{(key|path)\}/g, ".+").replace(/\{[^}]+\}/g, "[^/]+");
-      if (new RegExp(`^${pattern}$`).test(path) && ops[method.toLowerCase()])
-        return { template, op: ops[method.toLowerCase()]! };
-    }
-    throw new Error(`no documented operation for ${method} ${path}`);
-  }
-
   const checked: string[] = [];
-  /** Sends a request, then checks its status is documented and its JSON body matches the schema. */
+  /**
+   * Sends a request through `salvo.api`, which holds every answer against the document (status,
+   * headers, body: test/support/documented.ts), and records which operation it exercised.
+   */
   async function call(method: string, url: string, init: RequestInit & { json?: unknown } = {}) {
     const res = await salvo.api(url, { ...init, method });
-    const { template, op } = operationOf(method, url);
-    const status = String(res.status);
-    const answer = op.responses[status];
-    expect(answer, `${method} ${url} answered ${status}, which is not documented`).toBeDefined();
-    // The headers it documents are there (the rate-limit ones of a 429 included).
-    for (const name of Object.keys(answer!.headers ?? {}))
-      expect(res.headers.has(name), `${method} ${url} ${status} lacks ${name}`).toBe(true);
+    const found = operationOf(method, url);
+    expect(found, `no documented operation for ${method} ${url}`).toBeDefined();
+    checked.push(`${method} ${found!.template} ${res.status}`);
     const text = await res.text();
-    const schema = (answer!.content as Record<string, { schema: object }> | undefined)?.["application/json"]?.schema;
-    if (schema) {
-      const validate = ajv.compile(schema);
-      const body = JSON.parse(text);
-      expect(validate(body), `${method} ${url} ${status}: ${ajv.errorsText(validate.errors)}\n${text}`).toBe(true);
-    }
-    checked.push(`${method} ${template} ${status}`);
     return { status: res.status, body: text ? (JSON.parse(text) as Record<string, unknown>) : undefined, res };
   }
 
@@ -270,13 +254,11 @@ describe("real answers", () => {
     try {
       const get = () => limited.api("/api/v1/runs");
       expect((await get()).status).toBe(200);
+      // `api` would have thrown for an undocumented status, a missing X-RateLimit-* header or body.
       const refused = await get();
       expect(refused.status).toBe(429);
-      const answer = doc.paths["/api/v1/runs"]!.get!.responses["429"]!;
-      for (const name of Object.keys(answer.headers ?? {})) expect(refused.headers.has(name), name).toBe(true);
-      const schema = (answer.content as Record<string, { schema: object }>)["application/json"]!.schema;
-      const validate = ajv.compile(schema);
-      expect(validate(await refused.json()), ajv.errorsText(validate.errors)).toBe(true);
+      expect(await undocumented("GET", "/api/v1/runs", refused)).toBeUndefined();
+      expect(Object.keys(doc.paths["/api/v1/runs"]!.get!.responses["429"]!.headers ?? {})).toContain("Retry-After");
     } finally {
       await limited.close();
     }
@@ -284,8 +266,6 @@ describe("real answers", () => {
 });
 
 // ---- the seeds ------------------------------------------------------------------------------------
-
-const SEEDS = join(import.meta.dirname, "fixtures", "seeds");
 
 function seedPages(): string[] {
   return readdirSync(SEEDS)

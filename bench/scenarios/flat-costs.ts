@@ -5,7 +5,7 @@ import { from as copyFrom } from "pg-copy-streams";
 import { createSalvoClient } from "../../client/index.js";
 import { friendlyId } from "../../shared/ids.js";
 import type { BenchConfig } from "../config.js";
-import { freshDatabase } from "../databases.js";
+import { databaseNamed, freshDatabase } from "../databases.js";
 import { triggerBatch } from "../salvo-api.js";
 import { type SalvoProcess, startSalvoProcess } from "../salvo-server.js";
 import { median, timed } from "../stats.js";
@@ -32,13 +32,18 @@ const log = (msg: string) => console.error(`[bench scenario 6] ${msg}`);
 export async function flatCostsScenario(cfg: BenchConfig): Promise<string> {
   const { runs, reps } = cfg.flat;
   const emptyDb = await freshDatabase(cfg.databaseUrl, "flat_empty");
-  const largeDb = await freshDatabase(cfg.databaseUrl, "flat_large");
-
-  // A first start migrates the large database and creates the bench's environment; then the rows.
-  const migrate = await startSalvoProcess({ databaseUrl: largeDb, redisUrl: cfg.redisUrl, port: cfg.salvoPort });
-  await migrate.stop();
-  const built = await timed(() => buildHistory(largeDb, runs));
-  log(`built ${runs.toLocaleString("en-US")} runs in ${(built.ms / 1000).toFixed(0)} s`);
+  const largeDb = cfg.flat.reuse
+    ? databaseNamed(cfg.databaseUrl, "flat_large")
+    : await freshDatabase(cfg.databaseUrl, "flat_large");
+  let buildNote = "reused from an earlier run (`BENCH_FLAT_REUSE=1`)";
+  if (!cfg.flat.reuse) {
+    // A first start migrates the large database and creates the bench's environment; then the rows.
+    const migrate = await startSalvoProcess({ databaseUrl: largeDb, redisUrl: cfg.redisUrl, port: cfg.salvoPort });
+    await migrate.stop();
+    const built = await timed(() => buildHistory(largeDb, runs));
+    buildNote = `${(built.ms / 1000).toFixed(0)} s`;
+    log(`built ${runs.toLocaleString("en-US")} runs in ${buildNote}`);
+  }
 
   const empty = await startSalvoProcess({ databaseUrl: emptyDb, redisUrl: cfg.redisUrl, port: cfg.salvoPort });
   const large = await startSalvoProcess({ databaseUrl: largeDb, redisUrl: cfg.redisUrl, port: cfg.salvoPort + 1 });
@@ -52,7 +57,7 @@ export async function flatCostsScenario(cfg: BenchConfig): Promise<string> {
     return [
       `### 6. Flat costs with ${runs.toLocaleString("en-US")} runs stored`,
       "",
-      `A month of history built with \`COPY\` (${(built.ms / 1000).toFixed(0)} s): batches of ${BATCH_SIZE.toLocaleString("en-US")} ` +
+      `A month of history built with \`COPY\` (${buildNote}): batches of ${BATCH_SIZE.toLocaleString("en-US")} ` +
         `finished runs with their ledger items, 1 in ${QUEUED_EVERY} runs still queued for another task; then the calls below ` +
         `on it and on an empty database, alternating, median of ${reps} each. Goal: within ${GOAL}×. The queued runs ` +
         `of the other task sit in a queue of their own that the claim's queue look-up must pass over: its plan below ` +

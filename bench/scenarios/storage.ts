@@ -1,7 +1,9 @@
+import pg from "pg";
 import type { BenchConfig } from "../config.js";
 import { freshDatabase } from "../databases.js";
 import { GraphilePeer } from "../peers/graphile.js";
 import { PgBossPeer } from "../peers/pgboss.js";
+import { SalvoDrain } from "../peers/salvo-drain.js";
 import { schemaSizes, type TableSize, totalBytes } from "../relation-sizes.js";
 import { createBatch, streamItems } from "../salvo-api.js";
 import { startSalvoProcess } from "../salvo-server.js";
@@ -57,6 +59,8 @@ export async function storageScenario(cfg: BenchConfig, log: (msg: string) => vo
     log(`scenario 5: ${name} ${runs.toLocaleString("en-US")} jobs`);
   }
 
+  const executed = await eventsPerExecutedRun(cfg, log);
+
   const systems: [string, TableSize[], string][] = [
     ["Salvo", await schemaSizes(salvoDb, "public"), "kept (status, output) until `SALVO_RUN_RETENTION` (30 d)"],
     ["pg-boss 10", await schemaSizes(bossDb, "pgboss"), "kept, archived, then deleted after its retention"],
@@ -97,5 +101,47 @@ export async function storageScenario(cfg: BenchConfig, log: (msg: string) => vo
     "Salvo by table (bytes per run; tables and indexes under 64 kB left out):",
     "",
     markdownTable(["table", "heap", "indexes", "each index"], breakdown),
+    "",
+    `Executing a run adds its status events to the outbox (kept \`SALVO_EVENT_RETENTION_HOURS\`, 72 h): measured on ` +
+      `${executed.runs.toLocaleString("en-US")} runs executed by a worker (a database of their own, 1,000-run batches), ` +
+      `the \`events\` table grew by ${executed.eventsPerRun.toFixed(2)} rows and ${executed.bytesPerRun.toFixed(0)} bytes per run ` +
+      "(heap and indexes). graphile-worker deletes a job when it succeeds; pg-boss updates the job row in place.",
   ].join("\n");
+}
+
+/** The outbox's growth per executed run: `runs` runs queued in 1,000-run batches, drained by one worker. */
+async function eventsPerExecutedRun(
+  cfg: BenchConfig,
+  log: (msg: string) => void,
+): Promise<{ runs: number; eventsPerRun: number; bytesPerRun: number }> {
+  const runs = cfg.storage.executedRuns;
+  const db = await freshDatabase(cfg.databaseUrl, "size_executed");
+  const salvo = await startSalvoProcess({ databaseUrl: db, redisUrl: cfg.redisUrl, port: cfg.salvoPort });
+  try {
+    const drain = new SalvoDrain(salvo);
+    const tag = runTag("s5-executed", 0);
+    for (let done = 0; done < runs; done += 1_000) {
+      const n = Math.min(1_000, runs - done);
+      await drain.insert(Array.from({ length: n }, (_, i) => benchItem(tag, done + i)));
+    }
+    const before = await outbox(db);
+    await drain.drain(runs, 10);
+    const after = await outbox(db);
+    log(`scenario 5: ${runs.toLocaleString("en-US")} runs executed`);
+    return { runs, eventsPerRun: (after.rows - before.rows) / runs, bytesPerRun: (after.bytes - before.bytes) / runs };
+  } finally {
+    await salvo.stop();
+  }
+}
+
+async function outbox(databaseUrl: string): Promise<{ rows: number; bytes: number }> {
+  const events = (await schemaSizes(databaseUrl, "public")).find((t) => t.table === "events");
+  const client = new pg.Client({ connectionString: databaseUrl });
+  await client.connect();
+  try {
+    const { rows } = await client.query<{ n: string }>("select count(*) as n from events");
+    return { rows: Number(rows[0]!.n), bytes: events ? events.heapBytes + events.indexBytes : 0 };
+  } finally {
+    await client.end();
+  }
 }

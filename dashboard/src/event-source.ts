@@ -1,3 +1,5 @@
+import { SseParser } from "../../shared/sse-parser.js";
+
 /**
  * An EventSource on `fetch`, for tRPC's `httpSubscriptionLink`: the browser's own cannot send
  * headers, and the server refuses a secret key anywhere but in the Authorization header (a URL
@@ -32,11 +34,13 @@ export class FetchEventSource {
   #controller: AbortController | undefined;
   #reconnect: ReturnType<typeof setTimeout> | undefined;
   #retryMs = DEFAULT_RETRY_MS;
-  #lastEventId = "";
-  // Parser state (https://html.spec.whatwg.org/multipage/server-sent-events.html#event-stream-interpretation).
-  #pending = "";
-  #eventType = "";
-  #data: string[] = [];
+  readonly #parser = new SseParser({
+    event: (type, data, lastEventId) => this.#emit({ type, data, lastEventId }),
+    retry: (ms) => {
+      this.#retryMs = ms;
+    },
+  });
+  readonly #closed = () => this.readyState === this.CLOSED;
 
   constructor(url: string | URL, init: FetchEventSourceInit = {}) {
     this.url = String(url);
@@ -67,36 +71,41 @@ export class FetchEventSource {
 
   async #connect(): Promise<void> {
     this.readyState = this.CONNECTING;
-    this.#pending = "";
-    this.#eventType = "";
-    this.#data = [];
+    this.#parser.reset();
     const controller = new AbortController();
     this.#controller = controller;
     try {
       const response = await fetch(this.url, {
         headers: {
           accept: "text/event-stream",
+          // What EventSource's "no-store" cache mode would do (Node's fetch types lack `cache`).
+          "cache-control": "no-cache",
           ...this.#headers,
-          ...(this.#lastEventId !== "" ? { "last-event-id": this.#lastEventId } : {}),
+          ...(this.#parser.lastEventId !== "" ? { "last-event-id": this.#parser.lastEventId } : {}),
         },
-        cache: "no-store",
         signal: controller.signal,
       });
-      if (response.status !== 200 || !response.headers.get("content-type")?.startsWith("text/event-stream")) {
+      const isStream = response.headers.get("content-type")?.startsWith("text/event-stream") ?? false;
+      if (response.status !== 200 || !isStream) {
         void response.body?.cancel();
         this.close();
-        this.#emit({ type: "error", message: `Non-200 status code (${response.status})`, code: response.status });
+        this.#emit({
+          type: "error",
+          message:
+            response.status !== 200
+              ? `Non-200 status code (${response.status})`
+              : 'Invalid content type, expected "text/event-stream"',
+          code: response.status,
+        });
         return;
       }
       this.readyState = this.OPEN;
       this.#emit({ type: "open" });
       const reader = response.body!.pipeThrough(new TextDecoderStream()).getReader();
-      let first = true;
       for (;;) {
         const { done, value } = await reader.read();
         if (done || controller.signal.aborted) break;
-        this.#parse(first ? value.replace(/^\ufeff/, "") : value);
-        first = false;
+        this.#parser.feed(value, this.#closed);
       }
       if (!controller.signal.aborted) this.#retry("The stream ended");
     } catch (err) {
@@ -110,43 +119,5 @@ export class FetchEventSource {
     this.#emit({ type: "error", message });
     if (this.readyState === this.CLOSED) return;
     this.#reconnect = setTimeout(() => void this.#connect(), this.#retryMs);
-  }
-
-  /** Splits text into lines (LF, CRLF or CR), keeping an unfinished last line for the next chunk. */
-  #parse(text: string): void {
-    let buffer = this.#pending + text;
-    // A chunk ending in CR may be the first half of a CRLF: the CR waits for the next chunk.
-    const held = buffer.endsWith("\r") ? "\r" : "";
-    if (held) buffer = buffer.slice(0, -1);
-    const lines = buffer.split(/\r\n|\r|\n/);
-    this.#pending = (lines.pop() ?? "") + held;
-    for (const line of lines) {
-      this.#line(line);
-      if (this.readyState === this.CLOSED) return;
-    }
-  }
-
-  #line(line: string): void {
-    if (line === "") {
-      this.#dispatch();
-      return;
-    }
-    if (line.startsWith(":")) return;
-    const colon = line.indexOf(":");
-    const field = colon === -1 ? line : line.slice(0, colon);
-    let value = colon === -1 ? "" : line.slice(colon + 1);
-    if (value.startsWith(" ")) value = value.slice(1);
-    if (field === "data") this.#data.push(value);
-    else if (field === "event") this.#eventType = value;
-    else if (field === "id" && !value.includes("\0")) this.#lastEventId = value;
-    else if (field === "retry" && /^\d+$/.test(value)) this.#retryMs = Number(value);
-  }
-
-  #dispatch(): void {
-    const type = this.#eventType || "message";
-    const data = this.#data;
-    this.#eventType = "";
-    this.#data = [];
-    if (data.length > 0) this.#emit({ type, data: data.join("\n"), lastEventId: this.#lastEventId });
   }
 }

@@ -1,7 +1,7 @@
-import { QueryClient, QueryClientProvider } from "@tanstack/react-query";
+import { QueryCache, QueryClient, QueryClientProvider } from "@tanstack/react-query";
 import { useMemo, useState } from "react";
 import { createRoot } from "react-dom/client";
-import { type Credential, createApi } from "./api.js";
+import { type Credential, createApi, statusOf } from "./api.js";
 import { Link } from "./components.js";
 import { BatchPage } from "./pages/Batch.js";
 import { BatchesPage } from "./pages/Batches.js";
@@ -15,10 +15,18 @@ import "./styles.css";
 function App() {
   const [credential, setCredential] = useState<Credential | undefined>(initialCredential);
   // A new client and an empty cache per credential: nothing read with one key shows under another.
-  const { api, queryClient } = useMemo(
-    () => ({ api: credential ? createApi(credential) : undefined, queryClient: new QueryClient() }),
-    [credential],
-  );
+  // A signed-in key the server stops accepting (revoked) leads back to the sign-in form.
+  const { api, queryClient } = useMemo(() => {
+    const queryCache = new QueryCache({
+      onError: (error) => {
+        if (credential?.kind === "secret" && statusOf(error) === 401) {
+          forgetKey();
+          setCredential(undefined);
+        }
+      },
+    });
+    return { api: credential ? createApi(credential) : undefined, queryClient: new QueryClient({ queryCache }) };
+  }, [credential]);
   setLinkFragment(credential?.kind === "token" ? `#token=${credential.token}` : "");
   const where = useLocation();
   const route = parseRoute(where.split("#")[0]!);

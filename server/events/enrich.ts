@@ -32,7 +32,7 @@ export async function enrich(
           db,
           environmentId,
           distinct((e) => e.batchId),
-          unservedAfterMs,
+          { unservedAfterMs },
         )
       : undefined,
     needs.runs

@@ -63,9 +63,11 @@ export async function watchBatch(
   const environmentId = caller.environment.id;
   const after = resumeFrom(input.lastEventId);
   const progress = async () =>
-    (await readBatchProgress(deps.db, environmentId, [input.batchId], deps.config.execution.unservedAfterMs)).get(
-      input.batchId,
-    );
+    (
+      await readBatchProgress(deps.db, environmentId, [input.batchId], {
+        unservedAfterMs: deps.config.execution.unservedAfterMs,
+      })
+    ).get(input.batchId);
   const exists = await deps.db
     .selectFrom("batches")
     .select("id")

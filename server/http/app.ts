@@ -63,7 +63,7 @@ export function buildApp(
   app.addHook("onRequest", async (req, reply) => {
     reply.header("x-request-id", req.id);
   });
-  registerRequestContext(app);
+  registerRequestContext(app, deps.tracer);
   registerHttpMetrics(app);
   capConnections(app, deps.config);
   registerShutdownHooks(app, deps);

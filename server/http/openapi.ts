@@ -200,6 +200,9 @@ const DOCS_CSP = `default-src 'none'; style-src 'sha256-${createHash("sha256").u
 const escapeHtml = (text: string) =>
   text.replace(/[&<>"']/g, (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" })[c]!);
 
+/** Prose of the document: escaped, with its `code` spans set as code. */
+const prose = (text: string) => escapeHtml(text).replace(/`([^`]+)`/g, "<code>$1</code>");
+
 /** The document as a page: one section per operation, grouped by tag, schemas shown as JSON. */
 export function docsPage(document: OpenApiDocument): string {
   const byTag = new Map<string, string[]>();
@@ -207,17 +210,17 @@ export function docsPage(document: OpenApiDocument): string {
     for (const [method, op] of Object.entries(operations)) {
       const params = op.parameters.map(
         (p) =>
-          `<tr><td><code>${escapeHtml(p.name)}</code></td><td>${p.in}${p.required ? ", required" : ""}</td><td>${escapeHtml(p.description)}</td></tr>`,
+          `<tr><td><code>${escapeHtml(p.name)}</code></td><td>${p.in}${p.required ? ", required" : ""}</td><td>${prose(p.description)}</td></tr>`,
       );
       const body = op.requestBody
         ? `<details><summary>Request body</summary><pre>${escapeHtml(JSON.stringify(op.requestBody.content, null, 2))}</pre></details>`
         : "";
       const answers = Object.entries(op.responses).map(
         ([status, r]) =>
-          `<details><summary><b>${status}</b> ${escapeHtml(r.description)}</summary><pre>${escapeHtml(JSON.stringify({ headers: r.headers, content: r.content }, null, 2))}</pre></details>`,
+          `<details><summary><b>${status}</b> ${prose(r.description)}</summary><pre>${escapeHtml(JSON.stringify({ headers: r.headers, content: r.content }, null, 2))}</pre></details>`,
       );
       const section = `<section id="${escapeHtml(op.operationId)}"><div><span class="m ${method.toUpperCase()}">${method.toUpperCase()}</span> <code>${escapeHtml(path)}</code></div>
-<p>${escapeHtml(op.summary)}${op.description ? `<br>${escapeHtml(op.description)}` : ""}</p>
+<p>${prose(op.summary)}${op.description ? `<br>${prose(op.description)}` : ""}</p>
 ${params.length > 0 ? `<table>${params.join("")}</table>` : ""}${body}${answers.join("")}</section>`;
       const tag = op.tags[0] ?? "Other";
       byTag.set(tag, [...(byTag.get(tag) ?? []), section]);
@@ -226,7 +229,7 @@ ${params.length > 0 ? `<table>${params.join("")}</table>` : ""}${body}${answers.
   const sections = [...byTag].map(([tag, ops]) => `<h2>${escapeHtml(tag)}</h2>${ops.join("\n")}`).join("\n");
   return `<!doctype html><html lang="en"><head><meta charset="utf-8"><title>${escapeHtml(document.info.title)} API</title>
 <meta name="viewport" content="width=device-width,initial-scale=1"><style>${STYLE}</style></head>
-<body><h1>${escapeHtml(document.info.title)} API</h1><p>${escapeHtml(document.info.description)}</p>
+<body><h1>${escapeHtml(document.info.title)} API</h1><p>${prose(document.info.description)}</p>
 <p>The same as OpenAPI 3.1: <a href="/api/openapi.json">/api/openapi.json</a>.</p>
 ${sections}</body></html>`;
 }

@@ -1,5 +1,7 @@
+import type { Tracer } from "@opentelemetry/api";
 import { type FastifyInstance, type FastifyReply, type FastifyRequest, LogController } from "fastify";
-import { requestContext } from "../observability/log.js";
+import { type RequestStore, requestContext } from "../observability/log.js";
+import { startRequestSpan } from "../observability/tracing.js";
 
 /**
  * Fastify's request lines, at `debug`: a busy server answers thousands of worker calls a minute,
@@ -36,9 +38,16 @@ export class QuietRequestLog extends LogController {
 /**
  * Enters the request's context (`requestContext`) for everything that serves it, so lines logged
  * by domain code carry the request's id. Entered again before the handler: a body is read in
- * stream callbacks, which run outside the context the request started in.
+ * stream callbacks, which run outside the context the request started in. With tracing on, the
+ * request's span starts here and travels in the same context (observability/tracing.ts).
  */
-export function registerRequestContext(app: FastifyInstance): void {
-  app.addHook("onRequest", (req, _reply, done) => requestContext.run(req.id, done));
-  app.addHook("preHandler", (req, _reply, done) => requestContext.run(req.id, done));
+export function registerRequestContext(app: FastifyInstance, tracer: Tracer | undefined): void {
+  const stores = new WeakMap<FastifyRequest, RequestStore>();
+  app.addHook("onRequest", (req, reply, done) => {
+    const store: RequestStore = { reqId: req.id };
+    if (tracer) store.span = startRequestSpan(tracer, req, reply.raw);
+    stores.set(req, store);
+    requestContext.run(store, done);
+  });
+  app.addHook("preHandler", (req, _reply, done) => requestContext.run(stores.get(req) ?? { reqId: req.id }, done));
 }

@@ -1,4 +1,5 @@
-import { type Kysely, sql } from "kysely";
+import type { Kysely } from "kysely";
+import { countQueueRuns } from "../../db/queue-counts.js";
 import type { Database } from "../../db/schema.js";
 import { dbPoolConnections, queueExecuting, queueLimit, queueQueued, redisUp } from "./metrics.js";
 
@@ -22,10 +23,9 @@ const queuesReadAt = new WeakMap<Kysely<Database>, number>();
 
 /**
  * Brings the gauges up to date before a scrape. The pool and Redis are read every time (no I/O
- * but a PING). The per-queue counts are read at most every `queueRefreshMs`: two grouped counts,
- * each over one partial index (`runs_queued`, `runs_executing`, which hold only the QUEUED or
- * EXECUTING runs), never the runs table, plus the `queues` rows. Their cost grows with the runs
- * waiting or running, not with the history kept.
+ * but a PING). The per-queue counts are read at most every `queueRefreshMs` (db/queue-counts.ts:
+ * partial indexes only, so their cost grows with the runs waiting or running, not with the history
+ * kept), plus the `queues` rows.
  */
 export async function refreshGauges(sources: GaugeSources): Promise<void> {
   const stats = sources.poolStats?.();
@@ -49,20 +49,11 @@ export async function refreshGauges(sources: GaugeSources): Promise<void> {
 }
 
 async function readQueueGauges(db: Kysely<Database>): Promise<void> {
-  // The status is written into the statement, not bound: a partial index is only chosen when the
-  // planner sees its predicate (a prepared statement's generic plan would not).
-  const countsOf = async (status: "QUEUED" | "EXECUTING") => {
-    const { rows } = await sql<{ environment_id: string; queue: string; n: number }>`
-      select environment_id, queue, count(*)::int as n from runs where status = ${sql.lit(status)} group by 1, 2`.execute(
-      db,
-    );
-    return new Map(rows.map((r) => [`${r.environment_id}\0${r.queue}`, r.n]));
-  };
-  const [queues, queued, executing] = await Promise.all([
+  const [queues, counts] = await Promise.all([
     db.selectFrom("queues").select(["environment_id", "name", "concurrency_limit"]).execute(),
-    countsOf("QUEUED"),
-    countsOf("EXECUTING"),
+    countQueueRuns(db),
   ]);
+  const byQueue = new Map(counts.map((c) => [`${c.environmentId}\0${c.queue}`, c]));
   // Every queue is listed, idle ones at 0; a queue deleted since is dropped.
   queueQueued.reset();
   queueExecuting.reset();
@@ -70,8 +61,8 @@ async function readQueueGauges(db: Kysely<Database>): Promise<void> {
   for (const q of queues) {
     const labels = { environment: q.environment_id, queue: q.name };
     const key = `${q.environment_id}\0${q.name}`;
-    queueQueued.set(labels, queued.get(key) ?? 0);
-    queueExecuting.set(labels, executing.get(key) ?? 0);
+    queueQueued.set(labels, byQueue.get(key)?.queued ?? 0);
+    queueExecuting.set(labels, byQueue.get(key)?.executing ?? 0);
     if (q.concurrency_limit !== null) queueLimit.set(labels, q.concurrency_limit);
   }
 }

@@ -1,4 +1,5 @@
 import { AsyncLocalStorage } from "node:async_hooks";
+import type { Span } from "@opentelemetry/api";
 import type { FastifyReply, FastifyRequest } from "fastify";
 import { type Logger, pino } from "pino";
 import { prettyLine } from "./pretty.js";
@@ -26,7 +27,13 @@ export const NOTICE_LEVEL = 45;
  * id (`reqId`, the `x-request-id` answered), even a line logged by domain code through `deps.log`
  * (Fastify's own `req.log` binds it already). Entered by http/app.ts for each request.
  */
-export const requestContext = new AsyncLocalStorage<string>();
+export const requestContext = new AsyncLocalStorage<RequestStore>();
+
+/** What code serving a request can learn of it: its id, and its span when tracing is on. */
+export interface RequestStore {
+  reqId: string;
+  span?: Span;
+}
 
 /**
  * What the log shows of a request. Credentials travel in query strings (signed packet URLs'
@@ -84,7 +91,7 @@ export function createLogger(level: string, stream?: LogStream): Log {
     // A request's own logger (Fastify's child) has it bound already.
     mixin: (_merge: object, _level: number, logger: unknown) => {
       if (logger !== root) return {};
-      const reqId = requestContext.getStore();
+      const reqId = requestContext.getStore()?.reqId;
       return reqId ? { reqId } : {};
     },
   };

@@ -1,4 +1,4 @@
-import { sql } from "kysely";
+import { countQueueRuns } from "../../db/queue-counts.js";
 import type { AuthenticatedEnvironment } from "../auth/authenticate.js";
 import type { Deps } from "../deps.js";
 import { notifyEvents } from "../events/notify.js";
@@ -32,26 +32,16 @@ export async function updateQueue(
 
 /**
  * The environment's queues: limit, paused, and how many runs are queued and executing now. A
- * queue exists once configured or once a run named it; the counts read the partial indexes of
- * queued and executing runs (one index-only range per status), never the finished runs.
+ * queue exists once configured or once a run named it (db/queue-counts.ts reads the counts).
  */
 export async function listQueues({ db }: Deps, env: AuthenticatedEnvironment) {
-  const countOf = (status: "QUEUED" | "EXECUTING") =>
-    db
-      .selectFrom("runs")
-      .select(["queue", sql<number>`count(*)::int`.as("n")])
-      .where("environment_id", "=", env.id)
-      .where("status", "=", status)
-      .groupBy("queue")
-      .execute();
-  const [rows, queued, executing] = await Promise.all([
+  const [rows, counts] = await Promise.all([
     db
       .selectFrom("queues")
       .select(["name", "concurrency_limit", "paused"])
       .where("environment_id", "=", env.id)
       .execute(),
-    countOf("QUEUED"),
-    countOf("EXECUTING"),
+    countQueueRuns(db, env.id),
   ]);
   const queues = new Map(
     rows.map((r) => [
@@ -59,15 +49,9 @@ export async function listQueues({ db }: Deps, env: AuthenticatedEnvironment) {
       { name: r.name, concurrencyLimit: r.concurrency_limit, paused: r.paused, queued: 0, executing: 0 },
     ]),
   );
-  const entry = (name: string) => {
-    let queue = queues.get(name);
-    if (!queue) {
-      queue = { name, concurrencyLimit: null, paused: false, queued: 0, executing: 0 };
-      queues.set(name, queue);
-    }
-    return queue;
-  };
-  for (const row of queued) entry(row.queue).queued = row.n;
-  for (const row of executing) entry(row.queue).executing = row.n;
+  for (const { queue: name, queued, executing } of counts) {
+    const queue = queues.get(name) ?? { name, concurrencyLimit: null, paused: false, queued: 0, executing: 0 };
+    queues.set(name, { ...queue, queued, executing });
+  }
   return [...queues.values()].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
 }

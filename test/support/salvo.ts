@@ -3,6 +3,7 @@ import { type CreatedEnvironment, createEnvironment } from "../../server/auth/en
 import { loadConfig } from "../../server/config.js";
 import type { LogStream } from "../../server/observability/log.js";
 import { type RunningSalvo, startSalvo } from "../../server/start.js";
+import { undocumented } from "./documented.js";
 
 /**
  * A real Salvo server on a free port: on the Postgres at DATABASE_URL when it is set (CI), on a
@@ -46,11 +47,12 @@ export async function startTestSalvo(
     env,
     key: env.secretKey,
     newEnvironment: (type = "dev") => createEnvironment(salvo.deps, { type, project: "test" }),
-    api(path, init = {}) {
+    async api(path, init = {}) {
       const { json, headers, ...rest } = init;
-      return fetch(salvo.url + path, {
+      const method = rest.method ?? (json !== undefined ? "POST" : "GET");
+      const res = await fetch(salvo.url + path, {
         ...rest,
-        method: rest.method ?? (json !== undefined ? "POST" : "GET"),
+        method,
         headers: {
           authorization: `Bearer ${env.secretKey}`,
           ...(json !== undefined ? { "content-type": "application/json" } : {}),
@@ -58,6 +60,13 @@ export async function startTestSalvo(
         },
         body: json !== undefined ? JSON.stringify(json) : rest.body,
       });
+      // Every answer a test records is also held against the OpenAPI document.
+      const problem = await undocumented(method, path, res);
+      if (problem)
+        throw new Error(
+          `An answer the OpenAPI document does not describe (document it in shared/rest-api.ts): ${problem}`,
+        );
+      return res;
     },
     async close() {
       await salvo.close();
