@@ -17,6 +17,7 @@ import * as usedTokens from "./migrations/0015_used_tokens.js";
 import * as workerPresence from "./migrations/0016_worker_presence.js";
 import * as retention from "./migrations/0017_retention.js";
 import * as queuedRunsByTask from "./migrations/0018_index_queued_runs_by_task.js";
+import * as noQueuedRunsByTask from "./migrations/0019_drop_index_queued_runs_by_task.js";
 
 /**
  * Migrations are listed here (not read from disk) so they ship inside any bundle of the server.
@@ -41,6 +42,7 @@ const MIGRATIONS: Record<string, Migration> = {
   "0016_worker_presence": workerPresence,
   "0017_retention": retention,
   "0018_index_queued_runs_by_task": queuedRunsByTask,
+  "0019_drop_index_queued_runs_by_task": noQueuedRunsByTask,
 };
 
 class StaticMigrationProvider implements MigrationProvider {
