@@ -18,6 +18,7 @@ import * as workerPresence from "./migrations/0016_worker_presence.js";
 import * as retention from "./migrations/0017_retention.js";
 import * as queuedRunsByTask from "./migrations/0018_index_queued_runs_by_task.js";
 import * as noQueuedRunsByTask from "./migrations/0019_drop_index_queued_runs_by_task.js";
+import * as taskInRunsQueued from "./migrations/0020_add_task_to_runs_queued.js";
 
 /**
  * Migrations are listed here (not read from disk) so they ship inside any bundle of the server.
@@ -43,6 +44,7 @@ const MIGRATIONS: Record<string, Migration> = {
   "0017_retention": retention,
   "0018_index_queued_runs_by_task": queuedRunsByTask,
   "0019_drop_index_queued_runs_by_task": noQueuedRunsByTask,
+  "0020_add_task_to_runs_queued": taskInRunsQueued,
 };
 
 class StaticMigrationProvider implements MigrationProvider {

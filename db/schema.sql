@@ -162,7 +162,7 @@ CREATE INDEX runs_executing ON runs USING btree (environment_id, queue, concurre
 CREATE UNIQUE INDEX runs_idempotency_key ON runs USING btree (environment_id, task_identifier, idempotency_key) WHERE (idempotency_key IS NOT NULL);
 CREATE INDEX runs_lease_expiry ON runs USING btree (lease_expires_at) WHERE (status = 'EXECUTING'::text);
 CREATE INDEX runs_listing ON runs USING btree (environment_id, created_at DESC, id DESC);
-CREATE INDEX runs_queued ON runs USING btree (environment_id, queue, created_at, id) WHERE (status = 'QUEUED'::text);
+CREATE INDEX runs_queued ON runs USING btree (environment_id, queue, task_identifier, created_at, id) WHERE (status = 'QUEUED'::text);
 CREATE INDEX runs_request_idempotency_key ON runs USING btree (environment_id, request_idempotency_key) WHERE (request_idempotency_key IS NOT NULL);
 CREATE INDEX runs_retry_due ON runs USING btree (retry_at) WHERE (status = 'REATTEMPTING'::text);
 CREATE INDEX runs_stored_payload ON runs USING btree (environment_id, payload) WHERE (payload_type = 'application/store'::text);

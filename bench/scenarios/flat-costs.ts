@@ -322,19 +322,21 @@ async function explainPlans(url: string): Promise<[string, string][]> {
       ],
       [
         "claim: the queues with claimable runs (server/lifecycle/claim.ts)",
-        `select environment_id, name from queues where environment_id = $1 and not paused and exists (
-           select 1 from runs r where r.environment_id = queues.environment_id and r.queue = queues.name
-             and r.status = 'QUEUED' and r.task_identifier = any($2)
-         ) order by last_dequeued_at asc nulls first, name limit 1`,
+        `select environment_id, name from queues where environment_id = $1 and not paused and coalesce((
+           select true from unnest($2::text[]) as served(task) cross join lateral (
+             select 1 from runs r where r.environment_id = queues.environment_id and r.queue = queues.name
+               and r.status = 'QUEUED' and r.task_identifier = served.task limit 1
+           ) found limit 1
+         ), false) order by last_dequeued_at asc nulls first, name limit 1`,
         [env, [TASK]],
       ],
       [
         "claim: the oldest queued run of a queue (server/lifecycle/claim.ts)",
         `select id, created_at from runs
-         where environment_id = $1 and queue = $2 and status = 'QUEUED' and task_identifier = any($3)
+         where environment_id = $1 and queue = $2 and status = 'QUEUED' and task_identifier = $3
            and (expires_at is null or expires_at > now())
          order by created_at, id limit 1`,
-        [env, `task/${TASK}`, [TASK]],
+        [env, `task/${TASK}`, TASK],
       ],
     ];
     const out: [string, string][] = [];

@@ -84,10 +84,17 @@ export async function claimRuns(
           -- A scalar subquery that stops at the first QUEUED run, not EXISTS: Postgres turns an
           -- EXISTS into a semi-join, and planned it as a hash of every QUEUED run of the
           -- environment (a sequential scan of runs: 14 ms of a claim with 20,000 queued, 1.3 ms so).
+          -- One probe of runs_queued per task (an equality, so always an index condition): with
+          -- = any(...) Postgres may filter the queue's runs instead, reading another task's backlog.
           and coalesce((
-            select true from runs r
-            where r.environment_id = queues.environment_id and r.queue = queues.name
-              and r.status = 'QUEUED' and r.task_identifier = any(${taskList})
+            select true
+            from unnest(${taskList}) as served(task)
+            cross join lateral (
+              select 1 from runs r
+              where r.environment_id = queues.environment_id and r.queue = queues.name
+                and r.status = 'QUEUED' and r.task_identifier = served.task
+              limit 1
+            ) found
             limit 1
           ), false)
         order by last_dequeued_at asc nulls first, name
@@ -102,14 +109,7 @@ export async function claimRuns(
              row_number() over (partition by locked.name order by oldest.created_at, oldest.id) as rn
       from locked
       cross join lateral (
-        select id, created_at
-        from runs
-        where environment_id = ${environmentId} and queue = locked.name and status = 'QUEUED'
-          and task_identifier = any(${taskList})
-          and (expires_at is null or expires_at > ${now})
-        order by created_at, id
-        limit ${options.max}
-        for update skip locked
+        ${oldestQueued(environmentId, sql`locked.name`, taskList, now, options.max, sql`id, created_at`)}
       ) oldest
       where locked.concurrency_limit is null
     ),
@@ -150,6 +150,42 @@ export async function claimRuns(
   return claimed;
 }
 
+/**
+ * The `limit` oldest unexpired QUEUED runs of the tasks in one queue, locked (`SKIP LOCKED`), as
+ * a subquery returning `columns`. `runs_queued` is ordered by queue, task and age, so each task is
+ * its own ordered probe that stops after `limit` runs, and the probes are merged by age: a backlog
+ * of another task in the queue (or one of the worker's tasks with many runs) is never read.
+ * Reading the queue in age order and filtering by task instead would walk past every run of the
+ * tasks not served; `task_identifier = any(...)` in one probe would sort all runs of the tasks.
+ * Each probe locks up to `limit` runs, so a queue holding several of the tasks may lock a few runs
+ * it does not claim until the claim commits: only cancels and idempotency hits ever wait on a
+ * queued run's lock, and other claimers skip the queue itself while this claim holds it.
+ */
+const oldestQueued = (
+  environmentId: string,
+  queue: RawBuilder<unknown>,
+  taskList: RawBuilder<unknown>,
+  now: Date,
+  limit: number,
+  columns: RawBuilder<unknown>,
+) => sql`
+  select ${columns} from (
+    select per_task.*
+    from (select distinct task from unnest(${taskList}) as t(task)) served
+    cross join lateral (
+      select id, concurrency_key, created_at
+      from runs
+      where environment_id = ${environmentId} and queue = ${queue} and status = 'QUEUED'
+        and task_identifier = served.task
+        and (expires_at is null or expires_at > ${now})
+      order by created_at, id
+      limit ${limit}
+      for update skip locked
+    ) per_task
+    order by per_task.created_at, per_task.id
+    limit ${limit}
+  ) merged`;
+
 /** Moves the runs in `picked` to EXECUTING under this worker's lease (a CTE body). */
 const claimUpdate = (workerId: string, leaseUntil: Date, now: Date) => sql`
   update runs
@@ -184,14 +220,7 @@ async function claimFromQueue(
       select id, concurrency_key, created_at,
              row_number() over (partition by concurrency_key order by created_at, id) as rn
       from (
-        select id, concurrency_key, created_at
-        from runs
-        where environment_id = ${environmentId} and queue = ${queue.name} and status = 'QUEUED'
-          and task_identifier = any(${taskList})
-          and (expires_at is null or expires_at > ${now})
-        order by created_at, id
-        limit ${scan}
-        for update skip locked
+        ${oldestQueued(environmentId, sql`${queue.name}`, taskList, now, scan, sql`id, concurrency_key, created_at`)}
       ) oldest
     ),
     picked as (

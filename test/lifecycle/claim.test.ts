@@ -49,4 +49,33 @@ describe("claim: QUEUED -> EXECUTING under a lease", () => {
     await t.run({ task_identifier: "claim-c", queue: "q3", expires_at: new Date(Date.now() - 1) });
     expect(await claim(["claim-c"], 5)).toEqual([]);
   });
+
+  it("serves several tasks of one queue oldest first across them, once each, past another task's backlog", async () => {
+    for (const [name, limit] of [
+      ["q4", null],
+      ["q5", 10],
+    ] as const) {
+      await t.db
+        .insertInto("queues")
+        .values({ environment_id: t.environmentId, name, concurrency_limit: limit })
+        .execute();
+      const start = Date.now() - 10_000;
+      const at = (ms: number) => new Date(start + ms);
+      // A backlog of a task nobody asks for, older than everything else in the queue.
+      for (let i = 0; i < 5; i++) await t.run({ task_identifier: `${name}-other`, queue: name, created_at: at(i) });
+      const a1 = await t.run({ task_identifier: `${name}-a`, queue: name, created_at: at(100) });
+      const b1 = await t.run({ task_identifier: `${name}-b`, queue: name, created_at: at(200) });
+      const a2 = await t.run({ task_identifier: `${name}-a`, queue: name, created_at: at(300) });
+      await t.run({ task_identifier: `${name}-b`, queue: name, created_at: at(400) });
+      // The same task named twice is served once.
+      const claimed = await claim([`${name}-a`, `${name}-b`, `${name}-a`], 3);
+      expect(claimed.map((r) => r.id)).toEqual([a1.id, b1.id, a2.id]);
+      const other = await t.db
+        .selectFrom("runs")
+        .select("status")
+        .where("task_identifier", "=", `${name}-other`)
+        .execute();
+      expect(other.map((r) => r.status)).toEqual(Array(5).fill("QUEUED"));
+    }
+  });
 });
