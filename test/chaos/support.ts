@@ -35,7 +35,10 @@ export async function startServer(env: Record<string, string | undefined>, port?
     ...process.env,
     DATABASE_URL: undefined,
     REDIS_URL: undefined,
+    // The outage tests retry at once on each quick 503, thousands of requests in seconds: the rate
+    // limits are tested elsewhere (test/limits-rate.test.ts, test/request-rate-limit.test.ts).
     SALVO_BATCH_RATE_LIMIT_MAX: "100000000",
+    SALVO_RATE_LIMIT_MAX: "100000000",
     SALVO_LOG_LEVEL: "warn",
     ...env,
     PORT: String(chosen),
