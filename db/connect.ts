@@ -2,6 +2,7 @@ import { existsSync, mkdirSync } from "node:fs";
 import { join } from "node:path";
 import { Kysely, PGliteDialect, PostgresDialect } from "kysely";
 import pg from "pg";
+import { copyAwarePglite } from "./copy-rows.js";
 import { lockDataDir } from "./data-dir-lock.js";
 import { gatedDialect, StatementGate } from "./gate.js";
 import { PreparingClient } from "./prepared.js";
@@ -99,7 +100,10 @@ export async function connect(options: ConnectOptions): Promise<Connection> {
       client = await open();
     }
     // Kysely's PGlite dialect: one connection, handed to one transaction or statement at a time.
-    const db = new Kysely<Database>({ dialect: gatedDialect(new PGliteDialect({ pglite: client }), gate) });
+    // COPY statements read their data from a blob there (db/copy-rows.ts).
+    const db = new Kysely<Database>({
+      dialect: gatedDialect(new PGliteDialect({ pglite: copyAwarePglite(client) }), gate),
+    });
     return {
       db,
       kind: "pglite",

@@ -1,5 +1,6 @@
 import { createHash } from "node:crypto";
 import pg from "pg";
+import { COPY_MARK, copyFromStdin } from "./copy-rows.js";
 
 /**
  * Marks a hot statement to be prepared once per connection and then only bound and executed:
@@ -15,7 +16,10 @@ export const PREPARED = "/* prepared */ ";
  */
 export const preparedNames = new Set<string>();
 
-/** A node-postgres client that names (so prepares) statements that start with `PREPARED`. */
+/**
+ * A node-postgres client that names (so prepares) statements that start with `PREPARED`, and
+ * streams the data of statements that start with `COPY_MARK` (db/copy-rows.ts).
+ */
 export class PreparingClient extends pg.Client {
   // biome-ignore lint/suspicious/noExplicitAny: pg's query overloads cannot be restated one by one; this forwards every form unchanged but one.
   override query(config: any, values?: any, callback?: any): any {
@@ -24,6 +28,9 @@ export class PreparingClient extends pg.Client {
       const name = `salvo_${createHash("sha1").update(config).digest("hex")}`;
       preparedNames.add(name);
       return this.dropIfUnanswered(super.query({ name, text: config, values }, callback));
+    }
+    if (typeof config === "string" && config.startsWith(COPY_MARK) && callback === undefined) {
+      return this.dropIfUnanswered(copyFromStdin(this, config, String(values?.[0] ?? "")));
     }
     return this.dropIfUnanswered(super.query(config, values, callback));
   }

@@ -1,12 +1,14 @@
-import { type RawBuilder, sql, type Transaction } from "kysely";
+import { sql, type Transaction } from "kysely";
 import { bulkRows } from "../../db/bulk-rows.js";
+import { copyRows, copyText } from "../../db/copy-rows.js";
 import { isUniqueViolation } from "../../db/errors.js";
 import type { Database } from "../../db/schema.js";
 import type { PreparedRun } from "./prepare.js";
 
 /**
- * The columns a new run is written with, and their SQL types. A chunk's rows travel as one
- * statement with a few bind parameters however many rows there are (db/bulk-rows.ts).
+ * The columns a new run is written with, and their SQL types. A chunk's rows travel as one COPY
+ * (db/copy-rows.ts), or, when some must be skipped, as one statement with a few bind parameters
+ * however many rows there are (db/bulk-rows.ts).
  */
 const COLUMNS = [
   ["id", "text"],
@@ -80,8 +82,12 @@ function isoCache() {
   };
 }
 
-/** The row as JSON wants it: dates as ISO text, metadata as a value. */
-function jsonRow(row: PreparedRun["row"], iso: (value: unknown) => string | null): Record<Column, unknown> {
+/**
+ * The row with its values as `bulkRows` and `copyText` want them: dates as ISO text. Metadata
+ * stays the JSON text prepareRun made of it; the JSON path parses it (below), so it reaches the
+ * jsonb column as a value there, not as a JSON string.
+ */
+function plainRow(row: PreparedRun["row"], iso: (value: unknown) => string | null): Record<Column, unknown> {
   return {
     id: row.id,
     environment_id: row.environment_id,
@@ -94,9 +100,7 @@ function jsonRow(row: PreparedRun["row"], iso: (value: unknown) => string | null
     idempotency_key: row.idempotency_key ?? null,
     idempotency_key_expires_at: iso(row.idempotency_key_expires_at),
     tags: row.tags ?? [],
-    // prepareRun serializes metadata to text; as a value here it reaches the jsonb column as JSON,
-    // not as a JSON string. (Only items with metadata pay for the round trip.)
-    metadata: row.metadata === null || row.metadata === undefined ? null : JSON.parse(String(row.metadata)),
+    metadata: row.metadata === null || row.metadata === undefined ? null : String(row.metadata),
     ttl_seconds: row.ttl_seconds ?? null,
     delay_until: iso(row.delay_until),
     expires_at: iso(row.expires_at),
@@ -114,43 +118,56 @@ function jsonRow(row: PreparedRun["row"], iso: (value: unknown) => string | null
 }
 
 /**
- * Rows ready to insert, with the statement's row source already built: building it (a JSON text
- * of every row) is most of a chunk's CPU time, so callers build it before they open their
- * transaction, where it overlaps the database's work on the previous chunk.
+ * Rows ready to insert, with the COPY data already built: building it is most of a chunk's CPU
+ * time, so callers build it before they open their transaction, where it overlaps the database's
+ * work on the previous chunk.
  */
 export interface RunInsert {
   rows: PreparedRun["row"][];
-  select: RawBuilder<unknown>;
+  copy: string;
 }
 
 export function planRunInsert(rows: PreparedRun["row"][]): RunInsert {
   const iso = isoCache();
   return {
     rows,
-    select:
+    copy:
       rows.length === 0
-        ? sql``
-        : bulkRows(
+        ? ""
+        : copyText(
             COLUMNS,
-            rows.map((row) => jsonRow(row, iso)),
+            rows.map((row) => plainRow(row, iso)),
           ),
   };
 }
 
+/** The rows as an `INSERT ... SELECT` source, for the rare insert that must skip conflicts. */
+function selectRows(rows: PreparedRun["row"][]) {
+  const iso = isoCache();
+  return bulkRows(
+    COLUMNS,
+    rows.map((row) => {
+      const plain = plainRow(row, iso);
+      return plain.metadata === null ? plain : { ...plain, metadata: JSON.parse(plain.metadata as string) as unknown };
+    }),
+  );
+}
+
 /**
- * Inserts the runs in one statement; a row whose idempotency key is taken (the one unique index a
- * new run can hit) is skipped. Returns the ids inserted.
+ * Inserts the runs; a row whose idempotency key is taken (the one unique index a new run can hit)
+ * is skipped. Returns the ids inserted.
  *
- * Almost every insert collides with nothing, so it is first tried as a plain INSERT inside a
- * savepoint: `ON CONFLICT` probes every unique index once more per row before inserting it and
- * `RETURNING` sends every id back, a cost every insert would pay for the rare collision. Only when that fails on a unique index is it rolled back and redone with
- * `ON CONFLICT DO NOTHING RETURNING id`.
+ * Almost every insert collides with nothing, so it is first tried as one COPY (db/copy-rows.ts)
+ * inside a savepoint: `ON CONFLICT` probes every unique index once more per row before inserting
+ * it and `RETURNING` sends every id back, a cost every insert would pay for the rare collision.
+ * Only when that fails on a unique index is it rolled back and redone as
+ * `INSERT ... ON CONFLICT DO NOTHING RETURNING id`.
  */
-export async function insertRuns(trx: Transaction<Database>, { rows, select }: RunInsert): Promise<Set<string>> {
+export async function insertRuns(trx: Transaction<Database>, { rows, copy }: RunInsert): Promise<Set<string>> {
   if (rows.length === 0) return new Set();
   await sql`savepoint insert_runs`.execute(trx);
   try {
-    await sql`insert into runs (${NAMES}) ${select}`.execute(trx);
+    await copyRows(trx, "runs", COLUMNS, copy);
     await sql`release savepoint insert_runs`.execute(trx);
     return new Set(rows.map((r) => r.id));
   } catch (err) {
@@ -158,7 +175,7 @@ export async function insertRuns(trx: Transaction<Database>, { rows, select }: R
     await sql`rollback to savepoint insert_runs`.execute(trx);
   }
   const { rows: inserted } = await sql<{ id: string }>`
-    insert into runs (${NAMES}) ${select}
+    insert into runs (${NAMES}) ${selectRows(rows)}
     on conflict do nothing
     returning id`.execute(trx);
   return new Set(inserted.map((r) => r.id));
