@@ -30,8 +30,8 @@ import { NodeEventSource, type SseErrorEvent, type SseMessageEvent } from "./eve
 export interface SseLinkOptions {
   /** The router's URL, e.g. http://127.0.0.1:3030/trpc. */
   url: string;
-  /** The transformer of the router (serialize for input, deserialize for output). */
-  transformer: { serialize(value: unknown): unknown; deserialize(value: unknown): unknown };
+  /** The transformer of the router: `serialize` for input, `parse` for output as text (shared/transformer.ts). */
+  transformer: { serialize(value: unknown): unknown; parse(text: string): unknown };
   /** Headers of every (re)connection, e.g. `authorization`. */
   headers(): Record<string, string>;
 }
@@ -147,7 +147,7 @@ function subscribe<TRouter extends AnyTRPCRouter>(
       setState("pending", null);
     });
     on<SseMessageEvent>("message", (event) => {
-      const data = options.transformer.deserialize(JSON.parse(event.data));
+      const data = options.transformer.parse(event.data);
       if (event.lastEventId) {
         lastEventId = event.lastEventId;
         const tracked = { data, id: event.lastEventId };
@@ -155,7 +155,7 @@ function subscribe<TRouter extends AnyTRPCRouter>(
       } else observer.next({ result: { data }, context: { eventSource: es } });
     });
     on<SseMessageEvent>("serialized-error", (event) => {
-      const shape = options.transformer.deserialize(JSON.parse(event.data)) as { code: number };
+      const shape = options.transformer.parse(event.data) as { code: number };
       const error = TRPCClientError.from<TRouter>({ error: shape } as never);
       if (RETRYABLE_CODES.includes(shape.code)) setState("connecting", error);
       else fail(error);

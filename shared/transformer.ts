@@ -19,6 +19,15 @@ export const dataTransformer = {
   // In place: tRPC hands over JSON it has just parsed, so no copy is needed (SuperJSON's copy
   // assigns keys, which would turn a `__proto__` key into a prototype).
   deserialize: (payload: unknown) => unescapeDataKeys(fromSuperJson(payload)),
+  /**
+   * `deserialize(JSON.parse(text))` for a reader that has the text (client/sse-link.ts): a key
+   * can only start with `~` if the text holds a `~` or a `\u` escape, so without either the scan
+   * for escaped keys is skipped (about 5 % of a subscriber process's CPU per message).
+   */
+  parse: (text: string) => {
+    const value = fromSuperJson(JSON.parse(text));
+    return text.includes("~") || text.includes("\\u") ? unescapeDataKeys(value) : value;
+  },
 };
 
 interface SuperJsonWire {

@@ -30,7 +30,21 @@ describe("dataTransformer", () => {
       { plain: "no annotations", nested: { constructor: "data", __proto__x: 1 } },
       { nested: { constructor: at, "~prototype": at } },
     ];
-    for (const value of values) expect(roundTrip(value)).toEqual(value);
+    for (const value of values) {
+      expect(roundTrip(value)).toEqual(value);
+      expect(dataTransformer.parse(JSON.stringify(dataTransformer.serialize(value)))).toEqual(value);
+    }
+  });
+
+  it("parse unescapes keys however the text spells the ~ (literally or as a \\u escape)", () => {
+    for (const text of [
+      '{"json":{"a":{"~constructor":1,"~~prototype":2}}}',
+      '{"json":{"a":{"\\u007econstructor":1,"\\u007E\\u007eprototype":2}}}',
+    ]) {
+      const expected = dataTransformer.deserialize(JSON.parse(text));
+      expect(expected).toEqual({ a: { constructor: 1, "~prototype": 2 } });
+      expect(dataTransformer.parse(text)).toEqual(expected);
+    }
   });
 
   it("answers a Dates-only wire form through odd paths as SuperJSON does", () => {
