@@ -1,7 +1,7 @@
-import { createTRPCClient, httpBatchLink, httpLink, httpSubscriptionLink, splitLink } from "@trpc/client";
+import { createTRPCClient, httpBatchLink, httpLink, splitLink } from "@trpc/client";
 import type { AppRouter } from "../server/trpc/routers/_app.js";
 import { dataTransformer } from "../shared/transformer.js";
-import { NodeEventSource } from "./event-source.js";
+import { sseSubscriptionLink } from "./sse-link.js";
 
 /** What a worker sends on a request of its own: a batched request is answered when its slowest call is. */
 const ALONE = new Set([
@@ -25,12 +25,7 @@ export function createWorkerTransport(url: string, apiKey: string) {
     links: [
       splitLink({
         condition: (op) => op.type === "subscription",
-        true: httpSubscriptionLink({
-          url: base,
-          transformer: dataTransformer,
-          EventSource: NodeEventSource,
-          eventSourceOptions: () => ({ headers: headers() }),
-        }),
+        true: sseSubscriptionLink({ url: base, transformer: dataTransformer, headers }),
         false: splitLink({
           condition: (op) => ALONE.has(op.path),
           true: httpLink({ url: base, transformer: dataTransformer, headers }),
