@@ -7,6 +7,7 @@
  * machine, same clock). Each subscriber must get every event exactly once, or the run fails.
  */
 import { createSalvoClient } from "../client/index.js";
+import { startWindowProfile } from "./window-profile.js";
 
 export interface SubscribeOrder {
   url: string;
@@ -35,6 +36,17 @@ export type SubscriberReport =
 
 const send = (report: SubscriberReport, then?: () => void) => process.send!(report, undefined, {}, then);
 
+/** With FANOUT_PROFILE=<dir>: a CPU profile of this process from "ready" to "done" (bench/window-profile.ts). */
+const profileDir = process.env.FANOUT_PROFILE;
+let profiling: ReturnType<typeof startWindowProfile> | undefined;
+const startProfile = () => {
+  if (profileDir) profiling = startWindowProfile();
+};
+const reportDone = async (report: Extract<SubscriberReport, { kind: "done" }>) => {
+  if (profiling) await (await profiling)(profileDir!, `subscribers-${process.pid}`);
+  send(report, () => process.exit(0));
+};
+
 /** Keeps the lowest and highest latency seen for one event. */
 function widen(perEvent: Record<string, [number, number]>, id: string, ms: number) {
   const range = perEvent[id];
@@ -55,7 +67,7 @@ process.once("message", (order: SubscribeOrder) => {
   const end = () => {
     if (++finished < order.count) return;
     const cpu = process.cpuUsage(cpuAtReady);
-    send({ kind: "done", latencies, errors, cpuMs: (cpu.user + cpu.system) / 1000, perEvent }, () => process.exit(0));
+    void reportDone({ kind: "done", latencies, errors, cpuMs: (cpu.user + cpu.system) / 1000, perEvent });
   };
   for (let i = 0; i < order.count; i++) {
     let first = true;
@@ -68,6 +80,7 @@ process.once("message", (order: SubscribeOrder) => {
             first = false;
             if (++started === order.count) {
               cpuAtReady = process.cpuUsage();
+              startProfile();
               send({ kind: "ready" });
             }
             return;

@@ -4,6 +4,7 @@
  *   npx tsx bench/fanout.ts                 # embedded PGlite, in-process bus
  *   DATABASE_URL=… REDIS_URL=… npx tsx bench/fanout.ts --subscribers 1000 --events 20 --interval 200 [--processes 1]
  *   FANOUT_DEBUG=1 …                        # also: CPU per side, each event's first/last subscriber latency
+ *   FANOUT_PROFILE=<dir> …                  # CPU profiles of each side while events flow (server.cpuprofile, subscribers-<pid>.cpuprofile)
  *   … --shape                               # subscribers on GET /realtime/v1/batches/{id} (the SDK's subscribeToBatch)
  *
  * One server in this process; `subscribers` SSE subscriptions to `batch.watch` through the real
@@ -21,6 +22,7 @@ import { testHooks } from "../server/test-hooks.js";
 import { setRunStatus } from "../test/support/live.js";
 import { ndjson, startTestSalvo } from "../test/support/salvo.js";
 import type { SubscribeOrder, SubscriberReport } from "./fanout-subscribers.js";
+import { startWindowProfile } from "./window-profile.js";
 
 export interface FanoutOptions {
   subscribers?: number;
@@ -112,6 +114,8 @@ export async function runFanoutBench(opts: FanoutOptions = {}): Promise<FanoutRe
     }
     await Promise.all(children.map((c) => c.ready));
     if (process.env.FANOUT_DEBUG) console.log(`${subscribers} subscribed in ${Date.now() - t0} ms`);
+    const profileDir = process.env.FANOUT_PROFILE;
+    const stopProfile = profileDir ? await startWindowProfile() : undefined;
     const cpuAtStart = process.cpuUsage();
     for (const runId of runs) {
       await setRunStatus(salvo.deps, salvo.env.environmentId, [runId], "COMPLETED");
@@ -136,6 +140,7 @@ export async function runFanoutBench(opts: FanoutOptions = {}): Promise<FanoutRe
         `first-last subscriber latency per event (ms): ${[...ranges.values()].map(([a, b]) => `${a}-${b}`).join(" ")}`,
       );
     }
+    if (stopProfile) console.log(`server profile: ${await stopProfile(profileDir!, "server")}`);
     const errors = reports.flatMap((r) => r.errors);
     if (errors.length > 0) throw new Error(`${errors.length} subscribers failed, first: ${errors[0]}`);
     const latencies = reports.flatMap((r) => r.latencies);

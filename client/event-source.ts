@@ -51,13 +51,15 @@ export class NodeEventSource {
   readonly withCredentials = false;
 
   readonly #target: URL;
+  /** Read once: URL's `origin` getter builds it anew on every call. */
+  readonly #origin: string;
   readonly #headers: Record<string, string>;
   readonly #listeners = new Map<string, Set<Listener>>();
   #request: ClientRequest | undefined;
   #reconnect: NodeJS.Timeout | undefined;
   #retryMs = DEFAULT_RETRY_MS;
   readonly #parser = new SseParser({
-    event: (type, data, lastEventId) => this.#emit({ type, data, lastEventId, origin: this.#target.origin }),
+    event: (type, data, lastEventId) => this.#emit({ type, data, lastEventId, origin: this.#origin }),
     retry: (ms) => {
       this.#retryMs = ms;
     },
@@ -66,6 +68,7 @@ export class NodeEventSource {
 
   constructor(url: string | URL, init: EventSourceInit = {}) {
     this.#target = new URL(url);
+    this.#origin = this.#target.origin;
     this.url = this.#target.href;
     this.#headers = init.headers ?? {};
     this.#connect();
@@ -93,7 +96,11 @@ export class NodeEventSource {
 
   #emit(event: SseMessageEvent | SseErrorEvent | { type: "open" }): void {
     const set = this.#listeners.get(event.type);
-    if (set) for (const listener of [...set]) listener(event);
+    if (!set) return;
+    // A copy, so that listeners added or removed by a listener take effect from the next event;
+    // none is needed for a lone listener (the usual case: one per type).
+    if (set.size === 1) set.values().next().value!(event);
+    else for (const listener of [...set]) listener(event);
   }
 
   #connect(): void {

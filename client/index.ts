@@ -1,8 +1,8 @@
-import { createTRPCClient, httpBatchLink, httpSubscriptionLink, splitLink } from "@trpc/client";
+import { createTRPCClient, httpBatchLink, splitLink } from "@trpc/client";
 import type { AppRouter } from "../server/trpc/routers/_app.js";
 import type { BatchWatchMessage, RunWatchMessage } from "../shared/index.js";
 import { dataTransformer } from "../shared/transformer.js";
-import { NodeEventSource } from "./event-source.js";
+import { sseSubscriptionLink } from "./sse-link.js";
 
 export * from "../shared/index.js";
 export {
@@ -28,7 +28,7 @@ export interface SalvoClientOptions {
 /**
  * A typed client for Salvo's tRPC router: `client.batch.create.mutate({ runCount })` and so on.
  * Subscriptions (`batch.watch`, `run.watch`, ...) go over Server-Sent Events; the key travels only
- * as an `Authorization` header (through `NodeEventSource`, since Node has no EventSource), never
+ * as an `Authorization` header (through `sseSubscriptionLink` and `NodeEventSource`, since Node has no EventSource), never
  * in a URL. (A browser's native EventSource cannot send headers: it passes a public access token
  * as tRPC `connectionParams`, the one place the server reads a credential from a URL.)
  */
@@ -39,11 +39,10 @@ export function createSalvoClient(options: SalvoClientOptions) {
     links: [
       splitLink({
         condition: (op) => op.type === "subscription",
-        true: httpSubscriptionLink({
+        true: sseSubscriptionLink({
           url: `${base}/trpc`,
           transformer: dataTransformer,
-          EventSource: NodeEventSource,
-          eventSourceOptions: () => ({ headers: { authorization } }),
+          headers: () => ({ authorization }),
         }),
         false: httpBatchLink({
           url: `${base}/trpc`,

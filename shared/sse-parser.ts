@@ -46,18 +46,23 @@ export class SseParser {
     }
     if (this.#skipLf && text.charCodeAt(start) === 10) start++;
     this.#skipLf = false;
-    for (let i = start; i < text.length; i++) {
-      const c = text.charCodeAt(i);
-      if (c !== 10 && c !== 13) continue;
-      const line = this.#pending + text.slice(start, i);
+    // The next CR and LF, each searched for again only once passed: a scan by indexOf rather than
+    // a loop over every character (a message is mostly one long data line).
+    let cr = text.indexOf("\r", start);
+    let lf = text.indexOf("\n", start);
+    while (cr !== -1 || lf !== -1) {
+      const end = cr === -1 ? lf : lf === -1 ? cr : Math.min(cr, lf);
+      const line = this.#pending + text.slice(start, end);
       this.#pending = "";
-      if (c === 13) {
-        if (i + 1 === text.length) this.#skipLf = true;
-        else if (text.charCodeAt(i + 1) === 10) i++;
+      start = end + 1;
+      if (end === cr) {
+        if (start === text.length) this.#skipLf = true;
+        else if (text.charCodeAt(start) === 10) start++;
       }
-      start = i + 1;
       this.#line(line);
       if (stopped()) return;
+      if (cr !== -1 && cr < start) cr = text.indexOf("\r", start);
+      if (lf !== -1 && lf < start) lf = text.indexOf("\n", start);
     }
     this.#pending += text.slice(start);
   }
@@ -94,6 +99,6 @@ export class SseParser {
     this.#eventType = "";
     this.#data = [];
     if (data.length === 0) return;
-    this.#on.event(type, data.join("\n"), this.lastEventId);
+    this.#on.event(type, data.length === 1 ? data[0]! : data.join("\n"), this.lastEventId);
   }
 }
