@@ -96,57 +96,58 @@ interface PendingReport {
 }
 
 /**
- * Gathers outcomes for a moment and sends them in one report (one request, one transaction on
- * the server): a busy worker finishing many short runs pays one round trip per batch of them.
- * The pull loop takes what is gathered to send it with its next dequeue instead, so reporting
- * finished runs and claiming the next ones is a single round trip.
+ * Sends outcomes in reports of their own (`worker.report`), apart from the pull loop's claims: a
+ * claim never waits for a report's transaction (which locks the finished runs' batch rows until
+ * its commit), and the next claim goes out as soon as slots free, while their runs' outcomes are
+ * still being recorded. One report is in flight at a time; outcomes that finish meanwhile are
+ * gathered into the next, so a busy worker pays one transaction (one lock of each batch row) per
+ * round trip, however many of its runs finish during it.
  */
 class OutcomeReporter {
-  static readonly MAX_BATCH = 200;
-  static readonly LINGER_MS = 2;
-  #pending: PendingReport | undefined;
+  /** The most outcomes of one kind a report carries (the server's bound on each list). */
+  static readonly MAX_BATCH = 1000;
+  /** Reports not sent yet, oldest first; only the last one takes new outcomes. */
+  readonly #queue: PendingReport[] = [];
+  #sending = false;
+  #scheduled = false;
 
   constructor(private readonly send: (report: { completed: Completed[]; failed: Failed[] }) => Promise<unknown>) {}
 
   add(outcome: Outcome): Promise<void> {
-    this.#pending ??= this.#open();
-    const report = this.#pending;
+    let report = this.#queue.at(-1);
+    if (!report || report.settle.length >= OutcomeReporter.MAX_BATCH) {
+      report = { completed: [], failed: [], settle: [] };
+      this.#queue.push(report);
+    }
     const { kind, ...rest } = outcome;
     if (kind === "completed") report.completed.push(rest as Completed);
     else report.failed.push(rest as Failed);
     const settled = new Promise<void>((resolve, reject) => report.settle.push({ resolve, reject }));
-    if (report.settle.length >= OutcomeReporter.MAX_BATCH) void this.#flush(report);
+    this.#schedule();
     return settled;
   }
 
-  /** Hands over the outcomes gathered so far, for the caller to send (see `settle`). */
-  take(): PendingReport | undefined {
-    const report = this.#pending;
-    this.#pending = undefined;
-    return report;
+  /**
+   * Starts sending on the next turn of the event loop, not at once: the runs of one claim that
+   * finish together (in the same turn) share the first report.
+   */
+  #schedule() {
+    if (this.#sending || this.#scheduled) return;
+    this.#scheduled = true;
+    setImmediate(() => {
+      this.#scheduled = false;
+      void this.#pump();
+    });
   }
 
-  /** Settles taken outcomes once `delivery` has carried them; if it failed, reports them alone. */
-  async settle(report: PendingReport, delivery: Promise<unknown>) {
+  async #pump() {
+    if (this.#sending) return;
+    this.#sending = true;
     try {
-      await delivery;
-    } catch {
-      // Whether that request committed is unknown: a repeat of a recorded outcome is not accepted.
-      return this.#deliver(report);
+      for (let report = this.#queue.shift(); report; report = this.#queue.shift()) await this.#deliver(report);
+    } finally {
+      this.#sending = false;
     }
-    for (const s of report.settle) s.resolve();
-  }
-
-  #open(): PendingReport {
-    const report: PendingReport = { completed: [], failed: [], settle: [] };
-    setTimeout(() => void this.#flush(report), OutcomeReporter.LINGER_MS);
-    return report;
-  }
-
-  async #flush(report: PendingReport) {
-    if (this.#pending !== report) return;
-    this.#pending = undefined;
-    await this.#deliver(report);
   }
 
   async #deliver(report: PendingReport) {
@@ -363,26 +364,17 @@ export function createWorker(options: WorkerOptions): Worker {
         slotFreed = undefined;
         continue;
       }
-      // Outcomes ride along: a dequeue carrying them does not wait for work, so they are
-      // acknowledged at once and the next dequeue waits instead.
-      const outcomes = reporter.take();
       // A signal of this call's own: tRPC leaves its abort listener on the signal it is given, so
       // the worker's long-lived one would gather one per dequeue (MaxListenersExceededWarning).
       const call = new AbortController();
       const abortCall = () => call.abort();
       stopping.signal.addEventListener("abort", abortCall, { once: true });
+      // A claim only: outcomes go in reports of their own (OutcomeReporter), so this call never
+      // waits for their transaction and may wait for work.
       const dequeued = client.worker.dequeue.mutate(
-        {
-          workerId: id,
-          tasks,
-          max: free,
-          waitMs: outcomes ? 0 : pollWaitMs,
-          completed: outcomes?.completed ?? [],
-          failed: outcomes?.failed ?? [],
-        },
+        { workerId: id, tasks, max: free, waitMs: pollWaitMs },
         { signal: call.signal },
       );
-      if (outcomes) void reporter.settle(outcomes, dequeued);
       try {
         const runs = await dequeued;
         failures = 0;

@@ -1,6 +1,7 @@
-import { type RawBuilder, sql, type Transaction } from "kysely";
+import { type Kysely, type RawBuilder, sql, type Transaction } from "kysely";
 import { PREPARED } from "../../db/prepared.js";
 import type { Database, RunRow } from "../../db/schema.js";
+import { transaction } from "../../db/transaction.js";
 import { runStatusEventsOf } from "./record.js";
 
 /** A locked queue with a concurrency limit: claimed from by a statement of its own. */
@@ -56,9 +57,14 @@ const MIN_SCAN = 200;
  * taken `SKIP LOCKED`, so a run another transaction holds (a batch resolving an idempotency key to
  * it, a cancel) is left for a later claim. Its statement text is the same whatever the task list
  * (an array parameter), so it is prepared once per connection.
+ *
+ * Given the database rather than a transaction, the claim commits on its own: its first statement
+ * is a transaction by itself (one round trip: no BEGIN, no COMMIT; how a worker's dequeue claims),
+ * and each limited queue it picked is claimed from in a transaction of its own that takes the
+ * queue's lock again (`SKIP LOCKED`: a claim that took it meanwhile serves it) before counting.
  */
 export async function claimRuns(
-  trx: Transaction<Database>,
+  trx: Kysely<Database>,
   options: { environmentId: string; workerId: string; tasks: string[]; max: number; leaseMs: number; now: Date },
 ): Promise<ClaimedRow[]> {
   const { environmentId, tasks, now } = options;
@@ -145,7 +151,14 @@ export async function claimRuns(
     if (remaining <= 0) break;
     // An even share of what is left for each queue still to visit; later queues get the rest.
     const share = Math.ceil(remaining / (limited.length - i));
-    claimed.push(...(await claimFromQueue(trx, options, queue, taskList, share)));
+    claimed.push(
+      ...(trx.isTransaction
+        ? await claimFromQueue(trx as Transaction<Database>, options, queue, taskList, share)
+        : await transaction(trx, async (own) => {
+            const relocked = await relockQueue(own, environmentId, queue.name);
+            return relocked ? claimFromQueue(own, options, relocked, taskList, share) : [];
+          })),
+    );
   }
   return claimed;
 }
@@ -194,6 +207,23 @@ const claimUpdate = (workerId: string, leaseUntil: Date, now: Date) => sql`
   from picked
   where runs.id = picked.id and runs.status = 'QUEUED'
   returning ${sql.join(CLAIMED_COLUMNS.map((c) => sql.ref(`runs.${c}`)))}`;
+
+/**
+ * Takes a limited queue's lock again in a transaction of its own, after the claim that picked it
+ * committed (and so let it go): the queue as it is now if this transaction holds it, still limited
+ * and not paused. Never waits: a claim holding it is serving it.
+ */
+async function relockQueue(
+  trx: Transaction<Database>,
+  environmentId: string,
+  name: string,
+): Promise<LimitedQueue | undefined> {
+  const { rows } = await sql<LimitedQueue>`
+    select name, concurrency_limit from queues
+    where environment_id = ${environmentId} and name = ${name} and not paused and concurrency_limit is not null
+    for update skip locked`.execute(trx);
+  return rows[0];
+}
 
 /**
  * Claims the oldest runs of one locked, limited queue that fit in each concurrency group's free slots,

@@ -11,6 +11,7 @@ import type { Deps } from "../deps.js";
 import { eventsChannel, notifyEvents } from "../events/notify.js";
 import { type ClaimedRow, claimRuns } from "../lifecycle/claim.js";
 import { type ClaimRef, heldClaims } from "../lifecycle/held-claims.js";
+import type { TransitionedRun } from "../lifecycle/record.js";
 import { releaseClaims } from "../lifecycle/release.js";
 import { type ReportedFailure, recordReport, type WorkerReport } from "../lifecycle/report.js";
 import { claimDuration, dequeueWait } from "../observability/metrics.js";
@@ -68,7 +69,7 @@ async function toClaimedRun(db: Kysely<Database>, row: ClaimedRow, defaultMaxAtt
  * answered as a failure to record instead, so it never fails the runs claimed beside it. A
  * transient database error is thrown: the whole claim rolls back.
  */
-async function deliverable(trx: Transaction<Database>, rows: ClaimedRow[], defaultMaxAttempts: number) {
+async function deliverable(trx: Kysely<Database>, rows: ClaimedRow[], defaultMaxAttempts: number) {
   const delivered: ClaimedRun[] = [];
   const undeliverable: ReportedFailure[] = [];
   for (const row of rows) {
@@ -88,6 +89,50 @@ async function deliverable(trx: Transaction<Database>, rows: ClaimedRow[], defau
     }
   }
   return { delivered, undeliverable };
+}
+
+/**
+ * Claims runs and builds each one's answer (`deliverable`), failing a run that cannot be handed
+ * over. In `trx` (a transaction of the caller's) that is all one transaction. Given the database,
+ * the claim commits on its own (`claimRuns`) and a run that cannot be handed over is failed just
+ * after, in a transaction of its own; a transient error while building the answer gives the
+ * claimed runs back (QUEUED, the attempt not counted) before it is thrown. Either way nothing is
+ * left claimed by a worker that never hears of it, but for a crash in between: its lease covers
+ * that.
+ */
+async function claimAndDeliver(
+  deps: Deps,
+  environmentId: string,
+  options: { workerId: string; tasks: string[]; max: number },
+  trx: Kysely<Database>,
+): Promise<{ claimed: ClaimedRun[]; reported: TransitionedRun[]; errors: ReportedFailure[] }> {
+  const { db, config } = deps;
+  const now = new Date();
+  const runs = await claimRuns(trx, { ...options, environmentId, leaseMs: config.execution.leaseMs, now });
+  let answer: Awaited<ReturnType<typeof deliverable>>;
+  try {
+    // The answer is built once the runs are claimed: a run that cannot be handed over is failed
+    // instead of staying claimed by a worker that never hears of it.
+    answer = await deliverable(trx, runs, config.execution.defaultMaxAttempts);
+  } catch (err) {
+    if (!trx.isTransaction && runs.length > 0) {
+      const claims = runs.map((r) => ({ runId: r.id, claimId: r.claim_id ?? undefined }));
+      await transaction(db, (own) => releaseClaims(own, environmentId, options.workerId, claims, new Date())).catch(
+        () => {},
+      );
+    }
+    throw err;
+  }
+  const { delivered, undeliverable } = answer;
+  const refuse = (own: Transaction<Database>) =>
+    recordReport(own, environmentId, options.workerId, { completed: [], failed: undeliverable }, config.execution, now);
+  const refused =
+    undeliverable.length === 0
+      ? []
+      : trx.isTransaction
+        ? await refuse(trx as Transaction<Database>)
+        : await transaction(db, refuse);
+  return { claimed: delivered, reported: refused, errors: undeliverable };
 }
 
 /**
@@ -118,35 +163,19 @@ export async function dequeue(
   const claim = async (completed: Outcomes["completed"] = [], failed: Outcomes["failed"] = []) => {
     const report = workerReport(completed, failed);
     const claimStarted = performance.now();
-    const { claimed, reported, errors } = await transaction(db, async (trx) => {
-      const now = new Date();
-      // Outcomes first, so the slots they free can be claimed (and the lock order holds: a claim
-      // takes queues last, docs/ARCHITECTURE.md).
-      const outcomes = await recordReport(trx, env.id, input.workerId, report, config.execution, now);
-      const runs = await claimRuns(trx, {
-        environmentId: env.id,
-        workerId: input.workerId,
-        tasks: input.tasks,
-        max: input.max,
-        leaseMs: config.execution.leaseMs,
-        now,
-      });
-      // The answer is built before the claim commits: a run that cannot be handed over is failed
-      // here instead of staying claimed by a worker that never hears of it.
-      const { delivered, undeliverable } = await deliverable(trx, runs, config.execution.defaultMaxAttempts);
-      const refused =
-        undeliverable.length === 0
-          ? []
-          : await recordReport(
-              trx,
-              env.id,
-              input.workerId,
-              { completed: [], failed: undeliverable },
-              config.execution,
-              now,
-            );
-      return { claimed: delivered, reported: [...outcomes, ...refused], errors: [...failed, ...undeliverable] };
-    });
+    const claimOptions = { environmentId: env.id, workerId: input.workerId, tasks: input.tasks, max: input.max };
+    // Alone (how `createWorker` dequeues: its outcomes travel in reports of their own), the claim
+    // commits by itself, in one round trip; outcomes sent along (older workers) are recorded in
+    // the claim's transaction, before it claims, so the slots they free can be claimed (and the
+    // lock order holds: a claim takes queues last, docs/ARCHITECTURE.md).
+    const { claimed, reported, errors } =
+      report.completed.length + report.failed.length === 0
+        ? await claimAndDeliver(deps, env.id, claimOptions, db)
+        : await transaction(db, async (trx) => {
+            const outcomes = await recordReport(trx, env.id, input.workerId, report, config.execution, new Date());
+            const answer = await claimAndDeliver(deps, env.id, claimOptions, trx);
+            return { ...answer, reported: [...outcomes, ...answer.reported], errors: [...failed, ...answer.errors] };
+          });
     claimDuration.observe((performance.now() - claimStarted) / 1000);
     // Claims and outcomes wrote events: tell subscribers (and, harmlessly, idle workers).
     if (claimed.length > 0 || reported.length > 0) notifyEvents(bus, env.id);
