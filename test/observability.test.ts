@@ -4,6 +4,7 @@ import { transaction } from "../db/transaction.js";
 import { createLogger } from "../server/observability/log.js";
 import { countRunsCreated } from "../server/observability/metrics.js";
 import { prettyLine } from "../server/observability/pretty.js";
+import { ownDatabase } from "./support/own-database.js";
 import { ndjson, startTestSalvo, type TestSalvo } from "./support/salvo.js";
 import { waitFor } from "./support/wait.js";
 
@@ -13,12 +14,17 @@ import { waitFor } from "./support/wait.js";
  * `info`, one line per failed execution with its ids, no credential).
  */
 let salvo: TestSalvo;
+let database: Awaited<ReturnType<typeof ownDatabase>>;
 const log: string[] = [];
 const workers: Worker[] = [];
 
 beforeAll(async () => {
+  // The sweeps expire leases and TTLs in every environment of their database, and the counters
+  // are the process's: on a Postgres shared with other files they would count those files' runs.
+  database = await ownDatabase();
   salvo = await startTestSalvo(
     {
+      ...database.env,
       SALVO_LOG_LEVEL: "info",
       SALVO_RETRY_BASE_MS: "20",
       SALVO_RETRY_MAX_MS: "100",
@@ -32,7 +38,10 @@ beforeAll(async () => {
 afterEach(async () => {
   await Promise.all(workers.splice(0).map((w) => w.stop({ graceMs: 2000 })));
 });
-afterAll(() => salvo?.close());
+afterAll(async () => {
+  await salvo?.close();
+  await database?.drop();
+});
 
 /** Every sample of a scrape, by series (`name{labels}`, labels as Prometheus writes them). */
 async function scrape(url = salvo.url, init?: RequestInit): Promise<Map<string, number>> {

@@ -1,37 +1,13 @@
 import { randomBytes } from "node:crypto";
 import { TRPCClientError } from "@trpc/client";
-import pg from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type AppRouter, createSalvoClient, type SalvoClient } from "../client/index.js";
 import { ConfigError, loadConfig } from "../server/config.js";
 import { deleteExpired, LIMITS } from "../server/lifecycle/retention.js";
 import { putPacket } from "../server/packets/store.js";
+import { ownDatabase } from "./support/own-database.js";
 import { startTestSalvo, type TestSalvo } from "./support/salvo.js";
 import { waitFor } from "./support/wait.js";
-
-/**
- * Retention deletes across every environment of its database, so each server here has a database
- * of its own: a scratch database on the Postgres at DATABASE_URL (other suites' runs there are not
- * ours to delete), or its own in-memory PGlite.
- */
-async function ownDatabase(): Promise<{ env: Record<string, string>; drop(): Promise<void> }> {
-  const databaseUrl = process.env.DATABASE_URL;
-  if (!databaseUrl) return { env: {}, drop: async () => {} };
-  const name = `salvo_retention_test_${randomBytes(4).toString("hex")}`;
-  const admin = async (statement: string) => {
-    const client = new pg.Client({ connectionString: databaseUrl });
-    await client.connect();
-    try {
-      await client.query(statement);
-    } finally {
-      await client.end();
-    }
-  };
-  await admin(`create database ${name}`);
-  const url = new URL(databaseUrl);
-  url.pathname = `/${name}`;
-  return { env: { DATABASE_URL: url.href }, drop: () => admin(`drop database if exists ${name} with (force)`) };
-}
 
 const trpcCode = async (call: Promise<unknown>) => {
   try {
